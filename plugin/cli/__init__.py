@@ -1,0 +1,64 @@
+"""The ``tam-label`` command line.
+
+Each sub-command lives in its own module exposing ``add_parser(subparsers)``
+(which registers the sub-command and sets ``func``) and keeps heavy imports
+(torch, fiftyone, cvat-sdk) inside the function that runs it, so that
+``tam-label --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Sub-command modules, in the order ``--help`` lists them. A module that is not
+# written yet is skipped, so each lands independently.
+_COMMANDS = ("demo", "track", "eval", "weights", "cvat", "xmem")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tam-label",
+        description="Track Anything (SAM + XMem) for labeling tools: click, track, fix, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}_cmd":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def _version() -> str:
+    from tam_core import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tam_core.errors import TamError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TamError as exc:
+        # User mistakes and environment problems: one line, no traceback.
+        print(f"tam-label: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tam-label: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Exceptions with actionable messages.
+
+Every error a user can cause derives from :class:`TamError`; the command line
+prints ``str(err)`` on one line and exits non-zero instead of a traceback.
+"""
+
+
+class TamError(Exception):
+    """Base class for user-facing errors (bad input, missing weights, ...)."""
+
+
+class CheckpointError(TamError):
+    """A checkpoint is missing, truncated, corrupt or has the wrong layout."""
+
+
+class WeightsUnavailableError(CheckpointError):
+    """Official weights are not cached and cannot be downloaded (offline)."""
+
+
+class VideoError(TamError):
+    """A video cannot be opened or decoded, or has no frames."""
+
+
+class PromptError(TamError):
+    """A prompt is invalid: outside the frame, on a missing frame, empty, ..."""
+
+
+class DeviceError(TamError):
+    """The requested device is not available (e.g. CUDA without CUDA)."""
+
+
+class ConfigError(TamError):
+    """An option or configuration value is invalid."""

@@ -1,0 +1,153 @@
+"""The small set of types every layer shares.
+
+Arrays at this boundary are numpy; shapes and dtypes are given in brackets:
+``uint8 [H,W,3]`` is an RGB frame, ``bool [H,W]`` a mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One object's prompt on one frame (a keyframe of that object).
+
+    points: float [N,2] pixel (x, y); point_labels: int [N], 1 positive / 0 negative;
+    box: float [4] (x0, y0, x1, y1) in pixels; mask: bool [H,W].
+    Any combination may be given; at least one of them must be.
+    """
+
+    frame: int
+    object_id: int
+    label: str | None = None
+    points: np.ndarray | None = None
+    point_labels: np.ndarray | None = None
+    box: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Tracking output for some objects on one frame.
+
+    A frame may be yielded more than once during one propagation (e.g. once by
+    the forward and once by the backward pass, for different objects): consumers
+    replace the masks of exactly the objects listed in ``object_ids`` on that
+    frame and leave the others alone. An object listed with an all-False mask is
+    absent on that frame.
+
+    masks: object id -> bool [H,W]; quality: object id -> score in [0,1];
+    refined: ids whose mask came from SAM refinement.
+    """
+
+    frame: int
+    object_ids: tuple[int, ...]
+    masks: Mapping[int, np.ndarray]
+    quality: Mapping[int, float]
+    refined: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SegmenterOutput:
+    """Result of one segmenter prompt.
+
+    mask: bool [H,W]; iou: the model's predicted IoU of that mask;
+    low_res_logits: float32 [1,256,256] (SAM's mask prompt format, reusable as
+    the next prompt's ``mask_input``).
+    """
+
+    mask: np.ndarray
+    iou: float
+    low_res_logits: np.ndarray
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Promptable single-image segmenter (SAM, or a test double)."""
+
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        """image: uint8 [H,W,3] RGB. ``key`` (e.g. the frame index) lets the
+        segmenter reuse a cached embedding for an image it has seen."""
+
+    def predict(
+        self,
+        points: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = True,
+    ) -> SegmenterOutput:
+        """Prompt the current image; with ``multimask`` the best of SAM's
+        candidates by predicted IoU is returned."""
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """One video's propagation state (tam_core.xmem.XMemTracker, or a double).
+
+    Objects have integer ids >= 1. Frames are fed in the order they are to be
+    tracked (a backward pass simply feeds them in reverse).
+    """
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Known object ids in channel order (channel i+1 of ``step``'s output)."""
+
+    def step(
+        self,
+        image: np.ndarray,
+        masks: Mapping[int, np.ndarray] | None = None,
+        end: bool = False,
+    ) -> np.ndarray:
+        """Track one frame.
+
+        image: uint8 [H,W,3]. masks: object id -> bool [H,W] given on this frame
+        (new objects, or a correction of known ones); objects not in ``masks``
+        are predicted from memory. ``end`` marks the last frame of the pass (it
+        is not written to memory). Returns float32 [K+1,H,W] probabilities,
+        background first, then ``object_ids`` in order.
+        """
+
+    def amend(self, masks: Mapping[int, np.ndarray]) -> None:
+        """Replace the last stepped frame's result for the given objects with
+        these masks (bool [H,W]) and write that frame into memory, so later
+        frames follow the amended masks (used by SAM refinement)."""
+
+    def remove_object(self, object_id: int) -> None:
+        """Forget an object: its channel, its memory values and hidden state."""
+
+    def reset(self) -> None:
+        """Forget everything (objects and memory); the network stays loaded."""
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Random and sequential access to a video's frames (lazy decoding)."""
+
+    @property
+    def num_frames(self) -> int: ...
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)."""
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """uint8 [H,W,3] RGB frame ``index`` (0-based)."""
+
+    def iter_frames(self, start: int = 0, stop: int | None = None, reverse: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (index, uint8 [H,W,3]) for ``start <= index < stop``, in
+        increasing order, or decreasing when ``reverse``; decodes lazily."""
+
+
+def as_bool_mask(mask: np.ndarray, size: Sequence[int], what: str = "mask") -> np.ndarray:
+    """Validate a mask against a frame size (H, W) and return it as bool [H,W]."""
+    from .errors import PromptError
+
+    arr = np.asarray(mask)
+    if arr.ndim != 2 or tuple(arr.shape) != tuple(size):
+        raise PromptError(f"{what} has shape {tuple(arr.shape)}, expected {tuple(size)} (H, W) of the frame")
+    return arr.astype(bool, copy=False)
