@@ -1,0 +1,460 @@
+"""Open a video file, a folder of frames or an array as a lazy :class:`Video`.
+
+``open_video(src)`` returns an object satisfying ``tam_core.types.FrameSource``:
+``num_frames``, ``size`` (H, W), ``fps``, ``video[i]`` -> uint8 [H,W,3] RGB and
+``iter_frames(start, stop, reverse)``. Nothing here holds the whole video in
+memory (except an array the caller already holds).
+
+Video files (decoded with PyAV):
+
+- Frame ``i`` is the i-th frame in *presentation* order (sorted timestamps),
+  0-based. The index is built at open time by demuxing the packets (no decoding),
+  because the container's frame count (``stream.frames``) is missing or wrong in
+  many files (webm/mkv report 0, some writers lie); this reads the file once.
+- Random access seeks to the nearest keyframe at or before the frame and decodes
+  forward; a small LRU cache keeps recently decoded frames.
+- Reverse iteration decodes one keyframe interval (or a memory-bounded chunk of
+  it) at a time and yields it reversed, so it costs about one forward decode.
+- Rotation metadata (phone videos) is *not* applied: frames are returned as
+  stored in the stream, so masks line up with the stored pixels the labeling
+  tools also use. ``Video.rotation`` reports the display rotation in degrees.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .errors import VideoError
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class FrameIndexError(VideoError, IndexError):
+    """A frame index outside ``0 .. num_frames-1``."""
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """Decoding knobs.
+
+    cache_frames: how many recently decoded frames ``video[i]`` keeps.
+    reverse_block_bytes: memory bound for one block of reverse iteration; a
+    keyframe interval longer than this is decoded in several chunks.
+    """
+
+    cache_frames: int = 16
+    reverse_block_bytes: int = 256 * 1024 * 1024
+
+
+class Video:
+    """Base of the three sources; subclasses implement ``_read`` and ``_iter_range``."""
+
+    def __init__(self, num_frames: int, size: tuple[int, int], fps: float | None, options: VideoOptions):
+        self._num_frames = int(num_frames)
+        self._size = (int(size[0]), int(size[1]))
+        self._fps = fps
+        self._options = options
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    @property
+    def num_frames(self) -> int:
+        return self._num_frames
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self._size
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def rotation(self) -> int:
+        """Display rotation in degrees stored in the file's metadata (not applied)."""
+        return 0
+
+    def __len__(self) -> int:
+        return self._num_frames
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """uint8 [H,W,3] RGB frame ``index`` (0-based; negative indices are rejected)."""
+        i = self._check_index(index)
+        frame = self._cache.get(i)
+        if frame is not None:
+            self._cache.move_to_end(i)
+            return frame
+        frame = self._read(i)
+        self._remember(i, frame)
+        return frame
+
+    def iter_frames(self, start: int = 0, stop: int | None = None, reverse: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (index, uint8 [H,W,3]) for ``start <= index < stop``, increasing, or
+        decreasing when ``reverse``. Decodes lazily; ``stop`` defaults to the end."""
+        stop = self._num_frames if stop is None else int(stop)
+        start = int(start)
+        if start < 0 or stop > self._num_frames:
+            raise FrameIndexError(
+                f"frame range [{start}, {stop}) is outside the video's frames 0..{self._num_frames - 1}"
+            )
+        if start >= stop:
+            return iter(())
+        return self._iter_range(start, stop, reverse)
+
+    def close(self) -> None:
+        """Release open files (also done when the object is garbage collected)."""
+        self._cache.clear()
+
+    def __enter__(self) -> "Video":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _check_index(self, index: int) -> int:
+        try:
+            i = int(index)
+        except (TypeError, ValueError):
+            raise FrameIndexError(f"frame index must be an integer, got {index!r}") from None
+        if not 0 <= i < self._num_frames:
+            raise FrameIndexError(f"frame index {i} is out of range: the video has frames 0..{self._num_frames - 1}")
+        return i
+
+    def _remember(self, i: int, frame: np.ndarray) -> None:
+        if self._options.cache_frames <= 0:
+            return
+        self._cache[i] = frame
+        self._cache.move_to_end(i)
+        while len(self._cache) > self._options.cache_frames:
+            self._cache.popitem(last=False)
+
+    def _read(self, i: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _iter_range(self, start: int, stop: int, reverse: bool) -> Iterator[tuple[int, np.ndarray]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        h, w = self._size
+        return f"{type(self).__name__}(num_frames={self._num_frames}, size=({h}, {w}), fps={self._fps})"
+
+
+# -- arrays ---------------------------------------------------------------------
+class ArrayVideo(Video):
+    """A caller's uint8 [T,H,W,3] array; frames are read-only views (no copy)."""
+
+    def __init__(self, frames: np.ndarray, fps: float | None = None, options: VideoOptions = VideoOptions()):
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+            dtype = getattr(frames, "dtype", type(frames).__name__)
+            raise VideoError(f"frame array must be uint8 [T,H,W,3] RGB, got dtype {dtype}; convert with .astype(np.uint8)")
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise VideoError(
+                f"frame array must have shape [T,H,W,3] (RGB), got {tuple(frames.shape)}; "
+                "for a single image use frames[None]"
+            )
+        if frames.shape[0] == 0:
+            raise VideoError("frame array has zero frames")
+        super().__init__(frames.shape[0], frames.shape[1:3], fps, VideoOptions(cache_frames=0))
+        self._frames = frames
+
+    def _read(self, i: int) -> np.ndarray:
+        view = self._frames[i]
+        view.flags.writeable = False  # a view: protects the caller's array from consumers
+        return view
+
+    def _iter_range(self, start: int, stop: int, reverse: bool) -> Iterator[tuple[int, np.ndarray]]:
+        order = range(stop - 1, start - 1, -1) if reverse else range(start, stop)
+        for i in order:
+            yield i, self._read(i)
+
+
+# -- folders of images ----------------------------------------------------------
+class FolderVideo(Video):
+    """A folder of JPEG/PNG frames (DAVIS layout): frame i is the i-th file by name."""
+
+    def __init__(self, folder: Path, fps: float | None = None, options: VideoOptions = VideoOptions()):
+        from PIL import Image, UnidentifiedImageError
+
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise VideoError(f"no .jpg/.jpeg/.png frames in folder {folder}")
+        size = None
+        for path in files:  # headers only: cheap, and catches mixed sizes before any tracking
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size
+            except (OSError, UnidentifiedImageError) as exc:
+                raise VideoError(f"cannot read frame image {path}: {exc}") from None
+            if size is None:
+                size = (h, w)
+            elif (h, w) != size:
+                raise VideoError(
+                    f"frames in {folder} have different sizes: {files[0].name} is {size[1]}x{size[0]}, "
+                    f"{path.name} is {w}x{h} (all frames must be the same size)"
+                )
+        super().__init__(len(files), size, fps, options)
+        self.files = files
+
+    def _read(self, i: int) -> np.ndarray:
+        from PIL import Image
+
+        path = self.files[i]
+        try:
+            with Image.open(path) as im:
+                frame = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except OSError as exc:
+            raise VideoError(f"cannot decode frame image {path}: {exc}") from None
+        return frame
+
+    def _iter_range(self, start: int, stop: int, reverse: bool) -> Iterator[tuple[int, np.ndarray]]:
+        order = range(stop - 1, start - 1, -1) if reverse else range(start, stop)
+        for i in order:
+            yield i, self[i]
+
+
+# -- video files ----------------------------------------------------------------
+class FileVideo(Video):
+    """A video file decoded with PyAV; see the module docstring for the access model."""
+
+    def __init__(self, path: Path, options: VideoOptions = VideoOptions()):
+        import av
+
+        self.path = path
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else None
+            pts, keyframes = self._index_packets(container, stream)
+        except av.FFmpegError as exc:
+            raise VideoError(f"cannot read video {path}: {exc}") from None
+        finally:
+            container.close()
+        if not pts:
+            raise VideoError(f"video {path} has zero frames")
+        if not width or not height:
+            raise VideoError(f"video {path} has no frame size in its header")
+        super().__init__(len(pts), (height, width), fps, options)
+        self._pts = pts  # presentation timestamps, sorted: frame i has pts[i]
+        self._index_of = {p: i for i, p in enumerate(pts)}
+        # Keyframe frame indices, sorted; frame 0 is always a valid start after a seek.
+        self._keyframes = sorted({0} | {self._index_of[p] for p in keyframes})
+        self._reader_pos: int | None = None  # index of the next frame the reader will yield
+        self._reader_iter = None
+        self._rotation: int | None = None
+
+    @property
+    def rotation(self) -> int:
+        if self._rotation is None:
+            self._rotation = 0
+            for _, frame in self._decode_from(0):
+                self._rotation = int(round(getattr(frame, "rotation", 0) or 0))
+                break
+        return self._rotation
+
+    def _open(self):
+        import av
+
+        try:
+            container = av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise VideoError(f"cannot open video {self.path}: not a readable video file ({exc})") from None
+        if not container.streams.video:
+            container.close()
+            raise VideoError(f"file {self.path} has no video stream")
+        return container
+
+    def _index_packets(self, container, stream) -> tuple[list[int], set[int]]:
+        """Demux (no decode) to list every frame's pts and the keyframes' pts."""
+        pts: list[int] = []
+        keyframes: set[int] = set()
+        missing_pts = 0
+        for packet in container.demux(stream):
+            if packet.size == 0:  # flush packet at the end
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            if stamp is None:
+                missing_pts += 1
+                continue
+            pts.append(stamp)
+            if packet.is_keyframe:
+                keyframes.add(stamp)
+        if missing_pts:
+            raise VideoError(
+                f"video {self.path} has {missing_pts} packets without timestamps, so frames cannot be "
+                "addressed; remux it first (e.g. ffmpeg -i in.avi -c copy out.mkv)"
+            )
+        pts.sort()
+        if len(set(pts)) != len(pts):
+            raise VideoError(f"video {self.path} has duplicate frame timestamps; re-encode it to a constant frame rate")
+        return pts, keyframes
+
+    def _decode_from(self, first: int) -> Iterator[tuple[int, object]]:
+        """Open a fresh decoder at the keyframe at or before frame ``first`` and yield
+        (index, av.VideoFrame) for frames >= that keyframe, in presentation order."""
+        import av
+
+        kf = self._keyframe_before(first)
+        container = self._open()
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if kf > 0:
+                container.seek(self._pts[kf], stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                stamp = frame.pts
+                i = self._index_of.get(stamp) if stamp is not None else None
+                if i is None or i < kf:
+                    continue  # leading frames before the seek target
+                yield i, frame
+        except av.FFmpegError as exc:
+            raise VideoError(f"cannot decode video {self.path}: {exc}") from None
+        finally:
+            container.close()
+
+    def _frames_between(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Decode frames start..stop-1 forward (one seek); raise if any is missing."""
+        expected = start
+        for i, frame in self._decode_from(start):
+            if i < start:
+                continue
+            if i != expected:
+                raise VideoError(f"video {self.path}: frame {expected} could not be decoded (corrupt data?)")
+            yield i, frame.to_ndarray(format="rgb24")
+            expected += 1
+            if expected >= stop:
+                return
+        if expected < stop:
+            raise VideoError(
+                f"video {self.path}: decoding stopped at frame {expected} of {self._num_frames} (truncated or corrupt file)"
+            )
+
+    def _keyframe_before(self, i: int) -> int:
+        return self._keyframes[bisect.bisect_right(self._keyframes, i) - 1]
+
+    def _read(self, i: int) -> np.ndarray:
+        # Continue the open decode when frame i lies ahead of it in the same
+        # keyframe interval (e.g. "for i in range(n): video[i]"); seek otherwise.
+        pos = self._reader_pos
+        if self._reader_iter is None or pos is None or not (self._keyframe_before(i) <= pos <= i):
+            self._reader_iter = self._frames_between(i, self._num_frames)
+            self._reader_pos = i
+        for j, frame in self._reader_iter:
+            self._reader_pos = j + 1
+            if j == i:
+                return frame
+            self._remember(j, frame)  # decoded on the way: likely asked for next
+        self._reader_iter = None
+        raise VideoError(f"video {self.path}: frame {i} could not be decoded")
+
+    def _iter_range(self, start: int, stop: int, reverse: bool) -> Iterator[tuple[int, np.ndarray]]:
+        if not reverse:
+            yield from self._frames_between(start, stop)
+            return
+        h, w = self._size
+        max_block = max(1, self._options.reverse_block_bytes // (h * w * 3))
+        end = stop  # exclusive end of the block still to yield
+        while end > start:
+            kf = self._keyframe_before(end - 1)
+            block_start = max(start, kf, end - max_block)
+            block = list(self._frames_between(block_start, end))
+            for item in reversed(block):
+                yield item
+            del block
+            end = block_start
+
+    def close(self) -> None:
+        super().close()
+        self._reader_iter = None
+
+    def __del__(self) -> None:
+        self._reader_iter = None
+
+
+def open_video(src: str | os.PathLike | np.ndarray, fps: float | None = None, options: VideoOptions = VideoOptions()) -> Video:
+    """Open ``src`` as a lazy :class:`Video`.
+
+    src: a video file path (mp4/mov/avi/webm/mkv), a folder of JPEG/PNG frames
+    (sorted by file name; all the same size), or a numpy array uint8 [T,H,W,3].
+    fps: frame rate to report for folders and arrays (files report their own).
+    Raises :class:`VideoError` with a one-line reason when it cannot be opened.
+    """
+    if isinstance(src, np.ndarray):
+        return ArrayVideo(src, fps=fps, options=options)
+    if not isinstance(src, (str, os.PathLike)):
+        raise VideoError(
+            f"cannot open {type(src).__name__} as a video: pass a file path, a folder of frames or a uint8 [T,H,W,3] array"
+        )
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise VideoError(f"video path does not exist: {path}")
+    if path.is_dir():
+        return FolderVideo(path, fps=fps, options=options)
+    if path.stat().st_size == 0:
+        raise VideoError(f"video file {path} is empty")
+    return FileVideo(path, options=options)
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    codec: str = "libx264",
+    crf: int = 18,
+    keyframe_interval: int | None = None,
+) -> int:
+    """Write uint8 [H,W,3] RGB frames to an H.264 (yuv420p) mp4 the FiftyOne App can play.
+
+    Width and height must be even (yuv420p). ``keyframe_interval`` sets the GOP
+    length (encoder default when None). Returns the number of frames written;
+    a failed write removes the partial file.
+    """
+    import av
+
+    path = Path(path)
+    if fps <= 0:
+        raise VideoError(f"fps must be positive, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    count = 0
+    try:
+        with av.open(str(path), mode="w", options={"movflags": "+faststart"} if path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}) as container:
+            stream = None
+            for frame in frames:
+                arr = np.asarray(frame)
+                if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+                    raise VideoError(f"frame {count} must be uint8 [H,W,3] RGB, got {arr.dtype} {tuple(arr.shape)}")
+                if stream is None:
+                    h, w = arr.shape[:2]
+                    if h % 2 or w % 2:
+                        raise VideoError(f"H.264 yuv420p needs even frame sizes, got {w}x{h}; crop or pad by one pixel")
+                    stream = container.add_stream(codec, rate=rate)
+                    stream.width, stream.height = w, h
+                    stream.pix_fmt = "yuv420p"
+                    if codec in ("libx264", "h264"):
+                        stream.options = {"crf": str(crf)}
+                    if keyframe_interval:
+                        stream.codec_context.gop_size = int(keyframe_interval)
+                elif arr.shape[:2] != (stream.height, stream.width):
+                    raise VideoError(f"frame {count} is {arr.shape[1]}x{arr.shape[0]}, expected {stream.width}x{stream.height}")
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
+                    container.mux(packet)
+                count += 1
+            if stream is None:
+                raise VideoError(f"no frames to write to {path}")
+            for packet in stream.encode():
+                container.mux(packet)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return count
