@@ -1,0 +1,41 @@
+"""Re-track only the spans that new or edited keyframes affect."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from tam_core.errors import PromptError
+from tam_core.types import FrameSource, Prompt
+
+from .interfaces import LabelSink
+from .track import Progress, TrackOptions, TrackReport, add_prompts, build_session, run_propagation
+
+
+def correct(
+    frames: FrameSource,
+    prompts: Sequence[Prompt],
+    changed: Iterable[tuple[int, int]],
+    sink: LabelSink,
+    models: Any,
+    options: TrackOptions = TrackOptions(),
+    progress: Progress | None = None,
+) -> TrackReport:
+    """Apply corrections: ``prompts`` are *all* stored keyframe prompts (old and
+    new), ``changed`` the ``(object_id, frame)`` keyframes that are new or edited.
+
+    The session is rebuilt from all prompts, everything is treated as already
+    tracked except the spans of the changed keyframes, and only those spans are
+    propagated and written (the other objects and frames stay as they are).
+    """
+    session = build_session(frames, models, options)
+    merged = add_prompts(session, frames, prompts)
+    keys = {(p.object_id, p.frame) for p in merged}
+    changed = sorted({(int(o), int(f)) for o, f in changed})
+    if not changed:
+        raise PromptError("nothing to correct: no new or edited keyframe was given")
+    missing = [c for c in changed if c not in keys]
+    if missing:
+        o, f = missing[0]
+        raise PromptError(f"changed keyframe (object {o}, frame {f}) has no prompt; add a prompt there first")
+    session.mark_tracked(except_keyframes=changed)
+    return run_propagation(session, frames, merged, sink, options, progress)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from operators.prompts import group_by_object, merge_prompts, normalize_prompt, object_labels
+from tam_core.errors import PromptError
+from tam_core.types import Prompt
+
+SIZE = (40, 60)  # H, W
+
+
+def test_points_default_to_positive_and_get_canonical_dtypes():
+    p = normalize_prompt(Prompt(frame=2, object_id=1, points=[[10, 5], [20, 30]]), 5, SIZE)
+    assert p.points.dtype == np.float32 and p.points.shape == (2, 2)
+    assert p.point_labels.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "prompt, message",
+    [
+        (Prompt(frame=5, object_id=1, points=[[1, 1]]), "frames 0..4"),
+        (Prompt(frame=0, object_id=0, points=[[1, 1]]), "ids are integers >= 1"),
+        (Prompt(frame=0, object_id=1, points=[[61, 1]]), "outside the 60x40 frame"),
+        (Prompt(frame=0, object_id=1, points=[[1, 1]], point_labels=[2]), "1 (positive) or 0"),
+        (Prompt(frame=0, object_id=1, points=[[1, 1]], point_labels=[0]), "only negative points"),
+        (Prompt(frame=0, object_id=1, box=[10, 10, 5, 20]), "box is empty"),
+        (Prompt(frame=0, object_id=1, mask=np.zeros((10, 10), bool)), "expected (40, 60)"),
+        (Prompt(frame=0, object_id=1, mask=np.zeros(SIZE, bool)), "mask prompt is empty"),
+        (Prompt(frame=0, object_id=1), "no points, box or mask"),
+    ],
+)
+def test_invalid_prompts_raise_actionable_errors(prompt, message):
+    with pytest.raises(PromptError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        normalize_prompt(prompt, 5, SIZE)
+
+
+def test_box_is_clipped_to_the_frame():
+    p = normalize_prompt(Prompt(frame=0, object_id=1, box=[-5, 2, 70, 30]), 5, SIZE)
+    assert p.box.tolist() == [0, 2, 60, 30]
+
+
+def test_merge_concatenates_points_and_keeps_box_of_the_same_keyframe():
+    merged = merge_prompts(
+        [
+            Prompt(frame=1, object_id=2, label="car", box=[1, 1, 20, 20]),
+            Prompt(frame=1, object_id=2, points=[[5, 5]], point_labels=[1]),
+            Prompt(frame=1, object_id=2, points=[[6, 6]], point_labels=[0]),
+            Prompt(frame=0, object_id=1, points=[[3, 3]]),
+        ],
+        5,
+        SIZE,
+    )
+    assert [(p.object_id, p.frame) for p in merged] == [(1, 0), (2, 1)]
+    obj2 = merged[1]
+    assert obj2.label == "car"
+    assert obj2.points.tolist() == [[5, 5], [6, 6]] and obj2.point_labels.tolist() == [1, 0]
+    assert obj2.box.tolist() == [1, 1, 20, 20]
+
+
+def test_conflicting_boxes_or_labels_are_rejected():
+    with pytest.raises(PromptError, match="2 different boxes"):
+        merge_prompts([Prompt(0, 1, box=[1, 1, 5, 5]), Prompt(0, 1, box=[2, 2, 6, 6])], 5, SIZE)
+    with pytest.raises(PromptError, match="conflicting labels"):
+        merge_prompts([Prompt(0, 1, "a", box=[1, 1, 5, 5]), Prompt(0, 1, "b", points=[[2, 2]])], 5, SIZE)
+    with pytest.raises(PromptError, match="labelled 'a' on one frame and 'b' on frame 3"):
+        merge_prompts([Prompt(0, 1, "a", box=[1, 1, 5, 5]), Prompt(3, 1, "b", points=[[2, 2]])], 5, SIZE)
+
+
+def test_identical_duplicate_boxes_are_not_a_conflict():
+    merged = merge_prompts([Prompt(0, 1, box=[1, 1, 5, 5]), Prompt(0, 1, box=[1, 1, 5, 5])], 5, SIZE)
+    assert len(merged) == 1
+
+
+def test_empty_prompt_list_is_an_error():
+    with pytest.raises(PromptError, match="no prompts"):
+        merge_prompts([], 5, SIZE)
+
+
+def test_group_by_object_orders_keyframes():
+    ps = [Prompt(4, 2, points=[[1, 1]]), Prompt(1, 2, points=[[1, 1]]), Prompt(0, 1, points=[[1, 1]])]
+    groups = group_by_object(ps)
+    assert list(groups) == [1, 2]
+    assert [p.frame for p in groups[2]] == [1, 4]
+    assert object_labels([Prompt(0, 1, None), Prompt(2, 1, "dog")]) == {1: "dog"}
