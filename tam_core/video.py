@@ -23,6 +23,7 @@ Video files (decoded with PyAV):
 from __future__ import annotations
 
 import bisect
+import operator
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -123,8 +124,8 @@ class Video:
     # -- helpers for subclasses -------------------------------------------------
     def _check_index(self, index: int) -> int:
         try:
-            i = int(index)
-        except (TypeError, ValueError):
+            i = operator.index(index)  # ints and numpy ints; not floats or strings
+        except TypeError:
             raise FrameIndexError(f"frame index must be an integer, got {index!r}") from None
         if not 0 <= i < self._num_frames:
             raise FrameIndexError(f"frame index {i} is out of range: the video has frames 0..{self._num_frames - 1}")
@@ -237,12 +238,19 @@ class FileVideo(Video):
             rate = stream.average_rate or stream.guessed_rate
             fps = float(rate) if rate else None
             pts, keyframes = self._index_packets(container, stream)
+            declared = stream.frames  # 0 when the container does not record it (webm/mkv)
         except av.FFmpegError as exc:
             raise VideoError(f"cannot read video {path}: {exc}") from None
         finally:
             container.close()
         if not pts:
             raise VideoError(f"video {path} has zero frames")
+        if declared and len(pts) < declared:
+            # The sample table lists frames whose data is not in the file.
+            raise VideoError(
+                f"video {path} looks truncated: its header lists {declared} frames but only {len(pts)} "
+                "are in the file; re-export or re-download it"
+            )
         if not width or not height:
             raise VideoError(f"video {path} has no frame size in its header")
         super().__init__(len(pts), (height, width), fps, options)
