@@ -1,0 +1,410 @@
+"""Track-Anything step 3: score every tracked mask, repair the weak ones with SAM.
+
+Quality score (per object, per frame, in [0,1]) - the minimum of three terms,
+each 1 for a healthy mask and falling linearly to 0 between an "ok" and a "bad"
+bound (``ramp`` below; all bounds are :class:`RefineOptions` fields):
+
+* **confidence**: mean object probability inside the hard mask M (argmax of the
+  tracker's probabilities), ramped from ``confidence_bad`` (0) to
+  ``confidence_ok`` (1).
+* **sharpness**: ``w = |U| / perimeter(M)``, the width in pixels of the
+  tracker's uncertain band, where U are pixels with 0.2 < p < 0.8 near the
+  object (within its bounding box grown by ``margin(M)``) and perimeter(M) is
+  the number of mask pixels with a 4-neighbour outside M. ``w <= band_ok`` -> 1,
+  ``w >= band_bad`` -> 0.
+* **consistency** with the object's recent history (skipped, i.e. 1, on the
+  first frame or after a gap of more than ``history_max_gap`` frames): the
+  minimum of
+  - area: ``r = |ln(area / rolling_area)|`` ramped from ln(area_ok) to ln(area_bad);
+  - shape: IoU of M with the previous mask after aligning their centroids,
+    ramped from ``shape_iou_bad`` to ``shape_iou_ok``;
+  - jump: centroid displacement in units of the object's equivalent radius
+    sqrt(rolling_area / pi), ramped from ``jump_ok`` to ``jump_bad``.
+  An object that was present on the previous frame and is empty now scores 0
+  (lost); an object that stays empty scores 1 (nothing to fix).
+
+Refinement (only for objects scoring below ``quality_threshold``): SAM gets the
+frame once (``key=frame_index``), positive points at the tracker's own
+confident probability peaks inside M (the paper's probes), negative points on
+nearby other objects and on confident background around M, and the tracker's
+mask as SAM's low-res mask prompt. SAM's mask is accepted only when its
+predicted IoU is at least ``min_predicted_iou``, its IoU with the tracker's mask
+lies in [agreement_low, agreement_high] (below: SAM jumped elsewhere; above: no
+real change) and it is not less consistent with the history than the tracker's
+mask. Frames where every object scores well never touch SAM.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .errors import ConfigError, PromptError
+from .types import Segmenter
+
+_UNCERTAIN = (0.2, 0.8)  # probabilities in this open interval count as "the tracker is unsure"
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """When and how SAM refinement repairs tracked masks (defaults are heuristics
+    tuned on synthetic degradations; see the module docstring for the score)."""
+
+    enabled: bool = True
+    quality_threshold: float = 0.5  # refine objects scoring below this
+    max_positive_points: int = 3
+    max_negative_points: int = 3
+    positive_min_prob: float = 0.8  # a probe must be at least this sure (falls back to the best pixel)
+    negative_min_prob: float = 0.9  # background/other-object points must be at least this sure
+    use_mask_prompt: bool = True  # pass the tracker's mask as SAM's low-res mask prompt
+    use_box: bool = False  # a box from an eroded mask would clip SAM, so off by default
+    box_margin: float = 0.1  # box prompt grown by this fraction of its size per side
+    min_predicted_iou: float = 0.7  # SAM's own IoU estimate must reach this
+    agreement_low: float = 0.4  # IoU(SAM, tracker) below this: SAM found another object
+    agreement_high: float = 0.97  # above this SAM changes nothing worth a memory write
+    min_area: int = 16  # pixels; smaller masks are scored but not refined
+    # quality score calibration
+    confidence_ok: float = 0.9
+    confidence_bad: float = 0.5
+    band_ok: float = 3.0  # px
+    band_bad: float = 12.0  # px
+    area_ok: float = 1.25  # area ratio vs the rolling area
+    area_bad: float = 2.0
+    shape_iou_ok: float = 0.85
+    shape_iou_bad: float = 0.5
+    jump_ok: float = 1.0  # object radii per frame
+    jump_bad: float = 3.0
+    history_ema: float = 0.3  # weight of the newest frame in the rolling area
+    history_max_gap: int = 2  # frames; a larger gap restarts the history comparison
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.quality_threshold <= 1.0, "quality_threshold must be in [0, 1]"),
+            (self.max_positive_points >= 1, "max_positive_points must be >= 1"),
+            (self.max_negative_points >= 0, "max_negative_points must be >= 0"),
+            (0.0 <= self.agreement_low <= self.agreement_high <= 1.0,
+             "need 0 <= agreement_low <= agreement_high <= 1"),
+            (self.confidence_bad < self.confidence_ok, "need confidence_bad < confidence_ok"),
+            (0 < self.band_ok < self.band_bad, "need 0 < band_ok < band_bad"),
+            (1.0 <= self.area_ok < self.area_bad, "need 1 <= area_ok < area_bad"),
+            (self.shape_iou_bad < self.shape_iou_ok, "need shape_iou_bad < shape_iou_ok"),
+            (0 <= self.jump_ok < self.jump_bad, "need 0 <= jump_ok < jump_bad"),
+            (0.0 < self.history_ema <= 1.0, "history_ema must be in (0, 1]"),
+            (self.box_margin >= 0, "box_margin must be >= 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"RefineOptions: {msg}")
+
+
+@dataclass
+class ObjectHistory:
+    """What the score remembers about one object: a few scalars and the last mask."""
+
+    rolling_area: float = 0.0  # exponential moving average of the non-empty areas (px)
+    centroid: tuple[float, float] | None = None  # (x, y) of the last non-empty mask
+    prev_mask: np.ndarray | None = None  # bool [H,W] last frame's final mask, None if empty
+    last_frame: int | None = None
+    frames: int = 0  # frames with a non-empty mask seen so far
+
+    def usable_for(self, frame_index: int, max_gap: int) -> bool:
+        return self.last_frame is not None and 0 < abs(frame_index - self.last_frame) <= max_gap
+
+    def update(self, frame_index: int, mask: np.ndarray, ema: float) -> None:
+        area = int(mask.sum())
+        self.last_frame = frame_index
+        if area == 0:
+            self.prev_mask = None  # keep rolling area/centroid for the object's return
+            return
+        self.rolling_area = float(area) if self.frames == 0 else (1 - ema) * self.rolling_area + ema * area
+        self.centroid = _centroid(mask)
+        self.prev_mask = mask
+        self.frames += 1
+
+
+@dataclass(frozen=True)
+class QualityTerms:
+    """The three evidence terms of the score, each in [0,1]; ``score`` is their minimum."""
+
+    confidence: float
+    sharpness: float
+    consistency: float
+
+    @property
+    def score(self) -> float:
+        return min(self.confidence, self.sharpness, self.consistency)
+
+
+@dataclass(frozen=True)
+class FrameRefinement:
+    """masks: object id -> bool [H,W] (disjoint); quality: id -> [0,1];
+    refined: ids whose mask is SAM's; terms: id -> the tracker mask's QualityTerms."""
+
+    masks: dict[int, np.ndarray]
+    quality: dict[int, float]
+    refined: frozenset[int]
+    terms: dict[int, QualityTerms] = field(default_factory=dict)
+
+
+def ramp(x: float, zero_at: float, one_at: float) -> float:
+    """Linear 0..1 between ``zero_at`` and ``one_at`` (either order), clipped."""
+    t = (x - zero_at) / (one_at - zero_at)
+    return float(min(1.0, max(0.0, t)))
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, x0, y1, x1) exclusive, or None for an empty mask."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def _grow(box: tuple[int, int, int, int], m: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    y0, x0, y1, x1 = box
+    return max(0, y0 - m), max(0, x0 - m), min(shape[0], y1 + m), min(shape[1], x1 + m)
+
+
+def _margin(box: tuple[int, int, int, int]) -> int:
+    """Neighbourhood of an object: a quarter of its larger side, at least 8 px."""
+    return max(8, int(0.25 * max(box[2] - box[0], box[3] - box[1])))
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(mask)
+    return float(xs.mean()), float(ys.mean())
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def _perimeter(crop: np.ndarray) -> int:
+    inner = cv2.erode(crop.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)),
+                      borderType=cv2.BORDER_REPLICATE)
+    return int(np.count_nonzero(crop & ~inner.astype(bool)))
+
+
+def _aligned_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two non-empty masks after moving b's centroid onto a's (shape only)."""
+    ba, bb = _bbox(a), _bbox(b)
+    ca, cb = a[ba[0] : ba[2], ba[1] : ba[3]], b[bb[0] : bb[2], bb[1] : bb[3]]
+    (ax, ay), (bx, by) = _centroid(ca), _centroid(cb)
+    dx, dy = int(round(ax - bx)), int(round(ay - by))  # b's crop offset inside a's crop frame
+    h = max(ca.shape[0], cb.shape[0] + dy) - min(0, dy)
+    w = max(ca.shape[1], cb.shape[1] + dx) - min(0, dx)
+    oy, ox = -min(0, dy), -min(0, dx)
+    canvas_a = np.zeros((h, w), bool)
+    canvas_b = np.zeros((h, w), bool)
+    canvas_a[oy : oy + ca.shape[0], ox : ox + ca.shape[1]] = ca
+    canvas_b[oy + dy : oy + dy + cb.shape[0], ox + dx : ox + dx + cb.shape[1]] = cb
+    return _iou(canvas_a, canvas_b)
+
+
+def consistency(mask: np.ndarray, history: ObjectHistory | None, frame_index: int, opts: RefineOptions) -> float:
+    """The history term of the score for ``mask`` (bool [H,W]); 1 without usable history."""
+    if history is None or not history.usable_for(frame_index, opts.history_max_gap):
+        return 1.0
+    area = int(np.count_nonzero(mask))
+    if history.prev_mask is None:
+        return 1.0  # absent before: nothing to compare with
+    if area == 0:
+        return 0.0  # present on the previous frame, lost now
+    ref = max(history.rolling_area, 1.0)
+    area_term = 1.0 - ramp(abs(math.log(area / ref)), math.log(opts.area_ok), math.log(opts.area_bad))
+    shape_term = ramp(_aligned_iou(mask, history.prev_mask), opts.shape_iou_bad, opts.shape_iou_ok)
+    cx, cy = _centroid(mask)
+    px, py = history.centroid
+    jump = math.hypot(cx - px, cy - py) / math.sqrt(ref / math.pi)
+    jump_term = 1.0 - ramp(jump, opts.jump_ok, opts.jump_bad)
+    return min(area_term, shape_term, jump_term)
+
+
+def score_object(prob: np.ndarray, mask: np.ndarray, history: ObjectHistory | None, frame_index: int,
+                 opts: RefineOptions) -> QualityTerms:
+    """Quality terms of one object's tracked mask.
+
+    prob: float32 [H,W] the object's probability; mask: bool [H,W] its hard mask.
+    """
+    box = _bbox(mask)
+    if box is None:
+        return QualityTerms(1.0, 1.0, consistency(mask, history, frame_index, opts))
+    y0, x0, y1, x1 = box
+    conf = float(prob[y0:y1, x0:x1][mask[y0:y1, x0:x1]].mean())
+    gy0, gx0, gy1, gx1 = _grow(box, _margin(box), mask.shape)
+    p = prob[gy0:gy1, gx0:gx1]
+    unsure = np.count_nonzero((p > _UNCERTAIN[0]) & (p < _UNCERTAIN[1]))
+    width = unsure / max(_perimeter(mask[gy0:gy1, gx0:gx1]), 1)
+    return QualityTerms(
+        confidence=ramp(conf, opts.confidence_bad, opts.confidence_ok),
+        sharpness=1.0 - ramp(width, opts.band_ok, opts.band_bad),
+        consistency=consistency(mask, history, frame_index, opts),
+    )
+
+
+def _nms_peaks(score: np.ndarray, n: int, radius: float) -> list[tuple[int, int]]:
+    """Up to n (y, x) maxima of ``score`` (> 0), each at least ``radius`` from the others."""
+    s = score.astype(np.float32).copy()
+    yy, xx = np.mgrid[0 : s.shape[0], 0 : s.shape[1]]
+    out: list[tuple[int, int]] = []
+    while len(out) < n:
+        idx = int(np.argmax(s))
+        y, x = divmod(idx, s.shape[1])
+        if s[y, x] <= 0:
+            break
+        out.append((y, x))
+        s[(yy - y) ** 2 + (xx - x) ** 2 < radius**2] = 0
+    return out
+
+
+def _farthest_points(ys: np.ndarray, xs: np.ndarray, start: int, n: int) -> list[tuple[int, int]]:
+    """Farthest-point sampling from candidate pixels (spreads points around a ring)."""
+    chosen = [start]
+    d = (ys - ys[start]) ** 2 + (xs - xs[start]) ** 2
+    while len(chosen) < n and d.max() > 0:
+        i = int(np.argmax(d))
+        chosen.append(i)
+        d = np.minimum(d, (ys - ys[i]) ** 2 + (xs - xs[i]) ** 2)
+    return [(int(ys[i]), int(xs[i])) for i in chosen]
+
+
+class Refiner:
+    """Scores tracked masks and repairs weak ones with a :class:`Segmenter`."""
+
+    def __init__(self, segmenter: Segmenter | None, options: RefineOptions = RefineOptions()) -> None:
+        self.segmenter = segmenter
+        self.options = options
+        self.segmenter_frames = 0  # frames on which SAM was used (its image set)
+
+    def refine_frame(self, frame_index: int, image: np.ndarray, probs: np.ndarray, object_ids: Sequence[int],
+                     histories: dict[int, ObjectHistory]) -> FrameRefinement:
+        """Score, and where needed refine, every object on one frame.
+
+        image: uint8 [H,W,3]; probs: float32 [K+1,H,W], background first, then
+        ``object_ids`` in order. ``histories`` (object id -> ObjectHistory) is
+        read and updated in place (missing ids are added). Returns disjoint
+        bool [H,W] masks for every id; the caller feeds ``refined`` masks back
+        to the tracker (``tracker.amend``).
+        """
+        opts = self.options
+        probs = np.asarray(probs)
+        ids = list(object_ids)
+        if probs.ndim != 3 or probs.shape[0] != len(ids) + 1:
+            raise PromptError(f"probs has shape {tuple(probs.shape)}, expected ({len(ids) + 1}, H, W) "
+                              f"for {len(ids)} objects plus background")
+        labels = probs.argmax(0)
+        masks = {oid: labels == i + 1 for i, oid in enumerate(ids)}
+        terms = {oid: score_object(probs[i + 1], masks[oid], histories.get(oid), frame_index, opts)
+                 for i, oid in enumerate(ids)}
+        quality = {oid: t.score for oid, t in terms.items()}
+        refined: set[int] = set()
+
+        weak = [oid for oid in ids if quality[oid] < opts.quality_threshold
+                and np.count_nonzero(masks[oid]) >= opts.min_area]
+        if opts.enabled and weak and self.segmenter is not None:
+            self.segmenter.set_image(image, key=frame_index)
+            self.segmenter_frames += 1
+            for oid in weak:
+                k = ids.index(oid) + 1
+                result = self._refine_object(frame_index, probs, labels, k, masks, histories.get(oid))
+                if result is not None:
+                    masks[oid], quality[oid] = result
+                    refined.add(oid)
+
+        for oid in ids:
+            histories.setdefault(oid, ObjectHistory()).update(frame_index, masks[oid], opts.history_ema)
+        return FrameRefinement(masks=masks, quality=quality, refined=frozenset(refined), terms=terms)
+
+    # -- prompts from the tracker's evidence -------------------------------------------------
+
+    def prompts(self, probs: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Point prompts for channel k: float [N,2] (x, y) and int [N] labels (1 then 0)."""
+        opts = self.options
+        mask = labels == k
+        box = _bbox(mask)
+        y0, x0, y1, x1 = _grow(box, _margin(box), mask.shape)
+        crop = mask[y0:y1, x0:x1]
+        p = probs[k, y0:y1, x0:x1]
+        dist = cv2.distanceTransform(crop.astype(np.uint8), cv2.DIST_L2, 3)
+        radius = max(3.0, 0.5 * float(dist.max()))
+        # probes: deep inside the mask and confident; fall back to the best pixel if none is sure
+        score = p * dist * (p >= opts.positive_min_prob)
+        if not score.any():
+            score = p * dist
+        pos = _nms_peaks(score, opts.max_positive_points, radius)
+        neg: list[tuple[int, int]] = []
+        # other objects nearby first: SAM's usual mistake is to merge neighbours
+        lab = labels[y0:y1, x0:x1]
+        for j in range(1, probs.shape[0]):
+            if len(neg) >= opts.max_negative_points:
+                break
+            if j == k:
+                continue
+            other = lab == j
+            if not other.any():
+                continue
+            pj = probs[j, y0:y1, x0:x1]
+            dj = cv2.distanceTransform(other.astype(np.uint8), cv2.DIST_L2, 3)
+            neg += _nms_peaks(pj * dj * (pj >= opts.negative_min_prob), 1, radius)
+        # then confident background on a ring around the mask, far enough out that an
+        # under-segmenting tracker does not put negatives on the object itself
+        if len(neg) < opts.max_negative_points:
+            req = float(np.sqrt(np.count_nonzero(crop) / np.pi))
+            r_in = max(4.0, 0.5 * req)
+            r_out = r_in + max(4.0, 0.25 * req)
+            dout = cv2.distanceTransform((~crop).astype(np.uint8), cv2.DIST_L2, 3)
+            ring = (dout > r_in) & (dout <= r_out) & (lab == 0) & (probs[0, y0:y1, x0:x1] >= opts.negative_min_prob)
+            ys, xs = np.nonzero(ring)
+            if ys.size:
+                cy, cx = np.argwhere(crop).mean(0)
+                start = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+                neg += _farthest_points(ys, xs, start, opts.max_negative_points - len(neg))
+        pts = [(x + x0, y + y0) for y, x in pos] + [(x + x0, y + y0) for y, x in neg]
+        lbl = [1] * len(pos) + [0] * len(neg)
+        return np.asarray(pts, dtype=np.float64).reshape(-1, 2), np.asarray(lbl, dtype=np.int64)
+
+    def _refine_object(self, frame_index: int, probs: np.ndarray, labels: np.ndarray, k: int,
+                       masks: dict[int, np.ndarray], history: ObjectHistory | None):
+        """SAM's mask and its quality when accepted, else None."""
+        opts = self.options
+        oid = list(masks)[k - 1]
+        tracker_mask = masks[oid]
+        points, point_labels = self.prompts(probs, labels, k)
+        mask_input = None
+        to_logits = getattr(self.segmenter, "mask_to_logits", None)
+        if opts.use_mask_prompt and callable(to_logits):
+            mask_input = to_logits(tracker_mask)
+        box = None
+        if opts.use_box:
+            y0, x0, y1, x1 = _bbox(tracker_mask)
+            mx, my = opts.box_margin * (x1 - x0), opts.box_margin * (y1 - y0)
+            h, w = tracker_mask.shape
+            box = np.array([max(0.0, x0 - mx), max(0.0, y0 - my), min(w, x1 + mx), min(h, y1 + my)])
+        out = self.segmenter.predict(points=points, point_labels=point_labels, box=box, mask_input=mask_input,
+                                     multimask=False)
+        if out.iou < opts.min_predicted_iou:
+            return None
+        claimed = np.zeros_like(tracker_mask)
+        for other, m in masks.items():
+            if other != oid:
+                claimed |= m
+        candidate = np.asarray(out.mask, dtype=bool) & ~claimed  # never take a neighbour's pixels
+        if np.count_nonzero(candidate) < opts.min_area:
+            return None
+        agreement = _iou(candidate, tracker_mask)
+        if not opts.agreement_low <= agreement <= opts.agreement_high:
+            return None
+        cons_new = consistency(candidate, history, frame_index, opts)
+        if cons_new < consistency(tracker_mask, history, frame_index, opts):
+            return None
+        return candidate, float(min(max(out.iou, 0.0), 1.0, cons_new))
+
+
+__all__ = ["FrameRefinement", "ObjectHistory", "QualityTerms", "RefineOptions", "Refiner", "consistency",
+           "ramp", "score_object"]

@@ -1,0 +1,340 @@
+"""SAM prompting (Track-Anything steps 1 and 3) on top of the ``segment_anything`` package.
+
+``build_sam(SamConfig)`` assembles SAM from segment_anything's own modules, so the
+official ViT-B/L/H layouts load strictly and a tiny random-weight SAM can be
+built for tests. ``SamSegmenter`` satisfies :class:`tam_core.types.Segmenter`:
+one image embedding per frame (kept in a small LRU cache keyed by the caller's
+key, e.g. the frame index), then any number of cheap prompts on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import CheckpointError, ConfigError, PromptError
+from .types import SegmenterOutput
+
+SAM_TYPES = ("vit_b", "vit_l", "vit_h")
+
+
+@dataclass(frozen=True)
+class SamConfig:
+    """Architecture of one SAM model (fields mirror segment_anything's ``_build_sam``).
+
+    The ``vit_b``/``vit_l``/``vit_h`` presets equal the official builders, so the
+    official checkpoints load with ``strict=True``; ``tiny()`` is for tests.
+    """
+
+    encoder_embed_dim: int = 768
+    encoder_depth: int = 12
+    encoder_num_heads: int = 12
+    encoder_global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11)
+    img_size: int = 1024
+    patch_size: int = 16
+    window_size: int = 14
+    prompt_embed_dim: int = 256
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_mlp_dim: int = 2048
+    decoder_num_heads: int = 8
+    iou_head_hidden_dim: int = 256
+
+    @property
+    def low_res_size(self) -> int:
+        """Side of SAM's low-res mask logits (256 for the official models)."""
+        return 4 * (self.img_size // self.patch_size)
+
+    @classmethod
+    def vit_b(cls) -> "SamConfig":
+        return cls()
+
+    @classmethod
+    def vit_l(cls) -> "SamConfig":
+        return cls(encoder_embed_dim=1024, encoder_depth=24, encoder_num_heads=16,
+                   encoder_global_attn_indexes=(5, 11, 17, 23))
+
+    @classmethod
+    def vit_h(cls) -> "SamConfig":
+        return cls(encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16,
+                   encoder_global_attn_indexes=(7, 15, 23, 31))
+
+    @classmethod
+    def tiny(cls, img_size: int = 128) -> "SamConfig":
+        """A few-hundred-kB SAM for CPU tests (random weights; shapes only)."""
+        return cls(encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
+                   encoder_global_attn_indexes=(1,), img_size=img_size, window_size=4,
+                   prompt_embed_dim=32, mask_in_chans=4, decoder_mlp_dim=64,
+                   decoder_num_heads=2, iou_head_hidden_dim=32)
+
+    @classmethod
+    def preset(cls, model_type: str) -> "SamConfig":
+        if model_type not in SAM_TYPES:
+            raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(SAM_TYPES)}")
+        return getattr(cls, model_type)()
+
+
+def build_sam(config: SamConfig):
+    """A randomly initialised ``segment_anything.modeling.Sam`` in eval mode (on CPU)."""
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    c = config
+    emb = c.img_size // c.patch_size
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            depth=c.encoder_depth, embed_dim=c.encoder_embed_dim, img_size=c.img_size, mlp_ratio=4,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=c.encoder_num_heads,
+            patch_size=c.patch_size, qkv_bias=True, use_rel_pos=True,
+            global_attn_indexes=tuple(c.encoder_global_attn_indexes), window_size=c.window_size,
+            out_chans=c.prompt_embed_dim,
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=c.prompt_embed_dim, image_embedding_size=(emb, emb),
+            input_image_size=(c.img_size, c.img_size), mask_in_chans=c.mask_in_chans,
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=c.decoder_depth, embedding_dim=c.prompt_embed_dim,
+                                          mlp_dim=c.decoder_mlp_dim, num_heads=c.decoder_num_heads),
+            transformer_dim=c.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=c.iou_head_hidden_dim,
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    )
+    return sam.eval()
+
+
+def load_sam_state(sam, checkpoint: str | Path, what: str) -> None:
+    """Load a state dict file into ``sam`` strictly; any failure -> CheckpointError."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(f"SAM checkpoint {path} does not exist (expected a {what} checkpoint)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
+        raise CheckpointError(
+            f"SAM checkpoint {path} cannot be read ({type(exc).__name__}); the file is truncated or "
+            f"corrupt - expected a {what} checkpoint, download it again"
+        ) from exc
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # some training scripts wrap the weights
+    if not isinstance(state, dict):
+        raise CheckpointError(f"SAM checkpoint {path} holds a {type(state).__name__}, not a state dict "
+                              f"(expected a {what} checkpoint)")
+    try:
+        sam.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise CheckpointError(
+            f"SAM checkpoint {path} does not match the {what} architecture ({detail[:160]}); "
+            f"check the model type or the file"
+        ) from exc
+
+
+def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device = "cpu",
+             autocast_dtype: torch.dtype | None = None, cache_size: int = 4) -> "SamSegmenter":
+    """Build SAM ``model_type`` (vit_b | vit_l | vit_h), load ``checkpoint`` strictly
+    and wrap it in a :class:`SamSegmenter` on ``device``."""
+    config = SamConfig.preset(model_type)
+    sam = build_sam(config)
+    load_sam_state(sam, checkpoint, f"SAM {model_type}")
+    return SamSegmenter(sam, device=device, autocast_dtype=autocast_dtype, cache_size=cache_size)
+
+
+@dataclass(frozen=True)
+class _Embedding:
+    features: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    fingerprint: bytes
+
+
+def _fingerprint(image: np.ndarray) -> bytes:
+    # Cheap guard that a cached key still names the same image (about 1 ms at 480p).
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + bytes(str(image.shape), "ascii")
+
+
+class SamSegmenter:
+    """Promptable SAM over one image at a time, with an LRU cache of embeddings.
+
+    ``set_image(image, key)`` encodes the image (the expensive step: ~0.4-3 s on a
+    CPU for ViT-B..H) unless ``key`` is cached with the same pixels; ``predict``
+    only runs the light prompt encoder and mask decoder.
+    """
+
+    def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: torch.dtype | None = None,
+                 cache_size: int = 4) -> None:
+        from segment_anything import SamPredictor
+
+        if cache_size < 1:
+            raise ConfigError(f"cache_size must be >= 1, got {cache_size}")
+        self.device = torch.device(device)
+        if autocast_dtype is not None and self.device.type != "cuda":
+            raise ConfigError("autocast fp16/bf16 is only supported on CUDA; use fp32 on the CPU")
+        self._predictor = SamPredictor(sam.to(self.device).eval())
+        self.autocast_dtype = autocast_dtype
+        self.cache_size = cache_size
+        self._cache: OrderedDict[object, _Embedding] = OrderedDict()
+        self._current: _Embedding | None = None
+        self.encoder_calls = 0  # how many times the image encoder ran (tests, benchmarks)
+
+    @property
+    def model(self):
+        return self._predictor.model
+
+    @property
+    def low_res_size(self) -> int:
+        return 4 * self.model.prompt_encoder.image_embedding_size[0]
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        """image: uint8 [H,W,3] RGB. With a ``key`` the embedding is cached (LRU)."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+            raise PromptError(f"image must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
+        fp = _fingerprint(image)
+        if key is not None and key in self._cache and self._cache[key].fingerprint == fp:
+            self._cache.move_to_end(key)
+            self._current = self._cache[key]
+            return
+        pred = self._predictor
+        with torch.inference_mode(), self._autocast():
+            pred.set_image(image, image_format="RGB")
+        self.encoder_calls += 1
+        emb = _Embedding(pred.features, tuple(pred.original_size), tuple(pred.input_size), fp)
+        self._current = emb
+        if key is not None:
+            self._cache[key] = emb
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self._current = None
+
+    def predict(self, points: np.ndarray | None = None, point_labels: np.ndarray | None = None,
+                box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                multimask: bool = True) -> SegmenterOutput:
+        """Prompt the current image.
+
+        points: float [N,2] pixel (x, y); point_labels: int [N] (1 positive, 0
+        negative); box: float [4] (x0, y0, x1, y1); mask_input: float32 [1,L,L]
+        low-res logits (L = 256 for official SAM; see :meth:`mask_to_logits`).
+
+        Following segment_anything's advice, SAM's three candidates are asked for
+        only when the prompt is ambiguous - ``multimask`` and a single point with
+        no box and no mask - and the one with the highest predicted IoU is
+        returned; any richer prompt uses SAM's single-mask output.
+        Returns mask bool [H,W], predicted IoU, low_res_logits float32 [1,L,L].
+        """
+        emb = self._current
+        if emb is None:
+            raise PromptError("no image is set on the segmenter: call set_image(image) before predict()")
+        h, w = emb.original_size
+        pts, lbl = _check_points(points, point_labels, (h, w))
+        bx = _check_box(box, (h, w))
+        mi = self._check_mask_input(mask_input)
+        if pts is None and bx is None and mi is None:
+            raise PromptError("empty prompt: give points, a box or a mask")
+        ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
+        pred = self._predictor
+        pred.features, pred.original_size, pred.input_size = emb.features, emb.original_size, emb.input_size
+        pred.is_image_set = True
+        with torch.inference_mode(), self._autocast():
+            masks, ious, low_res = pred.predict(point_coords=pts, point_labels=lbl, box=bx, mask_input=mi,
+                                                multimask_output=bool(multimask and ambiguous))
+        best = int(np.argmax(ious))
+        return SegmenterOutput(mask=np.asarray(masks[best], dtype=bool), iou=float(ious[best]),
+                               low_res_logits=np.asarray(low_res[best : best + 1], dtype=np.float32))
+
+    def _check_mask_input(self, mask_input: np.ndarray | None) -> np.ndarray | None:
+        if mask_input is None:
+            return None
+        mi = np.asarray(mask_input, dtype=np.float32)
+        if mi.ndim == 2:
+            mi = mi[None]
+        n = self.low_res_size
+        if mi.shape != (1, n, n):
+            raise PromptError(f"mask_input has shape {tuple(np.shape(mask_input))}, expected (1, {n}, {n}) "
+                              "low-res logits (use mask_to_logits)")
+        return mi
+
+    def mask_to_logits(self, mask: np.ndarray, logit: float = 8.0) -> np.ndarray:
+        """Full-resolution bool [H,W] mask -> float32 [1,L,L] SAM mask prompt.
+
+        The mask is resized like SAM resizes the image (longest side to L with
+        ``ResizeLongestSide``'s rounding), padded bottom/right with background,
+        and its area-averaged coverage f in [0,1] mapped to ``logit * (2f - 1)``,
+        so the boundary stays soft instead of aliased.
+        """
+        return mask_to_logits(mask, self.low_res_size, logit)
+
+
+def mask_to_logits(mask: np.ndarray, low_res_size: int = 256, logit: float = 8.0) -> np.ndarray:
+    """See :meth:`SamSegmenter.mask_to_logits`; bool [H,W] -> float32 [1,L,L]."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    m = np.asarray(mask)
+    if m.ndim != 2 or min(m.shape) < 1:
+        raise PromptError(f"mask must be bool [H,W], got shape {tuple(m.shape)}")
+    nh, nw = ResizeLongestSide.get_preprocess_shape(m.shape[0], m.shape[1], low_res_size)
+    cover = cv2.resize(m.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
+    out = np.full((1, low_res_size, low_res_size), -logit, dtype=np.float32)
+    out[0, :nh, :nw] = logit * (2.0 * cover - 1.0)
+    return out
+
+
+def _check_points(points, labels, size: tuple[int, int]):
+    if points is None:
+        if labels is not None:
+            raise PromptError("point_labels given without points")
+        return None, None
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.size == 0:
+        return None, None
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise PromptError(f"points must be float [N,2] pixel (x, y), got shape {tuple(pts.shape)}")
+    if labels is None:
+        raise PromptError("points given without point_labels (1 positive, 0 negative)")
+    lbl = np.asarray(labels).reshape(-1)
+    if lbl.shape[0] != pts.shape[0]:
+        raise PromptError(f"{pts.shape[0]} points but {lbl.shape[0]} point_labels")
+    if not np.isin(lbl, (0, 1)).all():
+        raise PromptError("point_labels must be 1 (positive) or 0 (negative)")
+    h, w = size
+    bad = ~np.isfinite(pts).all(1) | (pts[:, 0] < 0) | (pts[:, 0] >= w) | (pts[:, 1] < 0) | (pts[:, 1] >= h)
+    if bad.any():
+        x, y = pts[np.argmax(bad)]
+        raise PromptError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image")
+    return pts, lbl.astype(np.int64)
+
+
+def _check_box(box, size: tuple[int, int]):
+    if box is None:
+        return None
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,):
+        raise PromptError(f"box must be float [4] (x0, y0, x1, y1), got shape {tuple(np.shape(box))}")
+    h, w = size
+    x0, y0, x1, y1 = b
+    if not np.isfinite(b).all() or x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {w}x{h} image")
+    if x1 <= x0 or y1 <= y0:
+        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty: need x0 < x1 and y0 < y1")
+    return b
+
+
+__all__ = ["SAM_TYPES", "SamConfig", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
