@@ -1,0 +1,233 @@
+"""A thin connection to a CVAT 2.x server built on cvat-sdk.
+
+cvat-sdk does the transport, session login (cookie + CSRF header) and token
+auth. Responses are read as plain JSON (``_parse_response=False``) rather than
+through the SDK's generated models: those are strict about the newest schema,
+and the few fields we read are the same on every 2.x server. Its own version
+check is off (it only compares against the SDK release); :meth:`server_version`
+does ours.
+
+Only these calls are made (see docs/cvat.md): ``GET /api/server/about``,
+``POST /api/auth/login``, ``GET /api/tasks/{id}``, ``GET /api/tasks/{id}/data/meta``,
+``GET /api/tasks/{id}/data/?type=frame&number=N&quality=original``,
+``GET /api/labels?task_id=`` (paginated), ``GET /api/jobs/{id}``,
+``GET /api/tasks/{id}/annotations/`` and
+``PATCH /api/tasks/{id}/annotations/?action=create|delete``.
+Nothing here can delete all annotations: there is no PUT and no DELETE, and a
+delete with an empty id list is refused before it is sent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .credentials import Credentials
+from .errors import CvatAuthError, CvatConnectionError, CvatError
+
+log = logging.getLogger(__name__)
+
+MIN_SERVER = (2, 4)  # mask shapes and the `source` field on shapes
+_SHAPE_FIELDS = ("id", "type", "frame", "label_id", "group", "source", "occluded", "outside", "z_order", "rotation", "points", "attributes", "elements")
+
+
+class CvatConnection:
+    """An authenticated connection to one CVAT server.
+
+    Use as a context manager or call :meth:`close`. ``retries``: extra attempts
+    for idempotent reads (GET) that fail with a 5xx or a dropped connection;
+    writes are never retried blindly (the caller's ledger makes a re-run safe).
+    """
+
+    def __init__(self, server: str, credentials: Credentials, retries: int = 2, retry_wait: float = 0.5):
+        from cvat_sdk.core.client import AccessTokenCredentials, Client, Config
+
+        self.server = server.rstrip("/")
+        self.retries = retries
+        self.retry_wait = retry_wait
+        self._secrets = credentials.secrets()
+        try:
+            self._client = Client(self.server, config=Config(allow_unsupported_server=True), check_server_version=False)
+        except Exception as exc:  # noqa: BLE001 - bad URL schemes etc. become one actionable line
+            raise CvatConnectionError(f"cannot use CVAT server URL {self.server!r}: {self._clean(exc)}") from None
+        self.version = self.server_version()
+        try:
+            if credentials.token:
+                # A bad token shows as HTTP 401 on the first task read.
+                self._client.login(AccessTokenCredentials(credentials.token))
+            else:
+                self._client.login((credentials.username, credentials.password))
+        except CvatError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc, "logging in") from None
+
+    # -- plumbing -------------------------------------------------------------
+    @property
+    def _api(self):
+        return self._client.api_client
+
+    def __enter__(self) -> "CvatConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # noqa: BLE001 - closing must not hide the real error
+            pass
+
+    def _clean(self, exc: BaseException) -> str:
+        """One line describing ``exc`` with every secret removed."""
+        text = " ".join(str(exc).split())[:300]
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def _translate(self, exc: Exception, what: str) -> CvatError:
+        from cvat_sdk.api_client.exceptions import ApiException
+
+        if isinstance(exc, ApiException):
+            status = exc.status
+            if status in (401, 403) or (what == "logging in" and status == 400):
+                return CvatAuthError(
+                    f"CVAT refused the credentials while {what} (HTTP {status}): check CVAT_USERNAME/CVAT_PASSWORD "
+                    "or CVAT_ACCESS_TOKEN and your access to this task"
+                )
+            if status == 404:
+                return CvatError(f"CVAT has no such resource while {what} (HTTP 404): check the server URL and the task/job id")
+            if status is not None and status >= 500:
+                return CvatConnectionError(f"CVAT server error while {what} (HTTP {status}); re-run the same command to resume")
+            return CvatError(f"CVAT rejected the request while {what} (HTTP {status}): {self._clean(exc.body or exc.reason)}")
+        return CvatConnectionError(
+            f"lost the connection to CVAT while {what} ({type(exc).__name__}); re-run the same command to resume"
+        )
+
+    def _call(self, endpoint: Callable, what: str, *args: Any, idempotent: bool = True, **kwargs: Any):
+        """Call an SDK endpoint unparsed; retry reads on 5xx / dropped connections."""
+        from cvat_sdk.api_client.exceptions import ApiException
+
+        attempts = 1 + (self.retries if idempotent else 0)
+        for attempt in range(attempts):
+            try:
+                _, response = endpoint(*args, _parse_response=False, **kwargs)
+                return response
+            except ApiException as exc:
+                transient = exc.status is not None and exc.status >= 500
+                if not transient or attempt == attempts - 1:
+                    raise self._translate(exc, what) from None
+            except Exception as exc:  # noqa: BLE001 - urllib3 protocol/connection errors
+                if attempt == attempts - 1:
+                    raise self._translate(exc, what) from None
+            log.info("retrying after a transient failure while %s", what)
+            time.sleep(self.retry_wait * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def get_json(self, endpoint: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
+        response = self._call(endpoint, what, *args, **kwargs)
+        return json.loads(response.data or b"null")
+
+    # -- reads ----------------------------------------------------------------
+    def server_version(self) -> tuple[int, int, int]:
+        """The server's version (major, minor, patch); refuses pre-2.4 servers."""
+        from packaging.version import InvalidVersion, Version
+
+        about = self.get_json(self._api.server_api.retrieve_about, "reading the server version")
+        text = str((about or {}).get("version", ""))
+        try:
+            v = Version(text)
+        except InvalidVersion:
+            log.warning("CVAT server reports an unparsable version %r; assuming 2.x", text)
+            return (2, 99, 0)
+        ver = (v.major, v.minor, v.micro)
+        if ver[:2] < MIN_SERVER:
+            raise CvatError(f"CVAT server {text} is too old: mask shapes need CVAT {MIN_SERVER[0]}.{MIN_SERVER[1]} or newer")
+        if v.major >= 3:
+            log.warning("CVAT server %s is newer than the 2.x API this tool was tested with", text)
+        return ver
+
+    def task(self, task_id: int) -> dict:
+        return self.get_json(self._api.tasks_api.retrieve, f"reading task {task_id}", task_id)
+
+    def data_meta(self, task_id: int) -> dict:
+        return self.get_json(self._api.tasks_api.retrieve_data_meta, f"reading the frame list of task {task_id}", task_id)
+
+    def job(self, job_id: int) -> dict:
+        return self.get_json(self._api.jobs_api.retrieve, f"reading job {job_id}", job_id)
+
+    def labels(self, task_id: int) -> list[dict]:
+        """All labels of a task (follows the ``next`` pages)."""
+        out: list[dict] = []
+        for page in self._pages(self._api.labels_api.list, f"reading the labels of task {task_id}", task_id=task_id):
+            out.extend(page)
+        return out
+
+    def _pages(self, endpoint: Callable, what: str, **kwargs: Any) -> Iterator[list[dict]]:
+        page = 1
+        while True:
+            body = self.get_json(endpoint, what, page=page, **kwargs)
+            yield list(body.get("results", []))
+            if not body.get("next"):
+                return
+            page += 1
+
+    def frame(self, task_id: int, number: int) -> np.ndarray:
+        """Task frame ``number`` at original quality: uint8 [H,W,3] RGB."""
+        from PIL import Image
+
+        what = f"downloading frame {number} of task {task_id}"
+        response = self._call(self._api.tasks_api.retrieve_data, what, task_id, type="frame", number=number, quality="original")
+        try:
+            with Image.open(io.BytesIO(response.data)) as img:
+                return np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except Exception as exc:  # noqa: BLE001
+            raise CvatError(f"frame {number} of task {task_id} is not a readable image ({type(exc).__name__})") from None
+
+    def annotations(self, task_id: int) -> dict:
+        """``{"shapes": [...], "tracks": [...], "tags": [...]}`` as the server has them."""
+        return self.get_json(self._api.tasks_api.retrieve_annotations, f"reading the annotations of task {task_id}", task_id)
+
+    # -- writes ---------------------------------------------------------------
+    def create_shapes(self, task_id: int, shapes: Sequence[dict]) -> list[dict]:
+        """PATCH action=create; returns the created shapes (with their new ids)."""
+        if not shapes:
+            return []
+        body = self._patch(task_id, "create", [_shape_request(s) for s in shapes], f"uploading {len(shapes)} masks to task {task_id}")
+        return list((body or {}).get("shapes", []))
+
+    def delete_shapes(self, task_id: int, shapes: Sequence[dict]) -> None:
+        """PATCH action=delete of exactly these shapes (as read from the server)."""
+        ids = [s.get("id") for s in shapes]
+        if not ids or any(not isinstance(i, int) for i in ids):
+            # An empty or id-less list must never reach the server (it could mean "everything").
+            raise CvatError("internal error: refusing to send a delete without explicit shape ids")
+        self._patch(task_id, "delete", [_shape_request(s) for s in shapes], f"replacing {len(ids)} earlier masks in task {task_id}")
+
+    def _patch(self, task_id: int, action: str, shapes: list, what: str) -> Any:
+        from cvat_sdk import models
+
+        data = models.PatchedLabeledDataRequest(shapes=shapes, tracks=[], tags=[])
+        response = self._call(
+            self._api.tasks_api.partial_update_annotations, what, idempotent=False,
+            action=action, id=task_id, patched_labeled_data_request=data,
+        )
+        return json.loads(response.data or b"null")
+
+
+def _shape_request(shape: dict):
+    """A plain shape dict -> the SDK's request model (only fields every 2.x server knows)."""
+    from cvat_sdk import models
+
+    fields = {k: shape[k] for k in _SHAPE_FIELDS if k in shape and shape[k] is not None}
+    fields.setdefault("attributes", [])
+    fields["attributes"] = [models.AttributeValRequest(spec_id=a["spec_id"], value=str(a["value"])) for a in fields["attributes"]]
+    fields["elements"] = []
+    fields["points"] = [float(p) for p in fields.get("points", [])]
+    return models.LabeledShapeRequest(**fields)
