@@ -24,12 +24,15 @@ class TrackOptions:
 
     direction: "forward" | "backward" | "both" (from each object's keyframes);
     batch_size: results per ``LabelSink.write`` call (bounds memory and the
-    work lost on interruption); session_options: a
-    ``tam_core.session.SessionOptions`` passed through unchanged (None: defaults).
+    work lost on interruption); refine: let SAM repair degraded frames (when
+    the models have a refiner); session_options: a
+    ``tam_core.session.SessionOptions`` for the rest (its direction and refine
+    are overridden by the fields above).
     """
 
     direction: str = "both"
     batch_size: int = 16
+    refine: bool = True
     session_options: Any = None
 
     def __post_init__(self) -> None:
@@ -89,14 +92,17 @@ class TrackReport:
 def build_session(frames: FrameSource, models: Any, options: TrackOptions):
     """A ``TrackingSession`` over ``frames`` with the models of ``models``
     (``tam_core.models.Models`` or a test double with the same attributes)."""
-    from tam_core.session import TrackingSession
+    from dataclasses import replace
 
-    kwargs: dict[str, Any] = {}
-    if options.session_options is not None:
-        kwargs["options"] = options.session_options
-    refiner = getattr(models, "refiner", None)
-    if refiner is not None:
-        kwargs["refiner"] = refiner
+    from tam_core.session import SessionOptions, TrackingSession
+
+    # The session's own direction must match the run's: mark_tracked() records
+    # it, and a mismatch would make propagate() redo every span.
+    base = options.session_options if options.session_options is not None else SessionOptions()
+    kwargs: dict[str, Any] = {
+        "options": replace(base, direction=options.direction, refine=options.refine),
+        "refiner": getattr(models, "refiner", None),
+    }
     return TrackingSession(frames, models.tracker_factory, models.segmenter, **kwargs)
 
 
