@@ -1,0 +1,212 @@
+"""SamSegmenter on a tiny random-weight SAM: shapes, caching, validation, loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tam_core.errors import CheckpointError, ConfigError, PromptError
+from tam_core.sam import SamConfig, SamSegmenter, build_sam, load_sam_state, mask_to_logits
+
+TINY = SamConfig.tiny()
+
+
+@pytest.fixture(scope="module")
+def tiny_sam():
+    torch.manual_seed(0)
+    return build_sam(TINY)
+
+
+@pytest.fixture()
+def seg(tiny_sam):
+    return SamSegmenter(tiny_sam, device="cpu", cache_size=2)
+
+
+def _image(seed=0, h=60, w=90):
+    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_predict_shapes_and_dtypes(seg):
+    seg.set_image(_image(), key=0)
+    out = seg.predict(np.array([[10.0, 20.0]]), np.array([1]))
+    assert out.mask.shape == (60, 90) and out.mask.dtype == bool
+    assert isinstance(out.iou, float)
+    assert out.low_res_logits.shape == (1, TINY.low_res_size, TINY.low_res_size) == (1, 32, 32)
+    assert out.low_res_logits.dtype == np.float32
+    # every prompt kind at once, feeding the previous logits back as the mask prompt
+    out2 = seg.predict(np.array([[10.0, 20.0], [70.0, 40.0]]), np.array([1, 0]), box=np.array([2, 3, 80, 55]),
+                       mask_input=out.low_res_logits)
+    assert out2.mask.shape == (60, 90) and out2.low_res_logits.shape == (1, 32, 32)
+
+
+def test_embedding_computed_once_per_key_and_lru_bound(seg):
+    a, b, c = _image(1), _image(2), _image(3)
+    seg.set_image(a, key=0)
+    seg.set_image(a, key=0)
+    seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
+    seg.predict(np.array([[6.0, 5.0]]), np.array([1]))
+    assert seg.encoder_calls == 1
+    seg.set_image(b, key=1)
+    seg.set_image(a, key=0)  # still cached; now most recent
+    assert seg.encoder_calls == 2
+    seg.set_image(c, key=2)  # evicts key 1 (least recently used), not 0
+    seg.set_image(a, key=0)
+    assert seg.encoder_calls == 3
+    seg.set_image(b, key=1)
+    assert seg.encoder_calls == 4
+    # no key: never cached
+    seg.set_image(a)
+    seg.set_image(a)
+    assert seg.encoder_calls == 6
+
+
+def test_same_key_with_other_pixels_is_reencoded(seg):
+    seg.set_image(_image(1), key=7)
+    seg.set_image(_image(2), key=7)
+    assert seg.encoder_calls == 2
+
+
+def test_cached_embedding_gives_identical_answers(seg):
+    a, b = _image(1), _image(2)
+    seg.set_image(a, key=0)
+    first = seg.predict(np.array([[30.0, 30.0]]), np.array([1]))
+    seg.set_image(b, key=1)
+    seg.set_image(a, key=0)
+    again = seg.predict(np.array([[30.0, 30.0]]), np.array([1]))
+    np.testing.assert_array_equal(first.mask, again.mask)
+    np.testing.assert_allclose(first.low_res_logits, again.low_res_logits)
+
+
+def test_multimask_picks_the_candidate_with_highest_predicted_iou(seg, monkeypatch):
+    seg.set_image(_image(), key=0)
+    pred = seg._predictor
+    masks = np.zeros((3, 60, 90), bool)
+    masks[1, :10] = True
+    calls = []
+
+    def fake_predict(**kw):
+        calls.append(kw["multimask_output"])
+        n = 3 if kw["multimask_output"] else 1
+        return masks[:n], np.array([0.2, 0.9, 0.5])[:n], np.arange(n * 32 * 32, dtype=np.float32).reshape(n, 32, 32)
+
+    monkeypatch.setattr(pred, "predict", fake_predict)
+    out = seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
+    assert calls == [True] and out.iou == pytest.approx(0.9)
+    np.testing.assert_array_equal(out.mask, masks[1])
+    assert out.low_res_logits[0, 0, 0] == 32 * 32  # candidate 1's logits
+    # several prompts: SAM's single-mask output (segment_anything's advice)
+    seg.predict(np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0]))
+    seg.predict(np.array([[5.0, 5.0]]), np.array([1]), multimask=False)
+    assert calls == [True, False, False]
+
+
+def test_real_multimask_choice_is_argmax_of_model_ious(seg):
+    seg.set_image(_image(), key=0)
+    pts, lbl = np.array([[40.0, 30.0]]), np.array([1])
+    with torch.inference_mode():
+        masks, ious, _ = seg._predictor.predict(point_coords=pts, point_labels=lbl, multimask_output=True)
+    out = seg.predict(pts, lbl)
+    assert out.iou == pytest.approx(float(ious.max()))
+    np.testing.assert_array_equal(out.mask, masks[int(np.argmax(ious))])
+
+
+@pytest.mark.parametrize("kw", [
+    dict(points=np.array([[90.0, 5.0]]), point_labels=np.array([1])),  # x == W
+    dict(points=np.array([[5.0, -1.0]]), point_labels=np.array([0])),
+    dict(points=np.array([[5.0, 5.0]]), point_labels=np.array([2])),
+    dict(points=np.array([[5.0, 5.0]]), point_labels=None),
+    dict(points=np.array([[5.0, 5.0], [6, 6]]), point_labels=np.array([1])),
+    dict(box=np.array([0, 0, 91, 10])),
+    dict(box=np.array([10, 10, 5, 20])),
+    dict(mask_input=np.zeros((1, 256, 256), np.float32)),  # wrong size for the tiny model
+    dict(),
+])
+def test_invalid_prompts_raise_prompt_error(seg, kw):
+    seg.set_image(_image(), key=0)
+    with pytest.raises(PromptError):
+        seg.predict(**kw)
+
+
+def test_predict_before_set_image_is_a_clear_error(seg):
+    with pytest.raises(PromptError, match="set_image"):
+        seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
+
+
+def test_set_image_rejects_non_rgb(seg):
+    with pytest.raises(PromptError):
+        seg.set_image(np.zeros((10, 10), np.uint8))
+    with pytest.raises(PromptError):
+        seg.set_image(np.zeros((10, 10, 3), np.float32))
+
+
+def test_mask_to_logits_geometry():
+    mask = np.zeros((60, 120), bool)
+    mask[:, :60] = True  # left half
+    lg = mask_to_logits(mask, 32)
+    assert lg.shape == (1, 32, 32) and lg.dtype == np.float32
+    # 60x120 -> 16x32 (longest side 32), padded below with background
+    assert (lg[0, :16, :15] > 7).all() and (lg[0, :16, 17:] < -7).all()
+    assert (lg[0, 16:] == -8).all()
+
+
+def test_official_presets_match_segment_anything_exactly():
+    from segment_anything import sam_model_registry
+
+    for name in ("vit_b", "vit_l", "vit_h"):
+        with torch.device("meta"):  # shapes only: no memory, no time
+            ours = build_sam(SamConfig.preset(name)).state_dict()
+            theirs = sam_model_registry[name]().state_dict()
+        assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
+    with pytest.raises(ConfigError):
+        SamConfig.preset("vit_x")
+
+
+def test_strict_load_roundtrip(tiny_sam, tmp_path):
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_sam.state_dict(), path)
+    torch.manual_seed(1)
+    other = build_sam(TINY)
+    load_sam_state(other, path, "tiny SAM")
+    for k, v in tiny_sam.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
+
+
+def test_checkpoint_errors(tiny_sam, tmp_path):
+    good = tmp_path / "tiny.pth"
+    torch.save(tiny_sam.state_dict(), good)
+    target = build_sam(TINY)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_sam_state(target, tmp_path / "missing.pth", "SAM vit_b")
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"truncated\.pth.*SAM vit_b"):
+        load_sam_state(target, truncated, "SAM vit_b")
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="garbage.pth"):
+        load_sam_state(target, garbage, "SAM vit_b")
+    # a different architecture (tiny with a deeper encoder): strict load refuses
+    deeper = build_sam(SamConfig(**{**TINY.__dict__, "encoder_depth": 3}))
+    with pytest.raises(CheckpointError, match=r"tiny\.pth.*does not match the SAM vit_h"):
+        load_sam_state(deeper, good, "SAM vit_h")
+    msg = ""
+    try:
+        load_sam_state(deeper, good, "SAM vit_h")
+    except CheckpointError as e:
+        msg = str(e)
+    assert "\n" not in msg
+
+
+def test_load_sam_wrong_checkpoint_for_model_type(tmp_path, tiny_sam):
+    from tam_core.sam import load_sam
+
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_sam.state_dict(), path)
+    with pytest.raises(CheckpointError, match="vit_b"):
+        load_sam("vit_b", path, "cpu")
+
+
+def test_autocast_only_on_cuda(tiny_sam):
+    with pytest.raises(ConfigError):
+        SamSegmenter(tiny_sam, device="cpu", autocast_dtype=torch.float16)
