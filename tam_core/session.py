@@ -1,0 +1,383 @@
+"""The tracking session: objects, keyframes, propagation and corrections.
+
+The only place that knows the four Track-Anything steps together: prompts are
+turned into keyframe masks by the segmenter (step 1), trackers propagate them
+(step 2), an optional refiner repairs degraded frames (step 3), and a later
+prompt on a tracked frame re-tracks only the frames it now owns (step 4).
+
+State lives here, never in the model objects (SAM 2 video-predictor style):
+objects with their keyframes (masks and the clicks that made them), and which
+keyframes still need tracking. Trackers are built fresh for each run of frames
+by ``tracker_factory`` and dropped afterwards, so the session holds
+O(objects x keyframes) masks and never per-frame results: memory does not grow
+with the video length.
+
+Propagation rule (see ``tam_core.spans``): every frame of an object is tracked
+from its nearest keyframe in the allowed direction(s) — ``forward``: the latest
+keyframe at or before it; ``backward``: the earliest at or after it; ``both``:
+the nearest, ties to the earlier (forward) one. Under ``forward`` the frames
+before an object's first keyframe are *not yielded* for that object (it is
+absent there; under ``backward`` likewise after the last keyframe), except
+that after a change of direction the frames an object no longer covers are
+yielded once with an empty mask so consumers clear what they stored.
+
+``propagate`` runs a forward pass then a backward pass; a frame may be yielded
+by both, for different objects (consumers merge by object, see
+``FrameResult``). Results come out lazily, frame by frame, as the frames are
+decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from .errors import PromptError
+from .spans import Span, check_direction, coverage, keyframe_spans, merge_runs
+from .types import FrameResult, FrameSource, Prompt, Segmenter, Tracker, as_bool_mask
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How a session propagates.
+
+    direction: default of ``propagate`` — "forward" | "backward" | "both".
+    refine: call the refiner (if one was given) on tracked frames.
+    multimask: let the segmenter choose among several candidates for an
+    ambiguous single click (SAM's advice); more clicks or a box use one mask.
+    """
+
+    direction: str = "both"
+    refine: bool = True
+    multimask: bool = True
+
+    def __post_init__(self) -> None:
+        check_direction(self.direction)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object of the session: id >= 1, optional class label, sorted keyframe frames."""
+
+    id: int
+    label: str | None
+    keyframes: tuple[int, ...]
+
+
+@dataclass
+class _Keyframe:
+    """One object's keyframe: the mask and the prompts that produced it.
+
+    mask: bool [H,W]; points: float [N,2]; point_labels: int [N]; box: float [4];
+    logits: float32 [1,256,256] of the last segmenter answer (next mask_input).
+    """
+
+    mask: np.ndarray
+    quality: float
+    points: np.ndarray | None = None
+    point_labels: np.ndarray | None = None
+    box: np.ndarray | None = None
+    logits: np.ndarray | None = None
+
+
+@dataclass
+class _Object:
+    label: str | None
+    keyframes: dict[int, _Keyframe] = field(default_factory=dict)
+
+
+class TrackingSession:
+    """Interactive video object segmentation over one video.
+
+    frames: the video (lazy ``FrameSource``); tracker_factory: builds a fresh
+    ``Tracker`` for each run of frames; segmenter: turns clicks/boxes into masks
+    (needed only for point/box prompts); refiner: ``tam_core.refine.Refiner``
+    (anything with ``refine_frame(frame_index, image, probs, object_ids,
+    histories)``), optional.
+    """
+
+    def __init__(
+        self,
+        frames: FrameSource,
+        tracker_factory: Callable[[], Tracker],
+        segmenter: Segmenter | None = None,
+        refiner: Any = None,
+        options: SessionOptions = SessionOptions(),
+    ):
+        self.frames = frames
+        self.tracker_factory = tracker_factory
+        self.segmenter = segmenter
+        self.refiner = refiner
+        self.options = options
+        self.num_frames = int(frames.num_frames)
+        self.size = (int(frames.size[0]), int(frames.size[1]))
+        self._objects: dict[int, _Object] = {}
+        # Keyframes whose spans must be (re)tracked by the next propagate().
+        self._dirty: set[tuple[int, int]] = set()
+        # Direction of the last completed propagation (None: nothing tracked yet).
+        self._tracked_direction: str | None = None
+
+    # ------------------------------------------------------------------ objects
+    @property
+    def objects(self) -> dict[int, ObjectInfo]:
+        """object id -> ObjectInfo, by increasing id."""
+        return {
+            oid: ObjectInfo(oid, o.label, tuple(sorted(o.keyframes)))
+            for oid, o in sorted(self._objects.items())
+        }
+
+    def keyframe_mask(self, object_id: int, frame: int) -> np.ndarray:
+        """bool [H,W] mask of an object's keyframe (a copy)."""
+        kf = self._object(object_id).keyframes.get(frame)
+        if kf is None:
+            raise PromptError(f"object {object_id} has no keyframe on frame {frame}")
+        return kf.mask.copy()
+
+    @property
+    def dirty_keyframes(self) -> frozenset[tuple[int, int]]:
+        """(object_id, frame) keyframes the next ``propagate`` will (re)track."""
+        return frozenset(self._dirty)
+
+    def remove_object(self, object_id: int) -> None:
+        """Forget an object and its keyframes. Consumers delete its labels
+        themselves: nothing is yielded for it any more."""
+        self._object(object_id)
+        del self._objects[object_id]
+        self._dirty = {d for d in self._dirty if d[0] != object_id}
+
+    def _object(self, object_id: int) -> _Object:
+        obj = self._objects.get(object_id)
+        if obj is None:
+            known = ", ".join(map(str, sorted(self._objects))) or "none"
+            raise PromptError(f"unknown object id {object_id} (known objects: {known})")
+        return obj
+
+    # ------------------------------------------------------------------ prompts
+    def add_prompt(self, prompt: Prompt) -> np.ndarray:
+        """Add or refine one object's keyframe; returns its mask bool [H,W].
+
+        Clicks and a box go to the segmenter; prompts on the same frame and
+        object accumulate (all clicks so far, the latest box, the previous
+        answer's low-res logits as ``mask_input``), like interactive SAM. A mask
+        prompt alone is taken as the keyframe mask; with clicks it seeds the
+        segmenter. The keyframe's span is marked for (re)tracking unless the
+        mask did not change.
+        """
+        points, labels, box, mask = self._validate(prompt)
+        obj = self._objects.get(prompt.object_id)
+        old = obj.keyframes.get(prompt.frame) if obj else None
+        if points is None and box is None:
+            kf = _Keyframe(mask=mask.copy(), quality=1.0)
+        else:
+            kf = self._segment(prompt.frame, points, labels, box, mask, old)
+        if obj is None:
+            obj = self._objects[prompt.object_id] = _Object(prompt.label)
+        elif prompt.label is not None:
+            obj.label = prompt.label
+        obj.keyframes[prompt.frame] = kf
+        if old is None or not np.array_equal(old.mask, kf.mask):
+            self._dirty.add((prompt.object_id, prompt.frame))
+        return kf.mask.copy()
+
+    def _segment(self, frame, points, labels, box, mask, old: _Keyframe | None) -> _Keyframe:
+        if self.segmenter is None:
+            raise PromptError("clicks and boxes need a segmenter (SAM); give a mask prompt or load SAM")
+        mask_input = None
+        if old is not None and old.points is not None and points is not None:
+            points = np.concatenate([old.points, points])
+            labels = np.concatenate([old.point_labels, labels])
+        elif old is not None and points is None:
+            points, labels = old.points, old.point_labels
+        if old is not None and box is None:
+            box = old.box
+        if mask is not None:
+            mask_input = mask_to_low_res_logits(mask)
+        elif old is not None:
+            mask_input = old.logits
+        self.segmenter.set_image(self.frames[frame], key=frame)
+        single_click = points is not None and len(points) == 1 and box is None and mask_input is None
+        out = self.segmenter.predict(
+            points=points,
+            point_labels=labels,
+            box=box,
+            mask_input=mask_input,
+            multimask=self.options.multimask and single_click,
+        )
+        m = as_bool_mask(out.mask, self.size, "segmenter mask").copy()
+        return _Keyframe(m, float(out.iou), points, labels, box, out.low_res_logits)
+
+    def _validate(self, p: Prompt):
+        """Check a prompt against the video; return (points, labels, box, mask)."""
+        h, w = self.size
+        where = f"prompt for object {p.object_id} on frame {p.frame}"
+        if not isinstance(p.frame, (int, np.integer)) or not 0 <= p.frame < self.num_frames:
+            raise PromptError(
+                f"{where}: frame {p.frame} does not exist (the video has {self.num_frames} frames, 0..{self.num_frames - 1})"
+            )
+        if not isinstance(p.object_id, (int, np.integer)) or p.object_id < 1:
+            raise PromptError(f"{where}: object ids must be integers >= 1")
+        points = labels = box = mask = None
+        if p.points is not None:
+            points = np.asarray(p.points, dtype=np.float64)
+            if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+                raise PromptError(f"{where}: points must be [N,2] (x, y) pixels, got shape {points.shape}")
+            bad = ~np.isfinite(points).all(1) | (points[:, 0] < 0) | (points[:, 0] > w - 1) | (points[:, 1] < 0) | (points[:, 1] > h - 1)
+            if bad.any():
+                x, y = points[np.argmax(bad)]
+                raise PromptError(f"{where}: point ({x:g}, {y:g}) is outside the {w}x{h} frame (x 0..{w - 1}, y 0..{h - 1})")
+            if p.point_labels is None:
+                labels = np.ones(len(points), np.int64)
+            else:
+                labels = np.asarray(p.point_labels).reshape(-1)
+                if len(labels) != len(points):
+                    raise PromptError(f"{where}: {len(points)} points but {len(labels)} point labels")
+                if not np.isin(labels, (0, 1)).all():
+                    raise PromptError(f"{where}: point labels must be 1 (positive) or 0 (negative), got {labels.tolist()}")
+                labels = labels.astype(np.int64)
+        elif p.point_labels is not None:
+            raise PromptError(f"{where}: point labels given without points")
+        if p.box is not None:
+            box = np.asarray(p.box, dtype=np.float64).reshape(-1)
+            if box.shape != (4,) or not np.isfinite(box).all():
+                raise PromptError(f"{where}: a box is 4 numbers x0,y0,x1,y1, got {np.asarray(p.box).tolist()}")
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                raise PromptError(
+                    f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) must satisfy 0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h}"
+                )
+        if p.mask is not None:
+            mask = as_bool_mask(p.mask, self.size, f"{where}: mask")
+        if points is None and box is None and mask is None:
+            raise PromptError(f"{where} has no points, box or mask")
+        return points, labels, box, mask
+
+    # ------------------------------------------------------------- bookkeeping
+    def mark_tracked(self, except_keyframes: Iterable[tuple[int, int]] = ()) -> None:
+        """Declare everything tracked (under ``options.direction``) except the
+        spans of the given (object_id, frame) keyframes — for a session rebuilt
+        from stored prompts whose results are already stored."""
+        dirty = set()
+        for oid, frame in except_keyframes:
+            if frame not in self._object(oid).keyframes:
+                raise PromptError(f"object {oid} has no keyframe on frame {frame}")
+            dirty.add((oid, frame))
+        self._dirty = dirty
+        self._tracked_direction = self.options.direction
+
+    # -------------------------------------------------------------- propagation
+    def propagate(self, direction: str | None = None) -> Iterator[FrameResult]:
+        """Track what is not tracked yet (or invalidated by new keyframes).
+
+        A generator of ``FrameResult``: the forward pass's results in
+        increasing frame order, then the backward pass's in decreasing order.
+        The work is marked done only when the generator is exhausted; an
+        interrupted propagation is redone in full by the next call.
+        """
+        direction = check_direction(direction or self.options.direction)
+        return self._propagate(direction)
+
+    def _propagate(self, direction: str) -> Iterator[FrameResult]:
+        changed_direction = self._tracked_direction not in (None, direction)
+        if changed_direction:
+            work = {(oid, k) for oid, o in self._objects.items() for k in o.keyframes}
+        else:
+            work = set(self._dirty)
+        spans: list[Span] = []
+        for oid, k in sorted(work):
+            spans += keyframe_spans(oid, self._objects[oid].keyframes, k, self.num_frames, direction)
+        for reverse in (False, True):
+            part = [s for s in spans if s.reverse == reverse]
+            for lo, hi in merge_runs(part):
+                yield from self._run(lo, hi, reverse, [s for s in part if lo <= s.lo and s.hi <= hi])
+        if changed_direction:
+            yield from self._clear_uncovered(self._tracked_direction, direction)
+        self._dirty.difference_update(work)
+        self._tracked_direction = direction
+
+    def _clear_uncovered(self, old: str, new: str) -> Iterator[FrameResult]:
+        """Yield empty masks on frames an object covered under ``old`` but not under ``new``."""
+        for oid, o in sorted(self._objects.items()):
+            before, after = coverage(list(o.keyframes), self.num_frames, old), coverage(list(o.keyframes), self.num_frames, new)
+            if before is None or after is None:
+                continue
+            for t in range(before[0], before[1] + 1):
+                if not after[0] <= t <= after[1]:
+                    yield FrameResult(t, (oid,), {oid: np.zeros(self.size, bool)}, {oid: 0.0})
+
+    def _run(self, lo: int, hi: int, reverse: bool, spans: list[Span]) -> Iterator[FrameResult]:
+        """Track frames lo..hi (inclusive) with one fresh tracker, in one direction."""
+        tracker = self.tracker_factory()
+        histories: dict[int, Any] = {}
+        last = lo if reverse else hi
+        for t, image in self.frames.iter_frames(lo, hi + 1, reverse=reverse):
+            active = {s.object_id: s for s in spans if s.lo <= t <= s.hi}
+            # Objects whose span ended leave the tracker: each frame is tracked
+            # only from its own nearest keyframe.
+            for oid in [o for o in tracker.object_ids if o not in active]:
+                tracker.remove_object(oid)
+                histories.pop(oid, None)
+            inject = {oid: self._objects[oid].keyframes[t].mask for oid, s in active.items() if s.keyframe == t}
+            probs = np.asarray(tracker.step(image, inject or None, end=(t == last)))
+            channel = {oid: i + 1 for i, oid in enumerate(tracker.object_ids)}
+            labels = probs.argmax(axis=0)
+            masks: dict[int, np.ndarray] = {}
+            quality: dict[int, float] = {}
+            tracked = [oid for oid in sorted(active) if oid not in inject]
+            for oid in sorted(inject):
+                if active[oid].yields(t):
+                    masks[oid] = inject[oid].copy()
+                    quality[oid] = self._objects[oid].keyframes[t].quality
+            for oid in tracked:
+                m = labels == channel[oid]
+                masks[oid] = m
+                quality[oid] = float(probs[channel[oid]][m].mean()) if m.any() else 0.0
+            refined: frozenset[int] = frozenset()
+            if tracked and self.refiner is not None and self.options.refine:
+                refined = self._refine(tracker, t, image, probs, channel, tracked, histories, masks, quality)
+            ids = tuple(sorted(masks))
+            if ids:
+                yield FrameResult(t, ids, masks, quality, refined)
+
+    def _refine(self, tracker, t, image, probs, channel, tracked, histories, masks, quality) -> frozenset[int]:
+        """Step 3: let the refiner judge (and maybe repair) the tracked objects;
+        repaired masks are written back into the tracker's memory via amend."""
+        for oid in tracked:
+            if oid not in histories:
+                histories[oid] = _new_history(self.refiner, oid)
+        sub = probs[[0] + [channel[oid] for oid in tracked]]
+        out = self.refiner.refine_frame(t, image, sub, tuple(tracked), {oid: histories[oid] for oid in tracked})
+        refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
+        for oid in tracked:
+            if oid in out.masks:
+                masks[oid] = np.asarray(out.masks[oid], bool)
+            if oid in out.quality:
+                quality[oid] = float(out.quality[oid])
+        if refined:
+            tracker.amend({oid: masks[oid] for oid in sorted(refined)})
+        return refined
+
+
+def _new_history(refiner: Any, object_id: int) -> Any:
+    """A fresh per-object history for the refiner (bounded by the refiner)."""
+    if hasattr(refiner, "new_history"):
+        return refiner.new_history(object_id)
+    from .refine import ObjectHistory  # type: ignore[attr-defined]
+
+    return ObjectHistory()
+
+
+def mask_to_low_res_logits(mask: np.ndarray, side: int = 256, value: float = 20.0) -> np.ndarray:
+    """bool [H,W] -> float32 [1,side,side] logits in SAM's mask-prompt layout
+    (longest side scaled to ``side``, padded bottom/right), +-``value``."""
+    import cv2
+
+    h, w = mask.shape
+    scale = side / max(h, w)
+    nh, nw = max(1, int(math.floor(h * scale + 0.5))), max(1, int(math.floor(w * scale + 0.5)))
+    small = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR)
+    out = np.full((1, side, side), -value, np.float32)
+    out[0, :nh, :nw] = (small * 2 - 1) * value
+    return out
