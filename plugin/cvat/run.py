@@ -1,0 +1,227 @@
+"""``track_task`` and ``fix_task``: the CVAT commands as a Python API.
+
+Both read the task's frames and shapes, split the shapes into the tool's own
+masks and a person's work (see ``shapes.py`` and ``ledger.py``), and run the
+tool-agnostic ``operators.track.track`` / ``operators.correct.correct`` with a
+:class:`~plugin.cvat.sink.CvatMaskSink`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tam_core.errors import PromptError
+
+from .ledger import Ledger, ledger_path
+from .shapes import PromptSet, TaskShapes, build_prompts, classify, describe
+from .sink import CvatMaskSink, SinkCounts
+from .task import CvatFrames, TaskInfo, frame_window, load_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CvatOptions:
+    """job_id: work on one job's frames; frames: "A:B" task frames (B exclusive);
+    dry_run: plan only (no models, no writes); state_dir: where the record of
+    uploads lives (default ``$TAM_LABEL_CACHE/cvat``); batch_size: masks per
+    upload request group; direction: "forward" | "backward" | "both";
+    session_options: passed to the tracking session; progress: show a tqdm bar."""
+
+    job_id: int | None = None
+    frames: str | None = None
+    dry_run: bool = False
+    state_dir: Path | None = None
+    batch_size: int = 16
+    direction: str = "both"
+    session_options: Any = None
+    progress: bool = False
+
+
+@dataclass
+class CvatRunReport:
+    """What a run did (or, with dry_run, would do).
+
+    objects: object id -> description (label and group); keyframes: (object id,
+    task frame) prompts used; changed: the new/edited keyframes (fix);
+    frames: the task frames [first, stop) worked on; replaceable: our earlier
+    masks in that range; counts: what the sink sent.
+    """
+
+    task_id: int
+    command: str
+    frames: tuple[int, int]
+    objects: dict[int, str]
+    keyframes: list[tuple[int, int]]
+    changed: list[tuple[int, int]] = field(default_factory=list)
+    replaceable: int = 0
+    person_shapes: int = 0
+    adopted: int = 0
+    dry_run: bool = False
+    counts: SinkCounts = field(default_factory=SinkCounts)
+    track: Any = None  # operators.track.TrackReport
+    message: str = ""
+
+    def summary(self) -> str:
+        head = "would" if self.dry_run else "did"
+        lines = [
+            f"task {self.task_id}: {self.command} on task frames {self.frames[0]}..{self.frames[1] - 1}"
+            + (" (dry run: nothing was changed)" if self.dry_run else ""),
+            f"  objects: " + (", ".join(f"{oid}={d}" for oid, d in self.objects.items()) or "none"),
+            f"  keyframes (object, frame): {self.keyframes}",
+        ]
+        if self.command == "fix":
+            lines.append(f"  corrected keyframes to re-track from: {self.changed}")
+        lines.append(f"  person's shapes kept untouched: {self.person_shapes}; earlier auto masks in range: {self.replaceable}")
+        if not self.dry_run:
+            c = self.counts
+            lines.append(
+                f"  {head}: upload {c.created} masks, replace {c.deleted} earlier ones, keep {c.unchanged} unchanged, "
+                f"skip {c.kept_manual} frames with a person's mask, {c.empty} empty"
+            )
+        if self.message:
+            lines.append(f"  {self.message}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Context:
+    conn: Any
+    task: TaskInfo
+    first: int
+    stop: int
+    ledger: Ledger
+    shapes: TaskShapes
+    prompts: PromptSet
+
+
+def _prepare(conn, task_id: int, options: CvatOptions) -> _Context:
+    task = load_task(conn, task_id)
+    job = conn.job(options.job_id) if options.job_id is not None else None
+    first, stop = frame_window(task, options.frames, job)
+    ledger = Ledger.load(ledger_path(options.state_dir, conn.server, task_id), conn.server, task_id)
+    shapes = classify(conn.annotations(task_id), ledger)
+    if shapes.ignored:
+        log.info("ignoring shapes that are not prompts: %s", shapes.ignored)
+    prompts = build_prompts(shapes.person, task, first, stop)
+    return _Context(conn, task, first, stop, ledger, shapes, prompts)
+
+
+def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
+    keys = ctx.prompts.keys
+    replaceable = sum(len(v) for (key, frame), v in ctx.shapes.ours.items() if ctx.first <= frame < ctx.stop)
+    return CvatRunReport(
+        task_id=ctx.task.id, command=command, frames=(ctx.first, ctx.stop),
+        objects={oid: describe(ctx.task, k) for oid, k in keys.items()},
+        keyframes=[(p.object_id, p.frame + ctx.first) for p in ctx.prompts.prompts],
+        replaceable=replaceable, person_shapes=len(ctx.shapes.person), adopted=ctx.shapes.adopted,
+        dry_run=options.dry_run,
+    )
+
+
+def _track_options(options: CvatOptions):
+    from operators.track import TrackOptions
+
+    return TrackOptions(direction=options.direction, batch_size=options.batch_size, session_options=options.session_options)
+
+
+def _progress(options: CvatOptions, desc: str):
+    if not options.progress:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="frame")
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def _models(models: Any) -> Any:
+    """``models`` or, when it is a zero-argument loader, its result (so that a
+    dry run or a task without prompts never loads weights)."""
+    if callable(models) and not hasattr(models, "tracker_factory"):
+        return models()
+    return models
+
+
+def _keyframe_record(ctx: _Context) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for src in ctx.prompts.sources.values():
+        out.update(src)
+    return out
+
+
+def track_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+    """Track every prompted object of a task and upload one ``source="auto"``
+    mask shape per object per frame (replacing only the tool's own earlier masks).
+
+    conn: a ``CvatConnection`` (``plugin.cvat.connect``); models:
+    ``tam_core.models.Models`` (or a double with ``segmenter`` and
+    ``tracker_factory``), or a zero-argument function returning one.
+    """
+    ctx = _prepare(conn, task_id, options)
+    report = _report(ctx, "track", options)
+    if not ctx.prompts.prompts:
+        raise PromptError(
+            f"task {task_id} has no prompts on task frames {ctx.first}..{ctx.stop - 1}: draw points, a rectangle, "
+            "a polygon or a mask on the object in one frame (README: 'Pre-annotate a CVAT task')"
+        )
+    if options.dry_run:
+        return report
+    report.track, report.counts = _run(ctx, models, options, changed=None)
+    return report
+
+
+def fix_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+    """Find the frames a person corrected since the last run (edited or new
+    masks/polygons, new points or boxes), make them keyframes and re-track only
+    the spans they affect, replacing the tool's masks there."""
+    ctx = _prepare(conn, task_id, options)
+    report = _report(ctx, "fix", options)
+    if ctx.ledger.keyframes is None:
+        raise PromptError(
+            f"no earlier run on task {task_id} is recorded in {ctx.ledger.path.parent}: run `tam-label cvat track` first"
+        )
+    known = ctx.ledger.keyframes
+    changed = []
+    for (key, frame), src in sorted(ctx.prompts.sources.items()):
+        if any(known.get(sid) != h for sid, h in src.items()):
+            changed.append((ctx.prompts.object_id(key), frame))
+    report.changed = changed
+    if not changed:
+        report.message = "no corrected frames found since the last run: nothing to re-track"
+        return report
+    if options.dry_run:
+        return report
+    report.track, report.counts = _run(ctx, models, options, changed=[(o, f - ctx.first) for o, f in changed])
+    return report
+
+
+def _run(ctx: _Context, models: Any, options: CvatOptions, changed):
+    frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
+    sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth)
+    progress, bar = _progress(options, f"task {ctx.task.id}")
+    try:
+        loaded = _models(models)
+        if changed is None:
+            from operators.track import track
+
+            result = track(frames, ctx.prompts.prompts, sink, loaded, _track_options(options), progress)
+        else:
+            from operators.correct import correct
+
+            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, _track_options(options), progress)
+        ctx.ledger.keyframes = _keyframe_record(ctx)  # only a completed run moves the baseline
+    finally:
+        sink.close()
+        if bar is not None:
+            bar.close()
+    return result, sink.counts
+

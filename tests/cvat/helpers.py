@@ -1,0 +1,50 @@
+"""Shared helpers of the CVAT tests: a synthetic video task on the fake server,
+click positions from ground truth, and the model doubles."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from cvat_sdk.masks import decode_mask
+from tests.doubles import ColorSegmenter, ColorTrackerFactory
+from tests.synthetic import make_video
+
+START, STEP, STOP = 2, 2, 27  # task frame i = source frame 2 + 2 i, 13 task frames
+
+
+def make_task(cvat, num_frames: int = 30, start: int = START, step: int = STEP, stop: int = STOP, mode: str = "interpolation"):
+    """A video task over a synthetic clip; returns (task id, video)."""
+    video = make_video(num_frames=num_frames)
+    labels = [{"name": "car", "attributes": [{"name": "negative", "input_type": "checkbox"}]}, {"name": "ball"}]
+    tid = cvat.add_task(video.frames, labels, start_frame=start, stop_frame=stop, step=step, mode=mode)
+    return tid, video
+
+
+def source(frame: int, start: int = START, step: int = STEP) -> int:
+    return start + frame * step
+
+
+def click(video, src_frame: int, object_id: int) -> list[float]:
+    """A pixel (x, y) inside the object: its middle foreground pixel in scan order."""
+    ys, xs = np.nonzero(video.mask(src_frame, object_id))
+    assert len(ys), f"object {object_id} is absent on source frame {src_frame}"
+    k = len(ys) // 2
+    return [float(xs[k]), float(ys[k])]
+
+
+def models(video):
+    return SimpleNamespace(segmenter=ColorSegmenter(), tracker_factory=ColorTrackerFactory(frame_index_of=video.index_of), refiner=None)
+
+
+def auto_masks(cvat, tid, video) -> dict[tuple[int, int, int], np.ndarray]:
+    """(label id, group, task frame) -> decoded mask of every source="auto" mask shape."""
+    h, w = video.size
+    out = {}
+    for s in cvat.shapes(tid):
+        if s["source"] == "auto" and s["type"] == "mask":
+            key = (s["label_id"], s["group"], s["frame"])
+            assert key not in out, f"two auto masks for {key}"
+            out[key] = decode_mask(s["points"], image_width=w, image_height=h)
+    return out
