@@ -1,0 +1,97 @@
+"""The XMem network and strict loading of the official checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..device import resolve_device
+from ..errors import CheckpointError
+from .modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
+
+KEY_DIM = 64
+VALUE_DIM = 512
+HIDDEN_DIM = 64
+
+EXPECTED_FILE = "XMem-s012.pth (or the same file as shipped with Track Anything, XMem-s012.pth)"
+
+
+class XMemNetwork(nn.Module):
+    """XMem's four networks with the original checkpoint's parameter names.
+
+    Holds weights only; per-video state lives in :class:`XMemTracker`.
+    """
+
+    def __init__(self, key_dim: int = KEY_DIM, value_dim: int = VALUE_DIM, hidden_dim: int = HIDDEN_DIM):
+        super().__init__()
+        self.key_dim, self.value_dim, self.hidden_dim = key_dim, value_dim, hidden_dim
+        self.key_encoder = KeyEncoder()
+        self.value_encoder = ValueEncoder(value_dim, hidden_dim)
+        self.key_proj = KeyProjection(1024, key_dim)
+        self.decoder = Decoder(value_dim, hidden_dim)
+
+    def encode_key(self, image: torch.Tensor, need_shrinkage: bool, need_selection: bool):
+        """image float [1,3,H,W] (normalised, padded) -> key, shrinkage, selection, f16, f8, f4."""
+        f16, f8, f4 = self.key_encoder(image)
+        key, shrinkage, selection = self.key_proj(f16, need_shrinkage, need_selection)
+        return key, shrinkage, selection, f16, f8, f4
+
+
+def _load_state_dict(path: Path) -> dict:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"XMem checkpoint not found: {path} (expected {EXPECTED_FILE})") from None
+    except Exception as exc:  # torch raises many types for corrupt/truncated files
+        raise CheckpointError(
+            f"cannot read XMem checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f" -- the file is truncated or not a PyTorch checkpoint; expected {EXPECTED_FILE}"
+        ) from None
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors; expected {EXPECTED_FILE}")
+    return obj
+
+
+def check_state_dict(net: nn.Module, state: dict, source: str) -> None:
+    """Strict key and shape check with an error that lists what differs."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong:
+
+        def show(items):
+            return ", ".join(items[:8]) + (f" ... (+{len(items) - 8} more)" if len(items) > 8 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys: {show(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {show(unexpected)}")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatches: {show(wrong)}")
+        raise CheckpointError(f"{source} is not an XMem checkpoint of the expected layout ({EXPECTED_FILE}): " + "; ".join(parts))
+
+
+def load_xmem(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> XMemNetwork:
+    """Build the network and load ``checkpoint`` strictly (``weights_only=True``).
+
+    Returns the network in eval mode on ``device`` with gradients disabled.
+    """
+    path = Path(checkpoint)
+    dev = resolve_device(device)
+    state = _load_state_dict(path)
+    net = XMemNetwork()
+    check_state_dict(net, state, str(path))
+    net.load_state_dict(state, strict=True)
+    net.eval().requires_grad_(False)
+    return net.to(dev)

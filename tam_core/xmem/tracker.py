@@ -1,0 +1,277 @@
+"""One video's XMem propagation state, kept apart from the network."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, PromptError, TamError
+from .config import XMemConfig
+from .memory import MemoryManager
+from .network import XMemNetwork
+
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+_AUTOCAST = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+def soft_aggregate(prob: torch.Tensor) -> torch.Tensor:
+    """Per-object probabilities [n,H,W] -> [n+1,H,W] with background first."""
+    bg = torch.prod(1 - prob, dim=0, keepdim=True)
+    q = torch.cat([bg, prob], 0).clamp(1e-7, 1 - 1e-7)
+    return torch.softmax(torch.log(q / (1 - q)), dim=0)
+
+
+def pad_amounts(h: int, w: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding to multiples of 16, split as the original."""
+    ph = (16 - h % 16) % 16
+    pw = (16 - w % 16) % 16
+    return ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
+
+
+@dataclass
+class _Frame:
+    """The last stepped frame, kept until the next step so it can be amended
+    before it is written into memory."""
+
+    t: int
+    image: torch.Tensor  # [1,3,H,W] padded
+    f16: torch.Tensor
+    key: torch.Tensor  # [1,CK,h,w]
+    shrinkage: torch.Tensor | None
+    selection: torch.Tensor | None
+    probs: torch.Tensor  # [n+1,H,W] padded
+    write: bool
+    deep: bool
+    end: bool
+
+
+class XMemTracker:
+    """XMem inference over one video pass (satisfies ``tam_core.types.Tracker``).
+
+    ``network`` is shared and never modified; everything about the video lives
+    here. Feed frames in tracking order with :meth:`step`; give masks for new
+    objects (or corrections of known ones) on any frame.
+
+    device: where to run (defaults to the network's device).
+    autocast_dtype: None (fp32), "fp16" or "bf16" — CUDA autocast inside this
+    tracker's calls only; no global switch is flipped.
+    """
+
+    def __init__(
+        self,
+        network: XMemNetwork,
+        config: XMemConfig | None = None,
+        device: str | torch.device | None = None,
+        autocast_dtype: str | None = None,
+    ):
+        self.network = network
+        self.config = config or XMemConfig()
+        self.device = torch.device(device) if device is not None else next(network.parameters()).device
+        if autocast_dtype in (None, "fp32", "float32"):
+            self._autocast = None
+        elif autocast_dtype in _AUTOCAST:
+            if self.device.type != "cuda":
+                raise ConfigError(f"autocast {autocast_dtype!r} needs a CUDA device; on {self.device.type} use fp32")
+            self._autocast = _AUTOCAST[autocast_dtype]
+        else:
+            raise ConfigError(f"unknown autocast dtype {autocast_dtype!r}: use fp32, fp16 or bf16")
+        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+        self.reset()
+
+    # -- state
+
+    def reset(self) -> None:
+        self.memory = MemoryManager(self.config)
+        self._objects: list[int] = []
+        self._hidden: torch.Tensor | None = None  # [n,Ch,h,w]
+        self._t = -1
+        self._last_mem = 0
+        self._last_deep = -self.config.deep_update_every
+        self._frame: _Frame | None = None
+        self._size: tuple[int, int] | None = None
+        self._ended = False
+
+    @property
+    def object_ids(self) -> list[int]:
+        return list(self._objects)
+
+    @property
+    def frames_seen(self) -> int:
+        return self._t + 1
+
+    # -- public steps
+
+    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> np.ndarray:
+        """image uint8 [H,W,3]; masks id -> bool/float [H,W]; returns float32 [K+1,H,W]."""
+        with torch.inference_mode(), self._autocast_ctx():
+            return self._crop(self._step(image, masks or {}, end)).float().cpu().numpy()
+
+    def amend(self, masks: Mapping[int, np.ndarray]) -> np.ndarray:
+        """Replace the last frame's result for some objects and memorise that frame.
+
+        Returns the amended probabilities float32 [K+1,H,W].
+        """
+        if self._frame is None:
+            raise TamError("amend() needs a frame: call step() first")
+        unknown = [o for o in masks if o not in self._objects]
+        if unknown:
+            raise PromptError(f"amend(): unknown object id(s) {unknown}; known: {self._objects}")
+        with torch.inference_mode(), self._autocast_ctx():
+            fr = self._frame
+            given = {o: self._pad_mask(m) for o, m in masks.items()}
+            fr.probs = self._merge(fr.probs[1:], self._objects, given)
+            if not fr.end:
+                fr.write = True
+                fr.deep = self.config.deep_update_every < 0 or fr.deep
+                if fr.shrinkage is None:
+                    fr.shrinkage = self.network.key_proj.d_proj(fr.f16) ** 2 + 1
+                self._last_mem = fr.t
+            return self._crop(fr.probs).float().cpu().numpy()
+
+    def commit(self) -> None:
+        """Write the last frame into memory now (normally deferred to the next
+        step so that it can still be amended)."""
+        with torch.inference_mode(), self._autocast_ctx():
+            self._flush()
+
+    def remove_object(self, object_id: int) -> None:
+        if object_id not in self._objects:
+            raise PromptError(f"unknown object id {object_id}; known: {self._objects}")
+        i = self._objects.index(object_id)
+        self._objects.pop(i)
+        self.memory.remove_object(object_id)
+        keep = [j for j in range(self._hidden.shape[0]) if j != i] if self._hidden is not None else []
+        if self._hidden is not None:
+            self._hidden = self._hidden[keep] if keep else None
+        if self._frame is not None:
+            fr = self._frame
+            fr.probs = soft_aggregate(fr.probs[1:][keep]) if keep else fr.probs[:1].clone().fill_(1.0)
+
+    # -- internals
+
+    def _autocast_ctx(self):
+        if self._autocast is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._autocast)
+
+    def _prepare(self, image: np.ndarray) -> torch.Tensor:
+        arr = np.asarray(image)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ConfigError(f"frames must be uint8 [H,W,3] RGB, got {arr.dtype} {arr.shape}")
+        if self._size is None:
+            self._size = arr.shape[:2]
+            self._pad = pad_amounts(*self._size)
+        elif arr.shape[:2] != self._size:
+            raise ConfigError(f"frame size changed from {self._size} to {arr.shape[:2]} within one video")
+        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        x = (x / 255 - self._mean) / self._std
+        top, bottom, left, right = self._pad
+        return F.pad(x, (left, right, top, bottom))
+
+    def _pad_mask(self, mask: np.ndarray) -> torch.Tensor:
+        m = np.asarray(mask)
+        if m.shape != tuple(self._size):
+            raise PromptError(f"mask shape {m.shape} does not match the frame size {tuple(self._size)}")
+        t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)).to(self.device)
+        top, bottom, left, right = self._pad
+        return F.pad(t, (left, right, top, bottom))
+
+    def _crop(self, probs: torch.Tensor) -> torch.Tensor:
+        top, bottom, left, right = self._pad
+        h, w = probs.shape[-2:]
+        return probs[:, top : h - bottom, left : w - right]
+
+    def _merge(self, pred: torch.Tensor | None, objects: list[int], given: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Object maps for ``objects``: given masks where given, else the
+        prediction (``pred`` [len(pred),H,W], channel order of ``objects``)
+        zeroed under the given masks; then soft-aggregated."""
+        ref = next(iter(given.values()))
+        covered = torch.stack(list(given.values())).sum(0) > 0.5
+        maps = []
+        for i, o in enumerate(objects):
+            if o in given:
+                maps.append(given[o].to(ref.dtype))
+            elif pred is not None and i < pred.shape[0]:
+                maps.append(pred[i].masked_fill(covered, 0).to(ref.dtype))
+            else:
+                maps.append(torch.zeros_like(ref))
+        return soft_aggregate(torch.stack(maps))
+
+    def _flush(self) -> None:
+        """Write the previous frame into memory (deferred so it can be amended)."""
+        fr, self._frame = self._frame, None
+        if fr is None or not fr.write:
+            return
+        net = self.network
+        v, h = net.value_encoder(fr.image, fr.f16, self._hidden, fr.probs[1:].to(fr.image.dtype), fr.deep)
+        n = v.shape[0]
+        key = fr.key[0].flatten(1)
+        shrink = fr.shrinkage[0].flatten()
+        sel = fr.selection[0].flatten(1) if fr.selection is not None else None
+        self.memory.add(key, shrink, sel, v.reshape(n, v.shape[1], -1), self._objects)
+        if fr.deep:
+            self._hidden = h
+            self._last_deep = fr.t
+
+    def _step(self, image: np.ndarray, masks: Mapping[int, np.ndarray], end: bool) -> torch.Tensor:
+        if self._ended:
+            raise TamError("this tracker pass has ended (end=True was given); call reset() to start a new pass")
+        img = self._prepare(image)
+        self._flush()
+        self._t += 1
+        t, cfg, net = self._t, self.config, self.network
+        given = {int(o): self._pad_mask(m) for o, m in masks.items()}
+
+        mem = (t - self._last_mem >= cfg.mem_every or bool(given)) and not end
+        if cfg.deep_update_every < 0:
+            deep, normal = mem, not mem and not end
+        else:
+            deep, normal = (t - self._last_deep >= cfg.deep_update_every) and not end, not end
+        memorised = self.memory.object_ids
+        segment = not self.memory.is_empty() and any(o not in given for o in memorised)
+
+        key, shrinkage, selection, f16, f8, f4 = net.encode_key(img, mem, cfg.enable_long_term or segment)
+
+        pred = seg_probs = None
+        if segment:
+            _, ck, h, w = key.shape
+            qe = selection[0].flatten(1) if selection is not None else None
+            readout = self.memory.read(key[0].flatten(1), qe)
+            readout = readout.view(readout.shape[0], -1, h, w).to(f16.dtype)
+            hidden = self._hidden[: readout.shape[0]]
+            new_h, logits = net.decoder(f16, f8, f4, hidden, readout, normal)
+            if normal:
+                self._hidden = torch.cat([new_h, self._hidden[readout.shape[0] :]], 0)
+            seg_probs = soft_aggregate(torch.sigmoid(logits.float()))
+            pred = seg_probs[1:]
+
+        new_ids = sorted(o for o in given if o not in self._objects)
+        if new_ids:
+            self._objects.extend(new_ids)
+            _, _, h, w = key.shape
+            zeros = torch.zeros(len(new_ids), net.hidden_dim, h, w, device=self.device, dtype=f16.dtype)
+            self._hidden = zeros if self._hidden is None else torch.cat([self._hidden, zeros.to(self._hidden.dtype)], 0)
+
+        if given:
+            probs = self._merge(pred, self._objects, given)
+        elif seg_probs is not None:
+            probs = seg_probs
+        else:  # nothing known yet: all background
+            hp, wp = img.shape[-2:]
+            probs = torch.ones(1, hp, wp, device=self.device)
+
+        if mem and not self._objects:
+            mem = False  # nothing to memorise
+        if mem:
+            self._last_mem = t
+        self._frame = _Frame(t, img, f16, key, shrinkage, selection, probs, mem, deep and mem, end)
+        if end:
+            self._ended = True
+        return probs
