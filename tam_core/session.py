@@ -320,6 +320,9 @@ class TrackingSession:
                 tracker.remove_object(oid)
                 histories.pop(oid, None)
             inject = {oid: self._objects[oid].keyframes[t].mask for oid, s in active.items() if s.keyframe == t}
+            if self.refiner is not None and self.options.refine:
+                for oid, m in inject.items():  # the keyframe starts the object's history
+                    histories[oid] = _new_history(self.refiner, oid, t, m)
             probs = np.asarray(tracker.step(image, inject or None, end=(t == last)))
             channel = {oid: i + 1 for i, oid in enumerate(tracker.object_ids)}
             labels = probs.argmax(axis=0)
@@ -344,11 +347,10 @@ class TrackingSession:
     def _refine(self, tracker, t, image, probs, channel, tracked, histories, masks, quality) -> frozenset[int]:
         """Step 3: let the refiner judge (and maybe repair) the tracked objects;
         repaired masks are written back into the tracker's memory via amend."""
-        for oid in tracked:
-            if oid not in histories:
-                histories[oid] = _new_history(self.refiner, oid)
         sub = probs[[0] + [channel[oid] for oid in tracked]]
-        out = self.refiner.refine_frame(t, image, sub, tuple(tracked), {oid: histories[oid] for oid in tracked})
+        # The refiner reads and updates the histories in place (bounded: a few
+        # scalars and the last mask per object).
+        out = self.refiner.refine_frame(t, image, sub, tuple(tracked), histories)
         refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
         for oid in tracked:
             if oid in out.masks:
@@ -360,13 +362,18 @@ class TrackingSession:
         return refined
 
 
-def _new_history(refiner: Any, object_id: int) -> Any:
-    """A fresh per-object history for the refiner (bounded by the refiner)."""
-    if hasattr(refiner, "new_history"):
-        return refiner.new_history(object_id)
-    from .refine import ObjectHistory  # type: ignore[attr-defined]
+def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> Any:
+    """A fresh history for one object, seeded with its keyframe mask so the
+    refiner's consistency check already applies to the next frame."""
+    if hasattr(refiner, "new_history"):  # refiners other than tam_core.refine.Refiner
+        return refiner.new_history(object_id, frame, mask)
+    from .refine import ObjectHistory
 
-    return ObjectHistory()
+    history = ObjectHistory()
+    ema = getattr(getattr(refiner, "options", None), "history_ema", None)
+    if ema is not None:
+        history.update(frame, mask, ema)
+    return history
 
 
 def mask_to_low_res_logits(mask: np.ndarray, side: int = 256, value: float = 20.0) -> np.ndarray:

@@ -165,8 +165,9 @@ def test_refiner_repairs_and_amends_tracker(video, frames):
         def __init__(self):
             self.frames = []
 
-        def new_history(self, object_id):
-            return []
+        def new_history(self, object_id, frame, mask):
+            assert np.array_equal(mask, video.mask(frame, object_id))
+            return [1.0]
 
         def refine_frame(self, frame_index, image, probs, object_ids, histories):
             self.frames.append(frame_index)
@@ -270,3 +271,21 @@ def test_propagation_is_lazy(video, frames, factory):
     # An interrupted propagation is redone in full next time.
     gen.close()
     assert len(list(s.propagate())) == T
+
+
+def test_real_refiner_wiring(video, frames):
+    """With tam_core.refine.Refiner: every refined result was amended into the
+    tracker on that frame, and histories start at the keyframe."""
+    from tam_core.refine import Refiner
+    from tests.doubles import ColorSegmenter, ColorTrackerFactory
+
+    seg = ColorSegmenter()
+    factory = ColorTrackerFactory(frame_index_of=video.index_of, degrade_on={6})
+    s = TrackingSession(frames, factory, seg, refiner=Refiner(seg), options=SessionOptions(direction="forward"))
+    s.add_prompt(Prompt(0, 1, mask=video.mask(0, 1)))
+    s.add_prompt(Prompt(0, 2, mask=video.mask(0, 2)))
+    results = list(s.propagate())
+    refined = [(r.frame, tuple(sorted(r.refined))) for r in results if r.refined]
+    assert refined and factory.amended() == refined
+    assert all(r.quality[o] == 1.0 for r in results[:6] for o in (1, 2))  # healthy before the damage
+    assert min(r.quality[1] for r in results[6:8]) < 0.5  # the damage is scored
