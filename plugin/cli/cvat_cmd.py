@@ -1,0 +1,65 @@
+"""``tam-label cvat track|fix``: pre-annotate a CVAT task and re-track corrections.
+
+Credentials come from CVAT_USERNAME/CVAT_PASSWORD or CVAT_ACCESS_TOKEN (a
+password prompt when interactive) and are never printed. cvat-sdk, torch and
+the models are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("cvat", help="pre-annotate a CVAT task from a few clicks; re-track after fixes")
+    sub = p.add_subparsers(dest="cvat_command", metavar="ACTION")
+    for name, helptext in (
+        ("track", "track the objects a person prompted in a task and upload per-frame masks"),
+        ("fix", "re-track only the spans after frames a person corrected since the last run"),
+    ):
+        q = sub.add_parser(name, help=helptext, description=helptext)
+        q.add_argument("--server", required=True, help="CVAT URL, e.g. https://app.cvat.ai or http://localhost:8080")
+        q.add_argument("--task", type=int, required=True, help="task id")
+        q.add_argument("--job", type=int, default=None, help="work on this job's frames only")
+        q.add_argument("--frames", default=None, metavar="A:B", help="task frames A..B-1 only (task frame numbers)")
+        q.add_argument("--user", default=None, help="CVAT user name (default: $CVAT_USERNAME)")
+        q.add_argument("--dry-run", action="store_true", help="print what would change; load no model, write nothing")
+        q.add_argument("--batch-size", type=int, default=16, help="frames per upload batch (default 16)")
+        q.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
+        q.add_argument("--state-dir", default=None, help="where the record of uploaded masks is kept (default $TAM_LABEL_CACHE/cvat)")
+        q.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+        q.add_argument("--sam", default="vit_b", help="SAM model type: vit_b, vit_l or vit_h")
+        q.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path (default: cached official weights)")
+        q.add_argument("--xmem-checkpoint", default=None, help="XMem checkpoint path (default: cached official weights)")
+        q.add_argument("--no-progress", action="store_true", help="no progress bar")
+        q.set_defaults(func=run)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def load_models(args: argparse.Namespace) -> Any:
+    """SAM + XMem as ``tam_core.models.Models`` (tests replace this function)."""
+    from tam_core.models import ModelOptions, load_models as _load
+
+    opts = ModelOptions(sam_type=args.sam, sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint, device=args.device)
+    return _load(opts)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+    from pathlib import Path
+
+    from plugin.cvat import CvatOptions, connect, credentials_from_env, fix_task, track_task
+
+    logging.basicConfig(level=logging.WARNING, format="tam-label: %(message)s")
+    options = CvatOptions(
+        job_id=args.job, frames=args.frames, dry_run=args.dry_run, batch_size=args.batch_size,
+        direction=args.direction, state_dir=Path(args.state_dir) if args.state_dir else None,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    action = track_task if args.cvat_command == "track" else fix_task
+    with connect(args.server, credentials_from_env(username=args.user)) as conn:
+        report = action(conn, args.task, lambda: load_models(args), options)
+    print(report.summary())
+    return 0

@@ -1,0 +1,78 @@
+"""`tam-label cvat ...` in-process: credentials never leak, clear errors, dry run."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from helpers import click, make_task, models, source
+from plugin.cli import cvat_cmd, main
+
+SECRET = "s3cret-pass"
+
+
+def cli(cvat, tid, *extra):
+    return main(["cvat", *extra[:1], "--server", cvat.url, "--task", str(tid), "--no-progress", *extra[1:]])
+
+
+@pytest.fixture
+def task(cvat, cvat_env):
+    tid, video = make_task(cvat)
+    car = cvat.label_id(tid, "car")
+    cvat.add_shape(tid, type="points", frame=0, label_id=car, points=click(video, source(0), 1))
+    return tid, video
+
+
+def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, caplog):
+    tid, video = task
+    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: models(video))
+    caplog.set_level(logging.DEBUG)
+    assert cli(cvat, tid, "track") == 0
+    out = capsys.readouterr()
+    assert "upload 13 masks" in out.out
+    assert cli(cvat, tid, "fix") == 0
+    out2 = capsys.readouterr()
+    assert "no corrected frames" in out2.out
+    for text in (out.out, out.err, out2.out, out2.err, caplog.text):
+        assert SECRET not in text
+
+
+def test_dry_run_changes_nothing_and_loads_no_model(cvat, task, monkeypatch, capsys):
+    tid, _ = task
+    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: pytest.fail("dry run must not load models"))
+    before = cvat.shapes(tid)
+    assert cli(cvat, tid, "track", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "dry run" in out and "keyframes (object, frame): [(1, 0)]" in out
+    assert cvat.shapes(tid) == before and not cvat.calls("PATCH")
+
+
+def test_wrong_password_is_one_line_without_the_secret(cvat, task, monkeypatch, capsys, caplog):
+    tid, _ = task
+    monkeypatch.setenv("CVAT_PASSWORD", "wrong-" + SECRET)
+    caplog.set_level(logging.DEBUG)
+    assert cli(cvat, tid, "track") == 1
+    err = capsys.readouterr().err
+    assert "refused the credentials" in err and err.count("\n") == 1
+    assert SECRET not in err and SECRET not in caplog.text
+
+
+def test_missing_credentials_say_what_to_set(cvat, task, monkeypatch, capsys):
+    tid, _ = task
+    monkeypatch.delenv("CVAT_PASSWORD")
+    monkeypatch.setattr("sys.stdin", None)
+    assert cli(cvat, tid, "track") == 1
+    assert "CVAT_USERNAME and CVAT_PASSWORD" in capsys.readouterr().err
+
+
+def test_access_token_works_and_a_bad_one_is_refused(cvat, task, monkeypatch, capsys):
+    tid, _ = task
+    monkeypatch.delenv("CVAT_USERNAME")
+    monkeypatch.delenv("CVAT_PASSWORD")
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", cvat.token)
+    assert cli(cvat, tid, "track", "--dry-run") == 0
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", "not-the-token")
+    assert cli(cvat, tid, "track", "--dry-run") == 1
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err and "not-the-token" not in err
