@@ -64,7 +64,7 @@ class RefineOptions:
     use_box: bool = False  # a box from an eroded mask would clip SAM, so off by default
     box_margin: float = 0.1  # box prompt grown by this fraction of its size per side
     min_predicted_iou: float = 0.7  # SAM's own IoU estimate must reach this
-    agreement_low: float = 0.4  # IoU(SAM, tracker) below this: SAM found another object
+    agreement_low: float = 0.3  # IoU(SAM, tracker) below this: SAM found another object
     agreement_high: float = 0.97  # above this SAM changes nothing worth a memory write
     min_area: int = 16  # pixels; smaller masks are scored but not refined
     # quality score calibration
@@ -74,8 +74,8 @@ class RefineOptions:
     band_bad: float = 12.0  # px
     area_ok: float = 1.25  # area ratio vs the rolling area
     area_bad: float = 2.0
-    shape_iou_ok: float = 0.85
-    shape_iou_bad: float = 0.5
+    shape_iou_ok: float = 0.9
+    shape_iou_bad: float = 0.6
     jump_ok: float = 1.0  # object radii per frame
     jump_bad: float = 3.0
     history_ema: float = 0.3  # weight of the newest frame in the rolling area
@@ -323,15 +323,32 @@ class Refiner:
 
     # -- prompts from the tracker's evidence -------------------------------------------------
 
-    def prompts(self, probs: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Point prompts for channel k: float [N,2] (x, y) and int [N] labels (1 then 0)."""
+    def prompts(self, probs: np.ndarray, labels: np.ndarray, k: int, history: ObjectHistory | None = None,
+                frame_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Point prompts for channel k: float [N,2] (x, y) and int [N] labels (1 then 0).
+
+        With a usable ``history``, probes are taken where the current and the
+        previous mask agree (a spill of the tracker is new, so it gets none) and
+        the background ring starts beyond the object's expected size (an eroded
+        mask would otherwise put negatives on the object itself).
+        """
         opts = self.options
         mask = labels == k
         box = _bbox(mask)
-        y0, x0, y1, x1 = _grow(box, _margin(box), mask.shape)
+        usable = history is not None and history.usable_for(frame_index, opts.history_max_gap)
+        req = float(np.sqrt(np.count_nonzero(mask) / np.pi))  # equivalent radius now and as expected
+        expected = float(np.sqrt(history.rolling_area / np.pi)) if usable else req
+        r_in = max(4.0, 0.5 * max(req, expected)) + max(0.0, expected - req)
+        r_out = r_in + max(4.0, 0.25 * max(req, expected))
+        y0, x0, y1, x1 = _grow(box, max(_margin(box), int(r_out) + 2), mask.shape)
         crop = mask[y0:y1, x0:x1]
         p = probs[k, y0:y1, x0:x1]
-        dist = cv2.distanceTransform(crop.astype(np.uint8), cv2.DIST_L2, 3)
+        core = crop
+        if usable and history.prev_mask is not None:
+            agreed = crop & history.prev_mask[y0:y1, x0:x1]
+            if np.count_nonzero(agreed) >= 0.25 * np.count_nonzero(crop):
+                core = agreed
+        dist = cv2.distanceTransform(core.astype(np.uint8), cv2.DIST_L2, 3)
         radius = max(3.0, 0.5 * float(dist.max()))
         # probes: deep inside the mask and confident; fall back to the best pixel if none is sure
         score = p * dist * (p >= opts.positive_min_prob)
@@ -355,9 +372,6 @@ class Refiner:
         # then confident background on a ring around the mask, far enough out that an
         # under-segmenting tracker does not put negatives on the object itself
         if len(neg) < opts.max_negative_points:
-            req = float(np.sqrt(np.count_nonzero(crop) / np.pi))
-            r_in = max(4.0, 0.5 * req)
-            r_out = r_in + max(4.0, 0.25 * req)
             dout = cv2.distanceTransform((~crop).astype(np.uint8), cv2.DIST_L2, 3)
             ring = (dout > r_in) & (dout <= r_out) & (lab == 0) & (probs[0, y0:y1, x0:x1] >= opts.negative_min_prob)
             ys, xs = np.nonzero(ring)
@@ -375,7 +389,7 @@ class Refiner:
         opts = self.options
         oid = list(masks)[k - 1]
         tracker_mask = masks[oid]
-        points, point_labels = self.prompts(probs, labels, k)
+        points, point_labels = self.prompts(probs, labels, k, history, frame_index)
         mask_input = None
         to_logits = getattr(self.segmenter, "mask_to_logits", None)
         if opts.use_mask_prompt and callable(to_logits):
