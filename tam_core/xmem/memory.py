@@ -217,6 +217,8 @@ class MemoryManager:
         """
         usage = self.long.normalised_usage()
         n_remove = self.long.size - target
+        if n_remove <= 0:  # already at the target (the original fails on an empty top-k here)
+            return
         threshold = torch.topk(usage, k=n_remove, largest=False, sorted=True).values[-1]
         self.long.keep(usage > threshold)
 
