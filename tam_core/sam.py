@@ -140,13 +140,16 @@ def load_sam_state(sam, checkpoint: str | Path, what: str) -> None:
 
 
 def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device = "cpu",
-             autocast_dtype: torch.dtype | None = None, cache_size: int = 4) -> "SamSegmenter":
+             autocast_dtype: str | torch.dtype | None = None, cache_size: int = 4) -> "SamSegmenter":
     """Build SAM ``model_type`` (vit_b | vit_l | vit_h), load ``checkpoint`` strictly
     and wrap it in a :class:`SamSegmenter` on ``device``."""
     config = SamConfig.preset(model_type)
     sam = build_sam(config)
     load_sam_state(sam, checkpoint, f"SAM {model_type}")
     return SamSegmenter(sam, device=device, autocast_dtype=autocast_dtype, cache_size=cache_size)
+
+
+_AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -165,18 +168,24 @@ def _fingerprint(image: np.ndarray) -> bytes:
 class SamSegmenter:
     """Promptable SAM over one image at a time, with an LRU cache of embeddings.
 
+    autocast_dtype: None/"fp32", "fp16", "bf16" (or a torch dtype): CUDA autocast
+    inside this segmenter's calls only.
+
     ``set_image(image, key)`` encodes the image (the expensive step: ~0.4-3 s on a
     CPU for ViT-B..H) unless ``key`` is cached with the same pixels; ``predict``
     only runs the light prompt encoder and mask decoder.
     """
 
-    def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: torch.dtype | None = None,
+    def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: str | torch.dtype | None = None,
                  cache_size: int = 4) -> None:
         from segment_anything import SamPredictor
 
         if cache_size < 1:
             raise ConfigError(f"cache_size must be >= 1, got {cache_size}")
         self.device = torch.device(device)
+        autocast_dtype = _AUTOCAST.get(autocast_dtype, autocast_dtype) if isinstance(autocast_dtype, str) else autocast_dtype
+        if isinstance(autocast_dtype, str):
+            raise ConfigError(f"unknown autocast dtype {autocast_dtype!r}: use fp32, fp16 or bf16")
         if autocast_dtype is not None and self.device.type != "cuda":
             raise ConfigError("autocast fp16/bf16 is only supported on CUDA; use fp32 on the CPU")
         self._predictor = SamPredictor(sam.to(self.device).eval())
