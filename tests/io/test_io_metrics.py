@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from io_media import sequence, square, write_pngs
 from tam_core.metrics import (
     EvalInputError,
     EvalOptions,
@@ -20,12 +21,6 @@ from tam_core.metrics import (
     region_similarity,
     seg2bmap,
 )
-
-
-def square(r0, c0, side=20, size=(100, 100)):
-    m = np.zeros(size, bool)
-    m[r0 : r0 + side, c0 : c0 + side] = True
-    return m
 
 
 def test_j_two_squares_half_overlap():
@@ -115,21 +110,8 @@ def test_mean_recall_decay():
 
 
 # -- sequences ---------------------------------------------------------------------------
-def _sequence():
-    """5 frames, objects 1 and 2; the prediction is perfect on frames 1..3 and
-    wrong (everything missing) on the first and last frame."""
-    gt = np.zeros((5, 100, 100), np.uint8)
-    for t in range(5):
-        gt[t][square(10, 10 + t)] = 1
-        gt[t][square(60, 60)] = 2
-    pred = gt.copy()
-    pred[0] = 0
-    pred[4] = 0
-    return pred, gt
-
-
 def test_davis_2017_excludes_first_and_last_frames():
-    pred, gt = _sequence()
+    pred, gt = sequence()
     report = evaluate_arrays(pred, gt)
     (seq,) = report.sequences
     assert [o.object_id for o in seq.objects] == [1, 2]
@@ -168,19 +150,8 @@ def test_void_label_in_ground_truth():
 
 
 # -- folders -----------------------------------------------------------------------------
-def write_pngs(folder, labels, names=None, palette=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    for t, lab in enumerate(labels):
-        im = Image.fromarray(lab.astype(np.uint8), mode="L")
-        if palette:
-            im = im.convert("P")
-            im.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * (256 * 3 - 9))
-            im.paste(Image.fromarray(lab.astype(np.uint8)))
-        im.save(folder / f"{(names or [f'{i:05d}' for i in range(len(labels))])[t]}.png")
-
-
 def test_folders_single_sequence(tmp_path):
-    pred, gt = _sequence()
+    pred, gt = sequence()
     write_pngs(tmp_path / "gt", gt)
     write_pngs(tmp_path / "pred", pred, palette=False)
     (tmp_path / "pred" / "99999.png").write_bytes(b"")  # extra prediction: ignored
@@ -193,7 +164,7 @@ def test_folders_single_sequence(tmp_path):
 
 
 def test_folders_davis_layout_means_over_all_objects(tmp_path):
-    pred, gt = _sequence()
+    pred, gt = sequence()
     write_pngs(tmp_path / "gt" / "a", gt)
     write_pngs(tmp_path / "pred" / "a", pred)
     one = gt[:, :, :].copy()
@@ -208,7 +179,7 @@ def test_folders_davis_layout_means_over_all_objects(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    pred, gt = _sequence()
+    pred, gt = sequence()
     write_pngs(tmp_path / "gt", gt)
     write_pngs(tmp_path / "pred", pred[:3])
     with pytest.raises(EvalInputError, match=r"2 of 5 ground-truth frames have no prediction .*\(00003.png, 00004.png\)"):

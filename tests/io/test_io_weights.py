@@ -3,77 +3,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import socket
-import threading
 from pathlib import Path
 
 import pytest
 
 from tam_core import weights
 from tam_core.errors import CheckpointError, WeightsUnavailableError
+from io_media import PAYLOAD, fake
 from tam_core.weights import Checkpoint, REGISTRY, cached_path, download_checkpoint, resolve_checkpoint, verify_checkpoint
-
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, not a multiple of the 1 MiB chunk boundary issues
-SHA = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves PAYLOAD at any path; the server's ``mode`` picks a failure."""
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        mode = self.server.mode
-        self.server.requests.append(dict(self.headers))
-        if mode == "404":
-            self.send_error(404)
-            return
-        body = b"X" * len(PAYLOAD) if mode == "wrong" else PAYLOAD
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and mode != "no_range":
-            start = int(rng.split("=")[1].split("-")[0])
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if mode == "close_early":
-            self.wfile.write(body[start : start + 300_000])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)  # promised more than it sends
-            return
-        self.wfile.write(body[start:])
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.mode = "ok"
-    httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def fake(server, **kw) -> Checkpoint:
-    fields = dict(
-        name="fake_sam",
-        filename="fake_sam_0123.pth",
-        url=f"http://127.0.0.1:{server.server_address[1]}/fake_sam_0123.pth",
-        family="sam",
-        size=len(PAYLOAD),
-        sha256=SHA,
-    )
-    fields.update(kw)
-    return Checkpoint(**fields)
-
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
