@@ -14,11 +14,11 @@ from tests.synthetic import make_video
 START, STEP, STOP = 2, 2, 27  # task frame i = source frame 2 + 2 i, 13 task frames
 
 
-def make_task(cvat, num_frames: int = 30, start: int = START, step: int = STEP, stop: int = STOP, mode: str = "interpolation"):
+def make_task(cvat, num_frames: int = 30, start: int = START, step: int = STEP, stop: int = STOP, mode: str = "interpolation", segment_size: int = 0):
     """A video task over a synthetic clip; returns (task id, video)."""
     video = make_video(num_frames=num_frames)
     labels = [{"name": "car", "attributes": [{"name": "negative", "input_type": "checkbox"}]}, {"name": "ball"}]
-    tid = cvat.add_task(video.frames, labels, start_frame=start, stop_frame=stop, step=step, mode=mode)
+    tid = cvat.add_task(video.frames, labels, start_frame=start, stop_frame=stop, step=step, mode=mode, segment_size=segment_size)
     return tid, video
 
 
