@@ -409,21 +409,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--xmem-checkpoint", default=None, help="XMem checkpoint path (default: cached official weights)")
     p.add_argument("--cache-dir", default=None, help="weights cache (default $TAM_LABEL_CACHE)")
     prec = p.add_mutually_exclusive_group()
-    prec.add_argument("--fp16", action="store_const", dest="dtype", const="float16", help="half precision on CUDA")
-    prec.add_argument("--bf16", action="store_const", dest="dtype", const="bfloat16", help="bfloat16 on CUDA")
+    prec.add_argument("--fp16", action="store_const", dest="autocast", const="fp16", help="half precision (CUDA only)")
+    prec.add_argument("--bf16", action="store_const", dest="autocast", const="bf16", help="bfloat16 (CUDA only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run, dtype=None)
+    p.set_defaults(func=run, autocast="fp32")
 
 
 def model_options(args: argparse.Namespace) -> dict:
+    """The ``tam_core.models.ModelOptions`` fields the command sets."""
     return {
         "sam_type": args.sam_type,
         "sam_checkpoint": args.sam_checkpoint,
         "xmem_checkpoint": args.xmem_checkpoint,
         "device": args.device,
         "cache_dir": args.cache_dir,
-        "dtype": args.dtype,
-        "refine": not args.no_refine,
+        "autocast": args.autocast,
     }
 
 

@@ -184,3 +184,13 @@ def test_cli_end_to_end_and_user_errors(tmp_path, video, monkeypatch, capsys):
         rc = main(["track", *argv, "--out", str(tmp_path / "o2"), "--no-progress"])
         err = capsys.readouterr().err
         assert rc == 1 and msg in err and err.count("\n") == 1, (argv, err)
+
+
+def test_cli_wrong_checkpoint_is_one_line_error(tmp_path, video, capsys):
+    from tests.synthetic import write_h264
+
+    src = write_h264(tmp_path / "v.mp4", video.frames[:2], fps=10)
+    rc = main(["track", str(src), "--point", "0:1:5,5", "--sam-checkpoint", str(tmp_path / "nope.pth"),
+               "--device", "cpu", "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "checkpoint file not found" in err and err.count("\n") == 1
