@@ -305,7 +305,11 @@ def download_checkpoint(
         except CheckpointError as exc:
             part.unlink(missing_ok=True)
             _note_path(part).unlink(missing_ok=True)
-            raise CheckpointError(f"downloaded {ckpt.filename} from {ckpt.url} is not the expected file: {exc}") from None
+            detail = "SHA-256 mismatch" if "SHA-256" in str(exc) else "size or format mismatch"
+            raise CheckpointError(
+                f"downloaded {ckpt.filename} from {ckpt.url} is not the expected file ({detail}) and was deleted; "
+                f"run the command again, or fetch the file yourself and put it at {dest}"
+            ) from None
         os.replace(part, dest)  # atomic: the final name only ever holds a verified file
         _note_path(part).unlink(missing_ok=True)
         if ckpt.sha256:

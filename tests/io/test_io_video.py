@@ -65,6 +65,18 @@ def test_reverse_decodes_each_block_once(clip_mp4, monkeypatch):
     assert len(seeks) == len(video._keyframes)
 
 
+def test_sequential_indexing_continues_one_decode(clip_mp4, monkeypatch):
+    """video[i] for increasing i (the usual loop) must not seek per frame."""
+    video = open_video(clip_mp4, options=VideoOptions(cache_frames=0))
+    seeks = []
+    original = FileVideo._decode_from
+    monkeypatch.setattr(FileVideo, "_decode_from", lambda self, first: seeks.append(first) or original(self, first))
+    assert [read_index(video[i]) for i in range(T)] == list(range(T))
+    assert seeks == [0]
+    read_index(video[3])  # going back: one new seek
+    assert len(seeks) == 2
+
+
 def test_reverse_with_memory_bound_smaller_than_a_keyframe_interval(clip_mp4):
     three_frames = 3 * H * W * 3
     video = open_video(clip_mp4, options=VideoOptions(reverse_block_bytes=three_frames))

@@ -88,7 +88,7 @@ def test_download_success_then_cached(server, tmp_path):
 
 def test_checksum_mismatch_leaves_nothing(server, tmp_path):
     server.mode = "wrong"
-    with pytest.raises(CheckpointError, match=r"not the expected file: .*SHA-256 .*expected ") as err:
+    with pytest.raises(CheckpointError, match=r"not the expected file \(SHA-256 mismatch\) and was deleted; .*put it at ") as err:
         download_checkpoint(fake(server), cache_dir=tmp_path, progress=False)
     assert not isinstance(err.value, WeightsUnavailableError)
     assert leftovers(tmp_path) == []
