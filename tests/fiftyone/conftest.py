@@ -1,0 +1,32 @@
+"""FiftyOne test environment: set before fiftyone is imported (see
+/work/shared/docs/fiftyone.md): a private database folder and name per test
+session, no analytics, our plugin discoverable from the repo root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_DB_DIR = tempfile.mkdtemp(prefix="tam-fo-db-")
+os.environ.update(
+    FIFTYONE_DATABASE_DIR=_DB_DIR,
+    FIFTYONE_DATABASE_NAME=f"tam-test-{uuid.uuid4().hex[:8]}",
+    FIFTYONE_DATABASE_VALIDATION="false",
+    FIFTYONE_DO_NOT_TRACK="true",
+    FIFTYONE_PLUGINS_DIR=str(REPO),
+    FIFTYONE_SHOW_PROGRESS_BARS="false",
+    # Operators load models through this hook: deterministic doubles (tests/fiftyone/providers.py).
+    TAM_LABEL_MODEL_PROVIDER="tests.fiftyone.providers:color_models",
+)
+
+fo = pytest.importorskip("fiftyone")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_DB_DIR, ignore_errors=True)
