@@ -260,15 +260,18 @@ class FileVideo(Video):
         self._keyframes = sorted({0} | {self._index_of[p] for p in keyframes})
         self._reader_pos: int | None = None  # index of the next frame the reader will yield
         self._reader_iter = None
+        self._container = None  # opened on the first random access, reused for seeks
         self._rotation: int | None = None
 
     @property
     def rotation(self) -> int:
         if self._rotation is None:
-            self._rotation = 0
-            for _, frame in self._decode_from(0):
+            container = self._open()
+            try:
+                _, frame = next(self._decode_from(container, 0))
                 self._rotation = int(round(getattr(frame, "rotation", 0) or 0))
-                break
+            finally:
+                container.close()
         return self._rotation
 
     def _open(self):
@@ -308,18 +311,17 @@ class FileVideo(Video):
             raise VideoError(f"video {self.path} has duplicate frame timestamps; re-encode it to a constant frame rate")
         return pts, keyframes
 
-    def _decode_from(self, first: int) -> Iterator[tuple[int, object]]:
-        """Open a fresh decoder at the keyframe at or before frame ``first`` and yield
-        (index, av.VideoFrame) for frames >= that keyframe, in presentation order."""
+    def _decode_from(self, container, first: int) -> Iterator[tuple[int, object]]:
+        """Seek ``container`` to the keyframe at or before frame ``first`` and yield
+        (index, av.VideoFrame) from that keyframe on, in presentation order.
+        Opening a container costs more than decoding several frames (stream
+        probing), so callers keep one open and seek within it."""
         import av
 
         kf = self._keyframe_before(first)
-        container = self._open()
         try:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            if kf > 0:
-                container.seek(self._pts[kf], stream=stream, backward=True, any_frame=False)
+            container.seek(self._pts[kf], stream=stream, backward=True, any_frame=False)  # also flushes the decoder
             for frame in container.decode(stream):
                 stamp = frame.pts
                 i = self._index_of.get(stamp) if stamp is not None else None
@@ -328,13 +330,11 @@ class FileVideo(Video):
                 yield i, frame
         except av.FFmpegError as exc:
             raise VideoError(f"cannot decode video {self.path}: {exc}") from None
-        finally:
-            container.close()
 
-    def _frames_between(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _frames_between(self, container, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
         """Decode frames start..stop-1 forward (one seek); raise if any is missing."""
         expected = start
-        for i, frame in self._decode_from(start):
+        for i, frame in self._decode_from(container, start):
             if i < start:
                 continue
             if i != expected:
@@ -356,7 +356,10 @@ class FileVideo(Video):
         # keyframe interval (e.g. "for i in range(n): video[i]"); seek otherwise.
         pos = self._reader_pos
         if self._reader_iter is None or pos is None or not (self._keyframe_before(i) <= pos <= i):
-            self._reader_iter = self._frames_between(i, self._num_frames)
+            if self._container is None:
+                self._container = self._open()
+                self._container.streams.video[0].thread_type = "AUTO"
+            self._reader_iter = self._frames_between(self._container, i, self._num_frames)
             self._reader_pos = i
         for j, frame in self._reader_iter:
             self._reader_pos = j + 1
@@ -367,27 +370,39 @@ class FileVideo(Video):
         raise VideoError(f"video {self.path}: frame {i} could not be decoded")
 
     def _iter_range(self, start: int, stop: int, reverse: bool) -> Iterator[tuple[int, np.ndarray]]:
-        if not reverse:
-            yield from self._frames_between(start, stop)
-            return
-        h, w = self._size
-        max_block = max(1, self._options.reverse_block_bytes // (h * w * 3))
-        end = stop  # exclusive end of the block still to yield
-        while end > start:
-            kf = self._keyframe_before(end - 1)
-            block_start = max(start, kf, end - max_block)
-            block = list(self._frames_between(block_start, end))
-            for item in reversed(block):
-                yield item
-            del block
-            end = block_start
+        # Its own container: iterating must not disturb random access (or another iteration).
+        container = self._open()
+        container.streams.video[0].thread_type = "AUTO"
+        try:
+            if not reverse:
+                yield from self._frames_between(container, start, stop)
+                return
+            h, w = self._size
+            max_block = max(1, self._options.reverse_block_bytes // (h * w * 3))
+            end = stop  # exclusive end of the block still to yield
+            while end > start:
+                kf = self._keyframe_before(end - 1)
+                block_start = max(start, kf, end - max_block)
+                block = list(self._frames_between(container, block_start, end))
+                for item in reversed(block):
+                    yield item
+                del block
+                end = block_start
+        finally:
+            container.close()
 
     def close(self) -> None:
         super().close()
         self._reader_iter = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
 
     def __del__(self) -> None:
-        self._reader_iter = None
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
 
 
 def open_video(src: str | os.PathLike | np.ndarray, fps: float | None = None, options: VideoOptions = VideoOptions()) -> Video:

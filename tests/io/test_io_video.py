@@ -56,9 +56,9 @@ def test_reverse_decodes_each_block_once(clip_mp4, monkeypatch):
     seeks = []
     original = FileVideo._decode_from
 
-    def counting(self, first):
+    def counting(self, container, first):
         seeks.append(first)
-        return original(self, first)
+        return original(self, container, first)
 
     monkeypatch.setattr(FileVideo, "_decode_from", counting)
     assert ids(video.iter_frames(reverse=True)) == [(i, i) for i in reversed(range(T))]
@@ -70,7 +70,7 @@ def test_sequential_indexing_continues_one_decode(clip_mp4, monkeypatch):
     video = open_video(clip_mp4, options=VideoOptions(cache_frames=0))
     seeks = []
     original = FileVideo._decode_from
-    monkeypatch.setattr(FileVideo, "_decode_from", lambda self, first: seeks.append(first) or original(self, first))
+    monkeypatch.setattr(FileVideo, "_decode_from", lambda self, c, first: seeks.append(first) or original(self, c, first))
     assert [read_index(video[i]) for i in range(T)] == list(range(T))
     assert seeks == [0]
     read_index(video[3])  # going back: one new seek
