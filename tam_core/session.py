@@ -224,10 +224,11 @@ class TrackingSession:
             points = np.asarray(p.points, dtype=np.float64)
             if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
                 raise PromptError(f"{where}: points must be [N,2] (x, y) pixels, got shape {points.shape}")
-            bad = ~np.isfinite(points).all(1) | (points[:, 0] < 0) | (points[:, 0] > w - 1) | (points[:, 1] < 0) | (points[:, 1] > h - 1)
+            # Continuous pixel coordinates: pixel (i, j) covers [j, j+1) x [i, i+1).
+            bad = ~np.isfinite(points).all(1) | (points[:, 0] < 0) | (points[:, 0] >= w) | (points[:, 1] < 0) | (points[:, 1] >= h)
             if bad.any():
                 x, y = points[np.argmax(bad)]
-                raise PromptError(f"{where}: point ({x:g}, {y:g}) is outside the {w}x{h} frame (x 0..{w - 1}, y 0..{h - 1})")
+                raise PromptError(f"{where}: point ({x:g}, {y:g}) is outside the {w}x{h} frame (x in [0, {w}), y in [0, {h}))")
             if p.point_labels is None:
                 labels = np.ones(len(points), np.int64)
             else:
