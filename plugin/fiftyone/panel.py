@@ -1,0 +1,109 @@
+"""The "Track Anything" Python panel: click on a frame (shift+click =
+negative), see SAM's mask at once, track, then correct a frame the same way.
+No JavaScript build: the frame is a Plotly image with an invisible heatmap
+that reports click coordinates."""
+
+from __future__ import annotations
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import api, panel_logic as logic
+from .models import ModelChoice, get_models
+
+
+class TrackAnythingPanel(foo.Panel):
+    @property
+    def config(self):
+        return foo.PanelConfig(name="track_anything", label="Track Anything", surfaces="grid modal")
+
+    # ---------------------------------------------------------------- state
+    def on_load(self, ctx):
+        ctx.panel.state.frame = ctx.panel.state.frame or 1
+        ctx.panel.state.object_id = ctx.panel.state.object_id or 1
+        ctx.panel.state.label = ctx.panel.state.label or "object"
+        self._draw(ctx)
+
+    def on_change_current_sample(self, ctx):
+        ctx.panel.state.frame = 1
+        self._draw(ctx)
+
+    def on_change_frame(self, ctx):
+        self._draw(ctx)
+
+    def _sample(self, ctx):
+        sid = ctx.current_sample or (ctx.view.first().id if len(ctx.view) else None)
+        return ctx.dataset[sid] if sid else None
+
+    def _draw(self, ctx, preview=None):
+        sample = self._sample(ctx)
+        if sample is None:
+            return
+        frame_number = int(ctx.panel.state.frame or 1)
+        image = logic.read_frame(sample, frame_number)
+        masks = logic.tracked_masks(sample, frame_number, image.shape[:2])
+        traces, layout = logic.plot_traces(logic.compose(image, masks, preview, int(ctx.panel.state.object_id or 1)))
+        ctx.panel.set_data("frame_plot", traces)
+        ctx.panel.state.layout = layout
+        ctx.panel.state.status = ctx.panel.state.status or "Click the object (shift+click: not the object)"
+
+    # -------------------------------------------------------------- actions
+    def on_click(self, ctx):
+        sample = self._sample(ctx)
+        if sample is None:
+            return
+        x, y = ctx.params.get("x"), ctx.params.get("y")
+        if x is None or y is None:
+            return
+        frame_number = int(ctx.panel.state.frame or 1)
+        oid = int(ctx.panel.state.object_id or 1)
+        h, w = logic.read_frame(sample, frame_number).shape[:2]
+        positive = not bool(ctx.params.get("shift_pressed"))
+        logic.add_click(sample, frame_number, oid, ctx.panel.state.label or "", (float(x), float(y)), positive, (h, w))
+        mask = logic.preview_mask(sample, frame_number, oid, get_models(ModelChoice()).segmenter)
+        ctx.panel.state.status = f"{'positive' if positive else 'negative'} click at ({int(x)}, {int(y)}) on frame {frame_number}; " \
+                                 f"preview: {int(mask.sum()) if mask is not None else 0} pixels"
+        self._draw(ctx, preview=mask)
+
+    def on_clear(self, ctx):
+        sample = self._sample(ctx)
+        if sample is not None:
+            logic.clear_clicks(sample, int(ctx.panel.state.frame or 1), int(ctx.panel.state.object_id or 1))
+        ctx.panel.state.status = "clicks cleared"
+        self._draw(ctx)
+
+    def _run(self, ctx, operator):
+        sample = self._sample(ctx)
+        if sample is None:
+            return
+        # Through the operator so long videos are delegated like any other run.
+        ctx.prompt(f"@tam-label/track-anything/{operator}", params={
+            "target": "CURRENT_SAMPLE", "prompt_field": api.DEFAULT_PROMPT_FIELD, "label_field": api.DEFAULT_LABEL_FIELD})
+
+    def on_track(self, ctx):
+        self._run(ctx, "track_objects")
+
+    def on_correct(self, ctx):
+        self._run(ctx, "correct_objects")
+
+    def on_refresh(self, ctx):
+        self._draw(ctx)
+
+    # --------------------------------------------------------------- render
+    def render(self, ctx):
+        panel = types.Object()
+        if self._sample(ctx) is None:
+            panel.md("Open a video sample to click objects.", name="empty")
+            return types.Property(panel)
+        panel.int("frame", label="Frame", default=1, min=1, on_change=self.on_change_frame)
+        panel.int("object_id", label="Object id", default=1, min=1)
+        panel.str("label", label="Class", default="object")
+        panel.plot("frame_plot", layout=ctx.panel.state.layout or {}, on_click=self.on_click, config={"displayModeBar": False},
+                   height=60, width=100)
+        panel.md(ctx.panel.state.status or "", name="status")
+        row = panel.h_stack("buttons", gap=1)
+        row.btn("track", label="Track", on_click=self.on_track, variant="contained")
+        row.btn("correct", label="Correct & re-track", on_click=self.on_correct)
+        row.btn("clear", label="Clear clicks", on_click=self.on_clear)
+        row.btn("refresh", label="Show result", on_click=self.on_refresh)
+        return types.Property(panel, view=types.GridView(orientation="vertical", height=100, width=100))

@@ -1,0 +1,135 @@
+"""What the Track Anything panel does, without the App: add a click to the
+prompt field, preview SAM's mask for that frame, draw the frame with the
+preview/tracked masks as an image. Kept apart from the panel class so it is
+tested directly."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+from tam_core.types import Prompt
+
+from .api import DEFAULT_LABEL_FIELD, DEFAULT_PROMPT_FIELD, read_prompts
+from .convert import box_to_pixels, paste_mask
+
+COLORS = np.array([(255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0), (220, 64, 220), (0, 210, 210)], np.uint8)
+
+
+def read_frame(sample: Any, frame_number: int) -> np.ndarray:
+    """uint8 [H,W,3] of FiftyOne frame ``frame_number`` (1-based)."""
+    from tam_core.video import open_video
+
+    with open_video(sample.filepath) as v:
+        return v[int(frame_number) - 1]
+
+
+def add_click(sample: Any, frame_number: int, object_id: int, label: str, xy: tuple[float, float], positive: bool,
+              size: tuple[int, int], field: str = DEFAULT_PROMPT_FIELD) -> None:
+    """Append one click (pixel x, y) of object ``object_id`` to the Keypoints in
+    ``frames.<field>`` of ``frame_number``, as FiftyOne's SAM 2 prompts
+    (normalised points, ``sam2_labels`` 1/0). Other keypoints stay."""
+    import fiftyone as fo
+
+    h, w = size
+    frame = sample.frames[int(frame_number)]
+    kps = frame[field] if frame.has_field(field) and frame[field] is not None else fo.Keypoints()
+    mine = [k for k in kps.keypoints if k.index == object_id]
+    point = [float(xy[0]) / w, float(xy[1]) / h]
+    if mine:
+        k = mine[0]
+        labels = list(k["sam2_labels"]) if k.has_field("sam2_labels") and k["sam2_labels"] is not None else [1] * len(k.points)
+        k.points = list(k.points) + [point]
+        k["sam2_labels"] = labels + [1 if positive else 0]
+        if label:
+            k.label = label
+    else:
+        kps.keypoints.append(fo.Keypoint(label=label or f"object {object_id}", points=[point], index=int(object_id), sam2_labels=[1 if positive else 0]))
+    frame[field] = kps
+    sample.save()
+
+
+def clear_clicks(sample: Any, frame_number: int, object_id: int, field: str = DEFAULT_PROMPT_FIELD) -> None:
+    """Remove one object's clicks on one frame (other objects' stay)."""
+    frame = sample.frames[int(frame_number)]
+    if frame.has_field(field) and frame[field] is not None:
+        frame[field].keypoints = [k for k in frame[field].keypoints if k.index != object_id]
+        sample.save()
+
+
+def preview_mask(sample: Any, frame_number: int, object_id: int, segmenter: Any, field: str = DEFAULT_PROMPT_FIELD) -> np.ndarray | None:
+    """SAM's mask (bool [H,W]) for the object's prompts on this frame, or None."""
+    image = read_frame(sample, frame_number)
+    prompts = [p for p in read_prompts(sample, field, image.shape[:2]) if p.frame == frame_number - 1 and p.object_id == object_id]
+    if not prompts:
+        return None
+    p: Prompt = prompts[0]
+    if p.mask is not None and p.points is None and p.box is None:
+        return p.mask
+    segmenter.set_image(image, key=(sample.filepath, frame_number - 1))
+    out = segmenter.predict(points=p.points, point_labels=p.point_labels, box=p.box)
+    return np.asarray(out.mask, bool)
+
+
+def tracked_masks(sample: Any, frame_number: int, size: tuple[int, int], field: str = DEFAULT_LABEL_FIELD) -> dict[int, np.ndarray]:
+    frame = sample.frames[int(frame_number)] if int(frame_number) in sample.frames else None
+    dets = frame[field] if frame is not None and frame.has_field(field) else None
+    out = {}
+    for d in dets.detections if dets else []:
+        if d.mask is not None and d.index is not None:
+            out[int(d.index)] = paste_mask(d.mask, box_to_pixels(d.bounding_box, size), size)
+    return out
+
+
+def compose(image: np.ndarray, masks: dict[int, np.ndarray], preview: np.ndarray | None = None, preview_id: int = 1) -> np.ndarray:
+    """uint8 [H,W,3]: the frame with tracked masks blended in (object colors)
+    and the preview mask drawn stronger with a white outline."""
+    out = image.astype(np.float32)
+    for oid, m in masks.items():
+        out[m] = 0.55 * out[m] + 0.45 * COLORS[(oid - 1) % len(COLORS)]
+    if preview is not None and preview.any():
+        out[preview] = 0.35 * out[preview] + 0.65 * COLORS[(preview_id - 1) % len(COLORS)]
+        edge = preview & ~_erode(preview)
+        out[edge] = 255
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _erode(m: np.ndarray) -> np.ndarray:
+    e = m.copy()
+    e[1:] &= m[:-1]
+    e[:-1] &= m[1:]
+    e[:, 1:] &= m[:, :-1]
+    e[:, :-1] &= m[:, 1:]
+    return e
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def plot_traces(image: np.ndarray) -> tuple[list[dict], dict]:
+    """Plotly traces + layout: the image as background and an invisible
+    heatmap over it, so a click anywhere reports pixel x, y."""
+    h, w = image.shape[:2]
+    traces = [{
+        "type": "heatmap",
+        "z": np.zeros((h, w), np.uint8).tolist(),
+        "opacity": 0,
+        "showscale": False,
+        "hoverinfo": "x+y",
+    }]
+    layout = {
+        "images": [{"source": png_data_uri(image), "xref": "x", "yref": "y", "x": -0.5, "y": -0.5,
+                    "sizex": w, "sizey": h, "sizing": "stretch", "layer": "below"}],
+        "xaxis": {"range": [-0.5, w - 0.5], "showgrid": False, "visible": False},
+        "yaxis": {"range": [h - 0.5, -0.5], "showgrid": False, "visible": False, "scaleanchor": "x"},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+    }
+    return traces, layout

@@ -1,0 +1,28 @@
+"""The panel's click -> prompt -> preview path on a real dataset (no browser)."""
+
+import numpy as np
+
+from plugin.fiftyone import panel_logic as logic
+from tests.doubles import ColorSegmenter
+from tests.fiftyone.helpers import SIZE, centre_point, iou, new_dataset
+
+
+def test_click_writes_sam2_keypoints_and_previews_the_object(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    nx, ny = centre_point(video, 2, 3)
+    h, w = SIZE
+    logic.add_click(s, 4, 2, "box", (nx * w, ny * h), True, SIZE)
+    logic.add_click(s, 4, 2, "box", (1.0, 1.0), False, SIZE)  # shift+click on background
+    kp = ds.first().frames[4]["tam_prompts"].keypoints
+    assert len(kp) == 1 and kp[0].index == 2 and kp[0].label == "box"
+    assert kp[0]["sam2_labels"] == [1, 0] and np.allclose(kp[0].points[0], [nx, ny])
+    mask = logic.preview_mask(ds.first(), 4, 2, ColorSegmenter())
+    assert iou(mask, video.mask(3, 2)) > 0.8
+    img = logic.compose(video.decoded[3], {}, mask, 2)
+    assert (img[mask] != video.decoded[3][mask]).any() and np.array_equal(img[~mask & ~np.roll(mask, 1, 0)][:10], video.decoded[3][~mask & ~np.roll(mask, 1, 0)][:10])
+    traces, layout = logic.plot_traces(img)
+    assert layout["images"][0]["source"].startswith("data:image/png;base64,")
+    assert np.asarray(traces[0]["z"]).shape == SIZE
+    logic.clear_clicks(ds.first(), 4, 2)
+    assert ds.first().frames[4]["tam_prompts"].keypoints == []
