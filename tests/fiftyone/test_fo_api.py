@@ -165,3 +165,16 @@ def test_box_prompts_and_review_view(tmp_path):
     assert sid == sample.id and first.frame == 5 and "low quality 0.10" in first.reasons[0]
     saved = ds.load_saved_view("tam-review")
     assert 6 in saved.first().frames and saved.count("frames") == len({it.frame for _, it in items})
+
+
+def test_apply_model_with_prompt_field(tmp_path):
+    from plugin.fiftyone.model import TrackAnythingModel
+
+    ds, (video,) = new_dataset(tmp_path)
+    add_click(ds.first(), video, 1, 4, "ball")
+    ds.apply_model(TrackAnythingModel(models=color_models(None)), label_field="applied", prompt_field="frames.tam_prompts", skip_failures=False)
+    got = output_masks(ds.first(), "applied")
+    assert sorted(got) == [(1, f) for f in range(12)]
+    want = expected_masks(ds.first().filepath, api.read_prompts(ds.first(), "tam_prompts", video.size))
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert ds.first().frames[1]["applied"].detections[0].label == "ball"
