@@ -111,8 +111,11 @@ def build_sam(config: SamConfig):
     return sam.eval()
 
 
-def load_sam_state(sam, checkpoint: str | Path, what: str) -> None:
-    """Load a state dict file into ``sam`` strictly; any failure -> CheckpointError."""
+def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False) -> None:
+    """Load a state dict file into ``sam`` strictly; any failure -> CheckpointError.
+
+    ``assign`` takes the file's tensors as they are (for a model built on the
+    meta device)."""
     path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"SAM checkpoint {path} does not exist (expected a {what} checkpoint)")
@@ -129,7 +132,7 @@ def load_sam_state(sam, checkpoint: str | Path, what: str) -> None:
         raise CheckpointError(f"SAM checkpoint {path} holds a {type(state).__name__}, not a state dict "
                               f"(expected a {what} checkpoint)")
     try:
-        sam.load_state_dict(state, strict=True)
+        sam.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         first = str(exc).splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]
@@ -144,8 +147,13 @@ def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device
     """Build SAM ``model_type`` (vit_b | vit_l | vit_h), load ``checkpoint`` strictly
     and wrap it in a :class:`SamSegmenter` on ``device``."""
     config = SamConfig.preset(model_type)
-    sam = build_sam(config)
-    load_sam_state(sam, checkpoint, f"SAM {model_type}")
+    with torch.device("meta"):  # no random init of ~100-600M weights that the checkpoint overwrites
+        sam = build_sam(config)
+    load_sam_state(sam, checkpoint, f"SAM {model_type}", assign=True)
+    left = [n for n, t in [*sam.named_parameters(), *sam.named_buffers()] if t.is_meta]
+    if left:
+        raise CheckpointError(f"SAM checkpoint {checkpoint} leaves {left[0]} unset (expected a SAM {model_type} checkpoint)")
+    sam = sam.float()  # a half-precision file would otherwise make the model half
     return SamSegmenter(sam, device=device, autocast_dtype=autocast_dtype, cache_size=cache_size)
 
 

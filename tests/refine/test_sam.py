@@ -210,3 +210,22 @@ def test_load_sam_wrong_checkpoint_for_model_type(tmp_path, tiny_sam):
 def test_autocast_only_on_cuda(tiny_sam):
     with pytest.raises(ConfigError):
         SamSegmenter(tiny_sam, device="cpu", autocast_dtype=torch.float16)
+
+
+def test_load_sam_gives_the_saved_model(tmp_path, tiny_sam, monkeypatch):
+    """load_sam builds on the meta device and takes the file's weights: same answers."""
+    from tam_core.sam import load_sam
+
+    path = tmp_path / "tiny.pth"
+    torch.save(tiny_sam.state_dict(), path)
+    monkeypatch.setattr(SamConfig, "preset", classmethod(lambda cls, name: cls.tiny()))
+    loaded = load_sam("vit_b", path, "cpu")
+    assert not any(t.is_meta for t in [*loaded.model.parameters(), *loaded.model.buffers()])
+    ref = SamSegmenter(tiny_sam, device="cpu")
+    img = _image(4)
+    outs = []
+    for seg in (ref, loaded):
+        seg.set_image(img, key=0)
+        outs.append(seg.predict(np.array([[30.0, 20.0], [5.0, 5.0]]), np.array([1, 0])))
+    np.testing.assert_allclose(outs[0].low_res_logits, outs[1].low_res_logits, rtol=1e-5, atol=1e-5)
+    assert outs[0].iou == pytest.approx(outs[1].iou, abs=1e-5)
