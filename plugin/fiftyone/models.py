@@ -40,6 +40,7 @@ class ModelChoice:
     refine: bool = True
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
+    download: bool = True  # False: only cached/local weights (offline)
 
     def __post_init__(self) -> None:
         if self.sam_type not in SAM_TYPES:
@@ -67,6 +68,8 @@ def _load(provider: str, choice: ModelChoice) -> Any:
         return fn(choice)
     from tam_core.models import ModelOptions, load_models
 
-    fields = ModelOptions.__dataclass_fields__
-    kwargs = {k: v for k, v in vars(choice).items() if k in fields}
-    return load_models(ModelOptions(**kwargs))
+    # refine is applied per run (SessionOptions.refine), not when loading.
+    return load_models(ModelOptions(
+        sam_type=choice.sam_type, sam_checkpoint=choice.sam_checkpoint, xmem_checkpoint=choice.xmem_checkpoint,
+        device=choice.device, download=choice.download,
+    ))
