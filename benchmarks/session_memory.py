@@ -56,7 +56,8 @@ class GeneratedFrames:
         """uint8 [H,W] object ids on frame t (motion periodic, so every length sees the same objects)."""
         h, w = self._size
         out = np.zeros((h, w), np.uint8)
-        for oid, (cy, cx, r, phase) in {1: (0.4, 0.3, 40, 0.0), 2: (0.6, 0.7, 55, 1.5)}.items():
+        for oid, (cy, cx, rel, phase) in {1: (0.4, 0.3, 0.083, 0.0), 2: (0.6, 0.7, 0.115, 1.5)}.items():
+            r = rel * h  # 40 and 55 px at 480p
             y = h * cy + 0.15 * h * np.sin(t / 25 + phase)
             x = w * cx + 0.2 * w * np.cos(t / 40 + phase)
             out[(self._yy - y) ** 2 + (self._xx - x) ** 2 <= r * r] = oid
