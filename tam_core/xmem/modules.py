@@ -17,10 +17,34 @@ def conv3x3(cin: int, cout: int, stride: int = 1, bias: bool = True) -> nn.Conv2
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
 
 
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (inference only)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.view(-1, 1, 1, 1)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return weight.detach().contiguous(), bias.detach().contiguous()
+
+
+class Fusable(nn.Module):
+    """A module that can precompute inference-only weights (BatchNorm folded
+    into convolutions, weight splits); ``unfuse`` drops them (e.g. after
+    loading new weights)."""
+
+    _fused: tuple | None = None
+
+    def fuse(self) -> None:
+        raise NotImplementedError
+
+    def unfuse(self) -> None:
+        self._fused = None
+
+
 # --- ResNet pieces (key encoder: ResNet-50 bottlenecks; value encoder: ResNet-18 basic blocks)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(Fusable):
     """torchvision v1.5 bottleneck (stride on the 3x3 conv)."""
 
     def __init__(self, cin: int, width: int, stride: int = 1):
@@ -36,15 +60,27 @@ class Bottleneck(nn.Module):
         if stride != 1 or cin != cout:
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
+    def fuse(self) -> None:
+        ds = fold_bn(self.downsample[0], self.downsample[1]) if self.downsample is not None else None
+        self._fused = (fold_bn(self.conv1, self.bn1), fold_bn(self.conv2, self.bn2), fold_bn(self.conv3, self.bn3), ds)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + shortcut)
+        if self._fused is None:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = F.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return F.relu(out + shortcut)
+        (w1, b1), (w2, b2), (w3, b3), ds = self._fused
+        stride = self.conv2.stride
+        out = F.conv2d(x, w1, b1).relu_()
+        out = F.conv2d(out, w2, b2, stride=stride, padding=1).relu_()
+        out = F.conv2d(out, w3, b3)
+        shortcut = x if ds is None else F.conv2d(x, ds[0], ds[1], stride=stride)
+        return out.add_(shortcut).relu_()
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(Fusable):
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
@@ -55,11 +91,22 @@ class BasicBlock(nn.Module):
         if stride != 1 or cin != cout:
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
+    def fuse(self) -> None:
+        ds = fold_bn(self.downsample[0], self.downsample[1]) if self.downsample is not None else None
+        self._fused = (fold_bn(self.conv1, self.bn1), fold_bn(self.conv2, self.bn2), ds)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + shortcut)
+        if self._fused is None:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return F.relu(out + shortcut)
+        (w1, b1), (w2, b2), ds = self._fused
+        stride = self.conv1.stride
+        out = F.conv2d(x, w1, b1, stride=stride, padding=1).relu_()
+        out = F.conv2d(out, w2, b2, padding=1)
+        shortcut = x if ds is None else F.conv2d(x, ds[0], ds[1], stride=stride)
+        return out.add_(shortcut).relu_()
 
 
 def _stage(block, cin: int, width: int, blocks: int, stride: int) -> nn.Sequential:
@@ -72,7 +119,7 @@ def _stage(block, cin: int, width: int, blocks: int, stride: int) -> nn.Sequenti
 # --- XMem's own blocks
 
 
-class GroupResBlock(nn.Module):
+class GroupResBlock(Fusable):
     """``conv2(relu(conv1(relu(g)))) + shortcut``; the shortcut convolves the un-ReLU'd input.
 
     ``forward_split`` computes the same thing for an input that is the channel
@@ -92,13 +139,23 @@ class GroupResBlock(nn.Module):
         shortcut = g if self.downsample is None else self.downsample(g)
         return out + shortcut
 
+    def fuse(self, cx: int | None = None) -> None:
+        """Precompute contiguous weight halves for inputs ``[x (cx channels), g]``."""
+        if cx is None or self.downsample is None:
+            return
+        w1, wd = self.conv1.weight.detach(), self.downsample.weight.detach()
+        self._fused = (cx, w1[:, :cx].contiguous(), w1[:, cx:].contiguous(), wd[:, :cx].contiguous(), wd[:, cx:].contiguous())
+
     def forward_split(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         cx = x.shape[1]
-        assert self.downsample is not None  # only used where channel counts change
-        w1, wd = self.conv1.weight, self.downsample.weight
-        h1 = F.conv2d(F.relu(x), w1[:, :cx], None, padding=1) + F.conv2d(F.relu(g), w1[:, cx:], self.conv1.bias, padding=1)
-        sc = F.conv2d(x, wd[:, :cx], None, padding=1) + F.conv2d(g, wd[:, cx:], self.downsample.bias, padding=1)
-        return self.conv2(F.relu(h1)) + sc
+        if self._fused is not None and self._fused[0] == cx:
+            _, w1x, w1g, wdx, wdg = self._fused
+        else:
+            w1, wd = self.conv1.weight, self.downsample.weight
+            w1x, w1g, wdx, wdg = w1[:, :cx], w1[:, cx:], wd[:, :cx], wd[:, cx:]
+        h1 = F.conv2d(F.relu(g), w1g, self.conv1.bias, padding=1).add_(F.conv2d(F.relu(x), w1x, None, padding=1))
+        sc = F.conv2d(g, wdg, self.downsample.bias, padding=1).add_(F.conv2d(x, wdx, None, padding=1))
+        return self.conv2(h1.relu_()).add_(sc)
 
 
 class ChannelGate(nn.Module):
@@ -147,9 +204,13 @@ class FeatureFusionBlock(nn.Module):
 
     def __init__(self, x_dim: int, g_dim: int, out_dim: int = 512):
         super().__init__()
+        self.x_dim = x_dim
         self.block1 = GroupResBlock(x_dim + g_dim, out_dim)
         self.attention = CBAM(out_dim)
         self.block2 = GroupResBlock(out_dim, out_dim)
+
+    def fuse(self) -> None:
+        self.block1.fuse(self.x_dim)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         y = self.block1.forward_split(x, g)
@@ -206,7 +267,7 @@ class UpsampleBlock(nn.Module):
 # --- the four parts of the network
 
 
-class KeyEncoder(nn.Module):
+class KeyEncoder(Fusable):
     """ResNet-50 stem + first three stages -> f16, f8, f4."""
 
     def __init__(self):
@@ -217,8 +278,15 @@ class KeyEncoder(nn.Module):
         self.layer2 = _stage(Bottleneck, 256, 128, 4, 2)
         self.layer3 = _stage(Bottleneck, 512, 256, 6, 2)
 
+    def fuse(self) -> None:
+        self._fused = fold_bn(self.conv1, self.bn1)
+
     def forward(self, x: torch.Tensor):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        if self._fused is None:
+            x = F.relu(self.bn1(self.conv1(x)))
+        else:
+            x = F.conv2d(x, *self._fused, stride=2, padding=3).relu_()
+        x = F.max_pool2d(x, 3, 2, 1)
         f4 = self.res2(x)
         f8 = self.layer2(f4)
         f16 = self.layer3(f8)
@@ -239,7 +307,7 @@ class KeyProjection(nn.Module):
         return key, shrinkage, selection
 
 
-class ValueEncoder(nn.Module):
+class ValueEncoder(Fusable):
     """ResNet-18 stem + three stages over [image, mask_i, others_i], fused with f16."""
 
     def __init__(self, value_dim: int, hidden_dim: int):
@@ -252,16 +320,24 @@ class ValueEncoder(nn.Module):
         self.fuser = FeatureFusionBlock(1024, 256, value_dim)
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim)
 
+    def fuse(self) -> None:
+        w, b = fold_bn(self.conv1, self.bn1)
+        self._fused = (w[:, :3].contiguous(), w[:, 3:].contiguous(), b)
+
     def forward(self, image: torch.Tensor, f16: torch.Tensor, h: torch.Tensor, masks: torch.Tensor, deep_update: bool):
         """image [1,3,H,W], f16 [1,1024,h,w], h [n,Ch,h,w], masks [n,H,W] -> value [n,Cv,h,w], hidden."""
         n = masks.shape[0]
         others = masks.sum(dim=0, keepdim=True) - masks if n > 1 else torch.zeros_like(masks)
+        both = torch.stack([masks, others], dim=1)
         # conv1 is linear: the image part is computed once and shared by all objects.
-        w = self.conv1.weight
-        x = F.conv2d(image, w[:, :3], None, stride=2, padding=3) + F.conv2d(
-            torch.stack([masks, others], dim=1), w[:, 3:], None, stride=2, padding=3
-        )
-        x = F.relu(F.max_pool2d(self.bn1(x), 3, 2, 1))
+        if self._fused is None:
+            w = self.conv1.weight
+            x = F.conv2d(image, w[:, :3], None, stride=2, padding=3) + F.conv2d(both, w[:, 3:], None, stride=2, padding=3)
+            x = self.bn1(x)
+        else:
+            w_img, w_mask, bias = self._fused
+            x = F.conv2d(both, w_mask, None, stride=2, padding=3).add_(F.conv2d(image, w_img, bias, stride=2, padding=3))
+        x = F.relu(F.max_pool2d(x, 3, 2, 1))
         g = self.layer3(self.layer2(self.layer1(x)))
         v = self.fuser(f16, g)
         if deep_update:

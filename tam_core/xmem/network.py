@@ -10,7 +10,7 @@ from torch import nn
 
 from ..device import resolve_device
 from ..errors import CheckpointError
-from .modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
+from .modules import Decoder, FeatureFusionBlock, Fusable, KeyEncoder, KeyProjection, ValueEncoder
 
 KEY_DIM = 64
 VALUE_DIM = 512
@@ -32,6 +32,25 @@ class XMemNetwork(nn.Module):
         self.value_encoder = ValueEncoder(value_dim, hidden_dim)
         self.key_proj = KeyProjection(1024, key_dim)
         self.decoder = Decoder(value_dim, hidden_dim)
+
+    def fuse_for_inference(self) -> "XMemNetwork":
+        """Fold BatchNorm into convolutions and pre-split fused weights.
+
+        Inference-only caches beside the parameters (the state dict is
+        unchanged); ``load_state_dict`` drops them. Results equal the unfused
+        network up to float rounding.
+        """
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, (Fusable, FeatureFusionBlock)):
+                    m.fuse()
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        for m in self.modules():
+            if isinstance(m, Fusable):
+                m.unfuse()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def encode_key(self, image: torch.Tensor, need_shrinkage: bool, need_selection: bool):
         """image float [1,3,H,W] (normalised, padded) -> key, shrinkage, selection, f16, f8, f4."""
@@ -94,4 +113,4 @@ def load_xmem(checkpoint: str | os.PathLike, device: str | torch.device = "cpu")
     check_state_dict(net, state, str(path))
     net.load_state_dict(state, strict=True)
     net.eval().requires_grad_(False)
-    return net.to(dev)
+    return net.to(dev).fuse_for_inference()
