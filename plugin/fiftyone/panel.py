@@ -59,7 +59,7 @@ class TrackAnythingPanel(foo.Panel):
         oid = int(ctx.panel.state.object_id or 1)
         h, w = logic.read_frame(sample, frame_number).shape[:2]
         positive = not bool(ctx.params.get("shift_pressed"))
-        logic.add_click(sample, frame_number, oid, ctx.panel.state.label or "", (float(x), float(y)), positive, (h, w))
+        logic.add_click(sample, frame_number, oid, ctx.panel.state.label or "", logic.cell_to_point(x, y, (h, w)), positive, (h, w))
         mask = logic.preview_mask(sample, frame_number, oid, get_models(ModelChoice()).segmenter)
         ctx.panel.state.status = f"{'positive' if positive else 'negative'} click at ({int(x)}, {int(y)}) on frame {frame_number}; " \
                                  f"preview: {int(mask.sum()) if mask is not None else 0} pixels"
@@ -77,8 +77,14 @@ class TrackAnythingPanel(foo.Panel):
         if sample is None:
             return
         # Through the operator so long videos are delegated like any other run.
+        # on_success redraws so the tracked masks show without another click.
         ctx.prompt(f"@tam-label/track-anything/{operator}", params={
-            "target": "CURRENT_SAMPLE", "prompt_field": api.DEFAULT_PROMPT_FIELD, "label_field": api.DEFAULT_LABEL_FIELD})
+            "target": "CURRENT_SAMPLE", "prompt_field": api.DEFAULT_PROMPT_FIELD, "label_field": api.DEFAULT_LABEL_FIELD},
+            on_success=self.on_run_done)
+
+    def on_run_done(self, ctx):
+        ctx.panel.state.status = "tracked: the masks of this frame are shown; change Frame to check others"
+        self._draw(ctx)
 
     def on_track(self, ctx):
         self._run(ctx, "track_objects")
@@ -99,7 +105,8 @@ class TrackAnythingPanel(foo.Panel):
         panel.int("object_id", label="Object id", default=1, min=1)
         panel.str("label", label="Class", default="object")
         panel.plot("frame_plot", layout=ctx.panel.state.layout or {}, on_click=self.on_click, config={"displayModeBar": False},
-                   height=60, width=100)
+                   # Numbers would be pixels in the App (PlotlyView passes them to CSS).
+                   height="55vh", width="100%")
         panel.md(ctx.panel.state.status or "", name="status")
         row = panel.h_stack("buttons", gap=1)
         row.btn("track", label="Track", on_click=self.on_track, variant="contained")

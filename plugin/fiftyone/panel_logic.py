@@ -27,6 +27,13 @@ def read_frame(sample: Any, frame_number: int) -> np.ndarray:
         return v[int(frame_number) - 1]
 
 
+def cell_to_point(x: float, y: float, size: tuple[int, int]) -> tuple[float, float]:
+    """The heatmap reports the clicked pixel's index (x = column, y = row);
+    return its centre in continuous pixel coordinates [0,W)x[0,H)."""
+    h, w = size
+    return min(max(float(x), 0.0), w - 1.0) + 0.5, min(max(float(y), 0.0), h - 1.0) + 0.5
+
+
 def add_click(sample: Any, frame_number: int, object_id: int, label: str, xy: tuple[float, float], positive: bool,
               size: tuple[int, int], field: str = DEFAULT_PROMPT_FIELD) -> None:
     """Append one click (pixel x, y) of object ``object_id`` to the Keypoints in
@@ -128,8 +135,10 @@ def plot_traces(image: np.ndarray) -> tuple[list[dict], dict]:
     layout = {
         "images": [{"source": png_data_uri(image), "xref": "x", "yref": "y", "x": -0.5, "y": -0.5,
                     "sizex": w, "sizey": h, "sizing": "stretch", "layer": "below"}],
-        "xaxis": {"range": [-0.5, w - 0.5], "showgrid": False, "visible": False},
-        "yaxis": {"range": [h - 0.5, -0.5], "showgrid": False, "visible": False, "scaleanchor": "x"},
+        # constrain="domain": keep the aspect ratio by shrinking the plot area,
+        # not by widening the axis range (which would show empty margins).
+        "xaxis": {"range": [-0.5, w - 0.5], "showgrid": False, "visible": False, "constrain": "domain"},
+        "yaxis": {"range": [h - 0.5, -0.5], "showgrid": False, "visible": False, "scaleanchor": "x", "constrain": "domain"},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
     }
     return traces, layout

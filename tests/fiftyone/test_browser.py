@@ -1,0 +1,159 @@
+"""End to end in a real browser: the FiftyOne App (its own server process)
+in headless Chromium, the Track Anything panel in the sample modal.
+
+Click the red disc of a synthetic H.264 clip (deterministic color doubles via
+TAM_LABEL_MODEL_PROVIDER, which the server inherits), shift+click the
+background, and check in Python that the keypoints reached the dataset with
+the clicked pixel's coordinates and that the panel's image shows the preview
+exactly over the disc; then Track through the operator form, check the tracked
+masks in the dataset and in the panel on a later frame, and take the
+screenshot. ``TAM_UPDATE_SCREENSHOT=1`` also writes it to docs/fiftyone_panel.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+
+from tests.fiftyone.browser_app import (
+    CHROMIUM_ARGS, REPO, app_server, chromium_path, click_plot, plot_image, save_small_png,
+)
+from tests.fiftyone.helpers import NUM_FRAMES, SIZE, iou, new_dataset, output_masks
+
+pytestmark = pytest.mark.slow
+sync_api = pytest.importorskip("playwright.sync_api")
+
+MODAL = "[data-cy=modal-content]"
+PANEL = f"{MODAL} [data-cy=panel-content-track_anything]"
+DISC = 1  # object 1 of tests.synthetic.default_objects: the red disc
+SCREENSHOT = REPO / "docs" / "fiftyone_panel.png"
+T = 30_000  # ms: generous per-step timeout on a busy 2-core machine
+
+
+def _poll(fn, timeout=20.0, every=0.25):
+    """fn() until it returns an array or something truthy (returned), or
+    timeout (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = fn()
+        if isinstance(out, np.ndarray) or out:
+            return out
+        time.sleep(every)
+    return None
+
+
+def _prompts(ds, frame_number):
+    s = ds.first()
+    s.reload()
+    fr = s.frames[frame_number]
+    kps = fr["tam_prompts"] if fr.has_field("tam_prompts") else None
+    return [k for k in kps.keypoints if k.index == DISC] if kps else []
+
+
+def _changed(page, before):
+    """bool [H,W]: pixels of the panel's image that differ from ``before``
+    (None until the image has been redrawn)."""
+    img = plot_image(page, PANEL)
+    if img is None or img.shape != before.shape or np.array_equal(img, before):
+        return None
+    return (img != before).any(axis=2)
+
+
+def _click_until_stored(page, ds, xy, shift, n_before):
+    """Click; the first click after page load was lost in earlier runs, so
+    click again (up to 3 times) until the dataset holds one more point."""
+    for _ in range(3):
+        click_plot(page, PANEL, *xy, shift=shift)
+        got = _poll(lambda: (k := _prompts(ds, 1)) and len(k[0].points) > n_before and k, timeout=10)
+        if got:
+            return got[0]
+    pytest.fail(f"click at {xy} (shift={shift}) never reached the dataset")
+
+
+def test_click_preview_track_in_the_app(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    ds.persistent = True  # the App server is a second client of this database
+    h, w = SIZE
+    frame0 = video.decoded[0]
+    disc = video.mask(0, DISC)
+    ys, xs = np.nonzero(disc)
+    target = (int(round(xs.mean())), int(round(ys.mean())))  # the disc's centre pixel
+    background = (w - 4, 3)  # top-right corner: no object there on frame 1
+    assert not video.gt[0, background[1], background[0]]
+
+    try:
+        with app_server() as server, sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(T)
+            try:
+                _run(page, server, ds, video, frame0, disc, target, background, tmp_path)
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                print(f"screenshot of the failure: {tmp_path / 'failure.png'}\nApp server log:\n{server.log_tail()}")
+                raise
+            finally:
+                browser.close()
+    finally:
+        ds.delete()
+
+
+def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
+    h, w = SIZE
+    # ?id= opens the sample modal directly.
+    page.goto(f"{server.url}/datasets/{ds.name}?id={ds.first().id}", wait_until="load")
+    page.locator(f"{MODAL} [data-cy=panel-tab-fo-sample-modal-plugin]").wait_for()
+    page.locator(f"{MODAL} [data-cy=new-panel-btn]").click()
+    page.locator("[data-cy=new-panel-option-track_anything]").click()
+    page.locator(f"{PANEL} .js-plotly-plot .nsewdrag").wait_for()
+    shown = _poll(lambda: plot_image(page, PANEL))
+    assert shown is not None and shown.shape == (h, w, 3)
+    assert np.array_equal(shown, frame0), "the panel should show frame 1 as decoded, before any click"
+
+    # Positive click on the disc: a SAM 2 keypoint at the clicked pixel's centre.
+    kp = _click_until_stored(page, ds, target, shift=False, n_before=0)
+    assert kp.label == "object" and set(kp["sam2_labels"]) == {1}
+    for nx, ny in kp.points:  # one point, unless a retried click was delivered late
+        assert abs(nx * w - (target[0] + 0.5)) <= 1.0 and abs(ny * h - (target[1] + 0.5)) <= 1.0, (kp.points, target)
+    # The preview is drawn over exactly the disc: the image changed there and nowhere else.
+    changed = _poll(lambda: _changed(page, frame0))
+    assert changed is not None, "no preview drawn after the click"
+    assert iou(changed, disc) > 0.9, f"preview covers {changed.sum()} px, disc {disc.sum()} px"
+    page.locator(PANEL).get_by_text(re.compile(r"positive click at \(\d+, \d+\) on frame 1; preview: \d+ pixels")).wait_for()
+
+    # Shift+click on the background: a negative point; the object stays the disc.
+    n = len(kp.points)
+    kp = _click_until_stored(page, ds, background, shift=True, n_before=n)
+    assert kp["sam2_labels"][:n] == [1] * n and set(kp["sam2_labels"][n:]) == {0}
+    nx, ny = kp.points[-1]
+    assert abs(nx * w - (background[0] + 0.5)) <= 1.0 and abs(ny * h - (background[1] + 0.5)) <= 1.0, (kp.points, background)
+    page.locator(PANEL).get_by_text(re.compile(r"negative click at")).wait_for()
+    assert iou(_changed(page, frame0), disc) > 0.9
+
+    # Track: the panel opens the operator's form, prefilled for the current sample.
+    page.locator(f"{PANEL} button").filter(has_text=re.compile(r"^Track$")).click()
+    page.locator("button").filter(has_text=re.compile(r"^Execute$")).click()
+    page.locator(PANEL).get_by_text(re.compile(r"^tracked:")).wait_for(timeout=90_000)
+    masks = output_masks(ds.first())
+    assert sorted(f for (oid, f) in masks if oid == DISC) == list(range(NUM_FRAMES))
+    assert min(iou(masks[(DISC, f)], video.mask(f, DISC)) for f in range(NUM_FRAMES)) > 0.8
+
+    # Frame 1 now shows the tracked mask; a later frame shows it where the disc moved to.
+    assert iou(_changed(page, frame0), disc) > 0.9
+    last = NUM_FRAMES - 1
+    before = plot_image(page, PANEL)
+    page.locator(f"{PANEL} input[type=number]").first.fill(str(last + 1))
+    assert _poll(lambda: not np.array_equal(plot_image(page, PANEL), before)), "the Frame input did not redraw the panel"
+    moved = _changed(page, video.decoded[last])
+    assert moved is not None and iou(moved, video.mask(last, DISC)) > 0.8
+    assert iou(video.mask(last, DISC), disc) < 0.5  # it did move
+
+    shot = page.locator(MODAL).screenshot()
+    out = tmp_path / "fiftyone_panel.png"
+    assert save_small_png(shot, out) < 300_000
+    if os.environ.get("TAM_UPDATE_SCREENSHOT") == "1":
+        save_small_png(shot, SCREENSHOT)
