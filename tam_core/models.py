@@ -17,6 +17,9 @@ _AUTOCAST = ("fp32", "fp16", "bf16")
 class ModelOptions:
     """Which weights to load and where to run them.
 
+    sam_type: "vit_b" | "vit_l" | "vit_h", or "tiny" (a random-weight test
+    architecture, ``tam_core.sam.SamConfig.tiny``; needs ``sam_checkpoint``).
+
     sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
     (``sam_vit_b|l|h`` / ``xmem`` via tam_core.weights, cached in ``cache_dir`` or
     ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
@@ -36,10 +39,13 @@ class ModelOptions:
     refine: RefineOptions = field(default_factory=RefineOptions)
 
     def __post_init__(self) -> None:
-        from .sam import SAM_TYPES
+        from .sam import SAM_TYPES, TEST_SAM_TYPES
 
-        if self.sam_type not in SAM_TYPES:
+        if self.sam_type not in SAM_TYPES + TEST_SAM_TYPES:
             raise ConfigError(f"unknown SAM model type {self.sam_type!r}: use one of {', '.join(SAM_TYPES)}")
+        if self.sam_type in TEST_SAM_TYPES and self.sam_checkpoint is None:
+            raise ConfigError(f"SAM type {self.sam_type!r} is a test architecture without official weights; "
+                              "give its checkpoint file (--sam-checkpoint)")
         if self.autocast not in _AUTOCAST:
             raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(_AUTOCAST)}")
 

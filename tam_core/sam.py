@@ -23,6 +23,9 @@ from .errors import CheckpointError, ConfigError, PromptError
 from .types import SegmenterOutput
 
 SAM_TYPES = ("vit_b", "vit_l", "vit_h")
+# Architectures without official weights: random-weight models for tests and
+# benchmarks (``--sam-type tiny --sam-checkpoint FILE``).
+TEST_SAM_TYPES = ("tiny",)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class SamConfig:
 
     @classmethod
     def preset(cls, model_type: str) -> "SamConfig":
-        if model_type not in SAM_TYPES:
+        if model_type not in SAM_TYPES + TEST_SAM_TYPES:
             raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(SAM_TYPES)}")
         return getattr(cls, model_type)()
 
@@ -354,4 +357,4 @@ def _check_box(box, size: tuple[int, int]):
     return b
 
 
-__all__ = ["SAM_TYPES", "SamConfig", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
+__all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]

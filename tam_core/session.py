@@ -194,7 +194,9 @@ class TrackingSession:
         if old is not None and box is None:
             box = old.box
         if mask is not None:
-            mask_input = mask_to_low_res_logits(mask)
+            # the segmenter's own layout (its low-res side is 256 only for official SAM)
+            to_logits = getattr(self.segmenter, "mask_to_logits", None)
+            mask_input = to_logits(mask) if callable(to_logits) else mask_to_low_res_logits(mask)
         elif old is not None:
             mask_input = old.logits
         self.segmenter.set_image(self.frames[frame], key=frame)
@@ -207,7 +209,8 @@ class TrackingSession:
             multimask=self.options.multimask and single_click,
         )
         m = as_bool_mask(out.mask, self.size, "segmenter mask").copy()
-        return _Keyframe(m, float(out.iou), points, labels, box, out.low_res_logits)
+        # SAM's IoU head is a regression, not bounded: clip it to a quality score
+        return _Keyframe(m, min(max(float(out.iou), 0.0), 1.0), points, labels, box, out.low_res_logits)
 
     def _validate(self, p: Prompt):
         """Check a prompt against the video; return (points, labels, box, mask)."""
@@ -340,22 +343,31 @@ class TrackingSession:
                 quality[oid] = float(probs[channel[oid]][m].mean()) if m.any() else 0.0
             refined: frozenset[int] = frozenset()
             if tracked and self.refiner is not None and self.options.refine:
-                refined = self._refine(tracker, t, image, probs, channel, tracked, histories, masks, quality)
+                given = np.zeros(self.size, bool)
+                for m in inject.values():
+                    given |= m
+                refined = self._refine(tracker, t, image, probs, channel, tracked, histories, masks, quality, given)
             ids = tuple(sorted(masks))
             if ids:
                 yield FrameResult(t, ids, masks, quality, refined)
 
-    def _refine(self, tracker, t, image, probs, channel, tracked, histories, masks, quality) -> frozenset[int]:
+    def _refine(self, tracker, t, image, probs, channel, tracked, histories, masks, quality, given) -> frozenset[int]:
         """Step 3: let the refiner judge (and maybe repair) the tracked objects;
-        repaired masks are written back into the tracker's memory via amend."""
+        repaired masks are written back into the tracker's memory via amend.
+        ``given``: bool [H,W] pixels of keyframe masks injected on this frame."""
         sub = probs[[0] + [channel[oid] for oid in tracked]]
+        # Objects given on this frame count as background for the refiner, so
+        # neither its argmax nor SAM can hand their pixels to a tracked object.
+        others = [c for oid, c in channel.items() if oid not in tracked]
+        if others:
+            sub[0] += probs[others].sum(0)
         # The refiner reads and updates the histories in place (bounded: a few
         # scalars and the last mask per object).
         out = self.refiner.refine_frame(t, image, sub, tuple(tracked), histories)
         refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
         for oid in tracked:
             if oid in out.masks:
-                masks[oid] = np.asarray(out.masks[oid], bool)
+                masks[oid] = np.asarray(out.masks[oid], bool) & ~given
             if oid in out.quality:
                 quality[oid] = float(out.quality[oid])
         if refined:
