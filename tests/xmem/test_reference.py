@@ -56,7 +56,9 @@ def test_case1_matches_original(xmem_data, seed1_weights, tmp_path, config):
     ref = dict(np.load(xmem_data / f"output_{config}.npz"))
     _assert_agrees(ours, ref)
     if config == "smallmem":  # consolidation and eviction really happened
-        assert ref["long_mem_size"].max() > 0 and np.any(np.diff(ref["long_mem_size"]) < 0)
+        consolidations = int(np.sum(np.diff(ref["work_mem_size"]) < 0))
+        assert consolidations == 5
+        assert consolidations * 16 > ref["long_mem_size"].max() == 40  # prototypes were evicted
 
 
 @pytest.mark.slow
