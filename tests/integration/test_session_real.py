@@ -128,3 +128,13 @@ def test_correction_retracks_only_its_span(run):
     assert len({no for no, _ in fed}) == 2
     assert run["again"] == []  # nothing left to track
     assert run["session"].dirty_keyframes == frozenset()
+
+
+def test_click_with_mask_prompt_on_a_non_256_sam(models, video):
+    """A mask that seeds a click goes to SAM in SAM's own low-res size (32 for the tiny model)."""
+    session = TrackingSession(open_video(video.frames), models.tracker_factory, models.segmenter)
+    x, y = click_on(video, 0, 2)
+    mask = session.add_prompt(Prompt(0, 2, points=np.array([[x, y]]), point_labels=np.array([1]),
+                                     mask=video.mask(0, 2)))
+    assert mask.dtype == bool and mask.shape == SIZE
+    assert session.dirty_keyframes == {(2, 0)}
