@@ -85,6 +85,7 @@ class TrackAnythingPanel(foo.Panel):
     def on_run_done(self, ctx):
         ctx.panel.state.status = "tracked: the masks of this frame are shown; change Frame to check others"
         self._draw(ctx)
+        ctx.ops.reload_dataset()  # the App learns the new frame fields (sidebar, looker)
 
     def on_track(self, ctx):
         self._run(ctx, "track_objects")

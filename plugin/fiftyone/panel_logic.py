@@ -92,11 +92,14 @@ def tracked_masks(sample: Any, frame_number: int, size: tuple[int, int], field: 
 
 
 def compose(image: np.ndarray, masks: dict[int, np.ndarray], preview: np.ndarray | None = None, preview_id: int = 1) -> np.ndarray:
-    """uint8 [H,W,3]: the frame with tracked masks blended in (object colors)
-    and the preview mask drawn stronger with a white outline."""
+    """uint8 [H,W,3]: the frame with tracked masks blended in (object colors,
+    outlined: a mask on an object of its own color would be invisible) and
+    the preview mask drawn stronger with a white outline."""
     out = image.astype(np.float32)
     for oid, m in masks.items():
-        out[m] = 0.55 * out[m] + 0.45 * COLORS[(oid - 1) % len(COLORS)]
+        color = COLORS[(oid - 1) % len(COLORS)]
+        out[m] = 0.55 * out[m] + 0.45 * color
+        out[m & ~_erode(m)] = 0.3 * color + 0.7 * 255
     if preview is not None and preview.any():
         out[preview] = 0.35 * out[preview] + 0.65 * COLORS[(preview_id - 1) % len(COLORS)]
         edge = preview & ~_erode(preview)

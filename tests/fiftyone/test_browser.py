@@ -152,6 +152,13 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     assert moved is not None and iou(moved, video.mask(last, DISC)) > 0.8
     assert iou(video.mask(last, DISC), disc) < 0.5  # it did move
 
+    # The open modal does not pick up new frame fields; reopened (as a user
+    # would), the App's own player shows the tracked masks as native labels.
+    page.reload(wait_until="load")
+    page.locator(f"{PANEL} .js-plotly-plot .nsewdrag").wait_for()
+    page.locator(f'{MODAL} [data-cy="sidebar-field-frames.tam_tracks"]').wait_for()
+    _poll(lambda: _changed(page, frame0))  # the panel redrew frame 1 with its mask
+    page.wait_for_timeout(1500)  # let the player draw the labels before the screenshot
     shot = page.locator(MODAL).screenshot()
     out = tmp_path / "fiftyone_panel.png"
     assert save_small_png(shot, out) < 300_000
