@@ -149,6 +149,42 @@ def _each_sample(samples: Any, fn: Callable[[Any], SampleReport], progress: Samp
     return reports
 
 
+def _run(
+    samples: Any,
+    prompt_field: str,
+    label_field: str,
+    models: Any,
+    model_choice: ModelChoice,
+    options: TrackOptions,
+    progress: SampleProgress | None,
+    only_changes: bool,
+) -> list[SampleReport]:
+    """The body of :func:`track` (everything) and :func:`correct` (only what changed)."""
+    pf = check_prompt_field(samples, prompt_field)
+    check_output_field(samples._dataset, label_field, pf)
+    lf = field_name(label_field)
+    options = TrackOptions(options.direction, options.batch_size, model_choice.refine if models is None else options.refine, options.session_options)
+
+    def one(sample: Any) -> SampleReport:
+        with _open(sample) as video:
+            if not any(True for _ in _frames_with(sample, pf)):
+                return SampleReport(sample.id, sample.filepath, None, f"no prompts in frames.{pf}")
+            prompts, digests, changed = _plan(sample, pf, lf, video.size, video.num_frames)
+            if only_changes and not changed:
+                return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
+            sink = FrameDetectionsSink(sample, lf, object_labels(prompts), digests)
+            cb = (lambda d, t: progress(sample.id, d, t)) if progress else None
+            chosen = models or get_models(model_choice)
+            if only_changes:
+                rep = correct_frames(video, prompts, sorted(changed), sink, chosen, options, cb)
+            else:
+                rep = track_frames(video, prompts, sink, chosen, options, cb)
+            sink.close()
+            return SampleReport(sample.id, sample.filepath, rep)
+
+    return _each_sample(samples, one, progress)
+
+
 def track(
     samples: Any,
     prompt_field: str = DEFAULT_PROMPT_FIELD,
@@ -161,23 +197,7 @@ def track(
     """Track every prompted object of every video in ``samples`` from all its
     prompts and (re)write ``frames.<label_field>``. Samples without prompts
     are skipped (their report is None). Re-running gives the same labels."""
-    pf = check_prompt_field(samples, prompt_field)
-    check_output_field(samples._dataset, label_field, pf)
-    lf = field_name(label_field)
-    options = TrackOptions(options.direction, options.batch_size, model_choice.refine if models is None else options.refine, options.session_options)
-
-    def one(sample: Any) -> SampleReport:
-        with _open(sample) as video:
-            if not any(True for _ in _frames_with(sample, pf)):
-                return SampleReport(sample.id, sample.filepath, None, f"no prompts in frames.{pf}")
-            prompts, digests, _ = _plan(sample, pf, lf, video.size, video.num_frames)
-            sink = FrameDetectionsSink(sample, lf, object_labels(prompts), digests)
-            cb = (lambda d, t: progress(sample.id, d, t)) if progress else None
-            rep = track_frames(video, prompts, sink, models or get_models(model_choice), options, cb)
-            sink.close()
-            return SampleReport(sample.id, sample.filepath, rep)
-
-    return _each_sample(samples, one, progress)
+    return _run(samples, prompt_field, label_field, models, model_choice, options, progress, only_changes=False)
 
 
 def correct(
@@ -193,25 +213,7 @@ def correct(
     in ``prompt_field`` and output masks a user edited in ``label_field``
     (an edited mask becomes a keyframe). Only the affected objects' labels on
     the affected spans are replaced. Samples with no change are skipped."""
-    pf = check_prompt_field(samples, prompt_field)
-    check_output_field(samples._dataset, label_field, pf)
-    lf = field_name(label_field)
-    options = TrackOptions(options.direction, options.batch_size, model_choice.refine if models is None else options.refine, options.session_options)
-
-    def one(sample: Any) -> SampleReport:
-        with _open(sample) as video:
-            if not any(True for _ in _frames_with(sample, pf)):
-                return SampleReport(sample.id, sample.filepath, None, f"no prompts in frames.{pf}")
-            prompts, digests, changed = _plan(sample, pf, lf, video.size, video.num_frames)
-            if not changed:
-                return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
-            sink = FrameDetectionsSink(sample, lf, object_labels(prompts), digests)
-            cb = (lambda d, t: progress(sample.id, d, t)) if progress else None
-            rep = correct_frames(video, prompts, sorted(changed), sink, models or get_models(model_choice), options, cb)
-            sink.close()
-            return SampleReport(sample.id, sample.filepath, rep)
-
-    return _each_sample(samples, one, progress)
+    return _run(samples, prompt_field, label_field, models, model_choice, options, progress, only_changes=True)
 
 
 def read_records(sample: Any, label_field: str) -> list[ObjectRecord]:
