@@ -7,6 +7,12 @@ generated on the fly by a lazy FrameSource (never stored), 480p by default, with
 the same two objects for every length: object 1 prompted on frame 0, object 2
 on the middle frame (so both the forward and the backward pass run).
 
+Reported per length: ``peak_rss_mib`` (the whole run, model loading included),
+``tracking_peak_rss_mib`` (the peak after loading: VmHWM is reset once the models
+are loaded, Linux >= 4.0), ``tracking_growth_mib`` (that peak minus the RSS at
+the reset) and, for XMem, its memory elements at the end of the last pass
+(long-term memory is capped by ``XMemConfig.max_long_term_elements``).
+
 Tracker: ``--tracker xmem`` is our XMem with seeded random weights (its memory
 is what grows in a real run; slow on CPU), ``--tracker double`` the color
 tracker from tests/doubles.py (measures the session + writer alone), ``auto``
@@ -97,7 +103,14 @@ def _models(kind: str, device: str, checkpoint: str | None = None):
             net = XMemNetwork()
             net.load_state_dict(xmem_seeded_state_dict(1))
             net = net.to(device).eval()
-        return SimpleNamespace(segmenter=None, refiner=None, tracker_factory=lambda: XMemTracker(net, device=device))
+        last: list = []
+
+        def factory():
+            # keep the newest tracker to report its memory size (the session drops it after its run)
+            last[:] = [XMemTracker(net, device=device)]
+            return last[0]
+
+        return SimpleNamespace(segmenter=None, refiner=None, tracker_factory=factory, last_tracker=last)
     sys.path.insert(0, str(ROOT))
     from tests.doubles import ColorTrackerFactory
 
@@ -155,16 +168,20 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
         "tracker": kind,
         "device": device,
         "direction": direction,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # the reset below also clears ru_maxrss: the whole run's peak is the larger of the two
+        "peak_rss_mib": max(rss_setup, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
+        "load_peak_rss_mib": rss_setup / 1024,  # peak up to the end of model loading
         # VmHWM after a reset past model loading: the peak while tracking and writing
         "tracking_peak_rss_mib": _vm_hwm_kib() / 1024 if reset else float("nan"),
         "tracking_growth_mib": (_vm_hwm_kib() - rss_start) / 1024 if reset else float("nan"),
-        "rss_after_setup_mib": rss_setup / 1024,
         "seconds": round(seconds, 2),
         "frames_decoded": frames.decoded,
         "pngs": pngs,
         "mean_quality_obj1": float(np.mean([f["1"]["quality"] for f in summary["frames"].values() if "1" in f])),
     }
+    if getattr(models, "last_tracker", None):  # XMem memory elements at the end of the last pass
+        mem = models.last_tracker[0].memory
+        result["xmem_work_elements"], result["xmem_long_elements"] = mem.work_size, mem.long_size
     if kind == "xmem" and device.startswith("cuda"):
         import torch
 
