@@ -130,3 +130,9 @@ def test_cuda_without_cuda(inputs, tmp_path, capsys):
     engine[engine.index("--device") + 1] = "cuda"
     assert track(inputs, tmp_path / "o", engine=engine) == 1
     _one_line_error(capsys, "CUDA is not available", "--device cpu")
+
+
+def test_tiny_sam_needs_a_checkpoint(inputs, checkpoints, tmp_path, capsys):
+    engine = ["--sam-type", "tiny", "--xmem-checkpoint", str(checkpoints.xmem), "--device", "cpu", "--no-progress"]
+    assert track(inputs, tmp_path / "o", engine=engine) == 1
+    _one_line_error(capsys, "tiny", "--sam-checkpoint")
