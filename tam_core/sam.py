@@ -111,6 +111,9 @@ def build_sam(config: SamConfig):
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     )
+    from .sam_attention import use_fused_attention
+
+    use_fused_attention(sam.image_encoder)
     return sam.eval()
 
 
