@@ -315,14 +315,17 @@ class TrackingSession:
         """Track frames lo..hi (inclusive) with one fresh tracker, in one direction."""
         tracker = self.tracker_factory()
         histories: dict[int, Any] = {}
+        current: dict[int, Span] = {}  # the span each object in the tracker is tracked in
         last = lo if reverse else hi
         for t, image in self.frames.iter_frames(lo, hi + 1, reverse=reverse):
             active = {s.object_id: s for s in spans if s.lo <= t <= s.hi}
-            # Objects whose span ended leave the tracker: each frame is tracked
-            # only from its own nearest keyframe.
-            for oid in [o for o in tracker.object_ids if o not in active]:
+            # Objects whose span ended leave the tracker, also when the same
+            # object goes on in the next keyframe's span: each frame is tracked
+            # only from its own nearest keyframe, never from an older one's memory.
+            for oid in [o for o in tracker.object_ids if active.get(o) != current.get(o)]:
                 tracker.remove_object(oid)
                 histories.pop(oid, None)
+            current = dict(active)
             inject = {oid: self._objects[oid].keyframes[t].mask for oid, s in active.items() if s.keyframe == t}
             if self.refiner is not None and self.options.refine:
                 for oid, m in inject.items():  # the keyframe starts the object's history

@@ -136,3 +136,36 @@ def test_tiny_sam_needs_a_checkpoint(inputs, checkpoints, tmp_path, capsys):
     engine = ["--sam-type", "tiny", "--xmem-checkpoint", str(checkpoints.xmem), "--device", "cpu", "--no-progress"]
     assert track(inputs, tmp_path / "o", engine=engine) == 1
     _one_line_error(capsys, "tiny", "--sam-checkpoint")
+
+
+@pytest.mark.slow  # three more (short) forward runs
+def test_interrupted_run_resumes_to_the_uninterrupted_masks(inputs, video, monkeypatch):
+    """Forward, object 1 keyed on frames 2 and 6, object 3 on 8: keyframe (1, 2) owns
+    frames 2..5 and is complete after the first write of 4 frames; an interruption
+    at the second write leaves only the spans from frames 6 and 8 to do."""
+    import plugin.cli.track_cmd as track_cmd
+
+    mask6 = inputs["root"] / "mask_f6.png"
+    write_index_png(mask6, video.mask(6, 1).astype(np.uint8))
+    extra = ["--mask", f"6:{mask6}", "--direction", "forward", "--batch-size", "4"]
+    reference, out = inputs["root"] / "uninterrupted", inputs["root"] / "interrupted"
+    assert track(inputs, reference, *extra) == 0
+
+    real_write, calls = track_cmd.DavisPngSink.write, []
+
+    def write_then_interrupt(self, results):
+        calls.append([r.frame for r in results])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_write(self, results)
+
+    monkeypatch.setattr(track_cmd.DavisPngSink, "write", write_then_interrupt)
+    assert track(inputs, out, *extra) == 130
+    monkeypatch.setattr(track_cmd.DavisPngSink, "write", real_write)
+    assert calls == [[2, 3, 4, 5], [6, 7, 8, 9]]
+    assert track(inputs, out, *extra) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] is True and summary["timings"]["frames_tracked"] == NUM_FRAMES - 6  # 6..11
+    for t in range(NUM_FRAMES):
+        name = f"{t:05d}.png"
+        assert np.array_equal(read_index_png(out / name), read_index_png(reference / name)), name
