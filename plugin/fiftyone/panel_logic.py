@@ -9,6 +9,7 @@ import base64
 import io
 from typing import Any
 
+import cv2
 import numpy as np
 
 from tam_core.types import Prompt
@@ -28,8 +29,9 @@ def read_frame(sample: Any, frame_number: int) -> np.ndarray:
 
 
 def cell_to_point(x: float, y: float, size: tuple[int, int]) -> tuple[float, float]:
-    """The heatmap reports the clicked pixel's index (x = column, y = row);
-    return its centre in continuous pixel coordinates [0,W)x[0,H)."""
+    """The heatmap reports the clicked cell's centre in the plot's axes,
+    where frame pixel centres are at integers (see ``plot_traces``); return
+    it in continuous pixel coordinates [0,W)x[0,H) (pixel i spans [i, i+1))."""
     h, w = size
     return min(max(float(x), 0.0), w - 1.0) + 0.5, min(max(float(y), 0.0), h - 1.0) + 0.5
 
@@ -124,19 +126,36 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def plot_traces(image: np.ndarray) -> tuple[list[dict], dict]:
+MAX_SIDE = 640  # longest side of the image sent to the browser (and of the click grid)
+
+
+def plot_traces(image: np.ndarray, max_side: int = MAX_SIDE) -> tuple[list[dict], dict]:
     """Plotly traces + layout: the image as background and an invisible
-    heatmap over it, so a click anywhere reports pixel x, y."""
+    heatmap over it, so a click anywhere reports the pixel under it.
+
+    image: uint8 [H,W,3]. Axes are in the frame's pixel coordinates (cell
+    centres at integers). Frames longer than ``max_side`` are sent downscaled
+    (a 1080p frame and a 2M-cell heatmap would be megabytes per click); each
+    heatmap cell then covers a block of frame pixels and reports the block's
+    centre, so ``cell_to_point`` stays right at any scale.
+    """
     h, w = image.shape[:2]
-    traces = [{
+    scale = min(1.0, max_side / max(h, w))
+    hs, ws = max(1, round(h * scale)), max(1, round(w * scale))
+    shown = image if (hs, ws) == (h, w) else cv2.resize(image, (ws, hs), interpolation=cv2.INTER_AREA)
+    heat = {
         "type": "heatmap",
-        "z": np.zeros((h, w), np.uint8).tolist(),
+        "z": np.zeros((hs, ws), np.uint8).tolist(),
         "opacity": 0,
         "showscale": False,
         "hoverinfo": "x+y",
-    }]
+    }
+    if (hs, ws) != (h, w):
+        # Cell j spans frame pixels [j*w/ws, (j+1)*w/ws): its centre, minus the half pixel of the axes.
+        heat["x"] = ((np.arange(ws) + 0.5) * (w / ws) - 0.5).round(3).tolist()
+        heat["y"] = ((np.arange(hs) + 0.5) * (h / hs) - 0.5).round(3).tolist()
     layout = {
-        "images": [{"source": png_data_uri(image), "xref": "x", "yref": "y", "x": -0.5, "y": -0.5,
+        "images": [{"source": png_data_uri(shown), "xref": "x", "yref": "y", "x": -0.5, "y": -0.5,
                     "sizex": w, "sizey": h, "sizing": "stretch", "layer": "below"}],
         # constrain="domain": keep the aspect ratio by shrinking the plot area,
         # not by widening the axis range (which would show empty margins).
@@ -144,4 +163,4 @@ def plot_traces(image: np.ndarray) -> tuple[list[dict], dict]:
         "yaxis": {"range": [h - 0.5, -0.5], "showgrid": False, "visible": False, "scaleanchor": "x", "constrain": "domain"},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
     }
-    return traces, layout
+    return [heat], layout

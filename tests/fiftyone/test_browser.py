@@ -22,10 +22,9 @@ import pytest
 from tests.fiftyone.browser_app import (
     CHROMIUM_ARGS, REPO, app_server, chromium_path, click_plot, plot_image, save_small_png,
 )
+from plugin.fiftyone import panel_logic as logic
 from tests.fiftyone.helpers import NUM_FRAMES, SIZE, iou, new_dataset, output_masks
 
-pytestmark = pytest.mark.slow
-sync_api = pytest.importorskip("playwright.sync_api")
 
 MODAL = "[data-cy=modal-content]"
 PANEL = f"{MODAL} [data-cy=panel-content-track_anything]"
@@ -63,6 +62,35 @@ def _changed(page, before):
     return (img != before).any(axis=2)
 
 
+def _open_panel(page, timeout=60.0):
+    """Open (or select) the Track Anything panel in the modal: whichever of
+    its tab, the "+" menu's entry or the "+" button is there, until the panel
+    shows. The menu can open before the App has loaded the plugins' panels,
+    and a slow click can land after the tab appeared, so no fixed sequence."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    tab = page.locator(f"{MODAL} [data-cy=panel-tab-track_anything]")
+    option = page.locator("[data-cy=new-panel-option-track_anything]")
+    plus = page.locator(f"{MODAL} [data-cy=new-panel-btn]")
+    plot = page.locator(f"{PANEL} .js-plotly-plot .nsewdrag")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for step in (plot, tab, option, plus):
+            if step.count() and step.first.is_visible():
+                break
+        else:
+            page.wait_for_timeout(500)
+            continue
+        if step is plot:
+            return
+        try:
+            step.first.click(timeout=5_000)
+        except PlaywrightTimeout:  # it went away meanwhile: look again
+            pass
+        page.wait_for_timeout(1000)
+    pytest.fail("could not open the Track Anything panel in the sample modal")
+
+
 def _click_until_stored(page, ds, xy, shift, n_before):
     """Click; the first click after page load was lost in earlier runs, so
     click again (up to 3 times) until the dataset holds one more point."""
@@ -74,7 +102,37 @@ def _click_until_stored(page, ds, xy, shift, n_before):
     pytest.fail(f"click at {xy} (shift={shift}) never reached the dataset")
 
 
+def test_click_grid_maps_back_to_frame_pixels_at_any_scale():
+    """What the browser gets: small frames 1:1 (a click is the pixel's
+    centre); a 1080p frame downscaled to MAX_SIDE, a click still landing in
+    the block of frame pixels under the cursor."""
+    import base64, io
+    from PIL import Image
+
+    traces, layout = logic.plot_traces(np.zeros((96, 128, 3), np.uint8))
+    assert np.asarray(traces[0]["z"]).shape == (96, 128) and "x" not in traces[0]
+    assert logic.cell_to_point(30, 7, (96, 128)) == (30.5, 7.5)
+
+    h, w = 1080, 1920
+    traces, layout = logic.plot_traces(np.zeros((h, w, 3), np.uint8))
+    heat = traces[0]
+    hs, ws = np.asarray(heat["z"]).shape
+    assert (hs, ws) == (360, 640)
+    png = Image.open(io.BytesIO(base64.b64decode(layout["images"][0]["source"].split(",", 1)[1])))
+    assert png.size == (ws, hs) and (layout["images"][0]["sizex"], layout["images"][0]["sizey"]) == (w, h)
+    sx, sy = w / ws, h / hs
+    for x0, y0 in [(0, 0), (w - 1, h - 1), (1000, 500), (7, 1070)]:
+        j, i = int(x0 // sx), int(y0 // sy)  # the cell drawn over frame pixel (x0, y0)
+        px, py = logic.cell_to_point(heat["x"][j], heat["y"][i], (h, w))
+        assert (px, py) == pytest.approx(((j + 0.5) * sx, (i + 0.5) * sy))  # the cell's centre
+        assert abs(px - (x0 + 0.5)) <= sx / 2 and abs(py - (y0 + 0.5)) <= sy / 2
+
+
+@pytest.mark.slow
 def test_click_preview_track_in_the_app(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if chromium_path() is None:
+        pytest.skip("no chromium: apt-get install chromium (Playwright's own browser download does not work here)")
     ds, (video,) = new_dataset(tmp_path)
     ds.persistent = True  # the App server is a second client of this database
     h, w = SIZE
@@ -107,8 +165,7 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     # ?id= opens the sample modal directly.
     page.goto(f"{server.url}/datasets/{ds.name}?id={ds.first().id}", wait_until="load")
     page.locator(f"{MODAL} [data-cy=panel-tab-fo-sample-modal-plugin]").wait_for()
-    page.locator(f"{MODAL} [data-cy=new-panel-btn]").click()
-    page.locator("[data-cy=new-panel-option-track_anything]").click()
+    _open_panel(page)
     page.locator(f"{PANEL} .js-plotly-plot .nsewdrag").wait_for()
     shown = _poll(lambda: plot_image(page, PANEL))
     assert shown is not None and shown.shape == (h, w, 3)
