@@ -322,7 +322,11 @@ class TrackingSession:
             # Objects whose span ended leave the tracker, also when the same
             # object goes on in the next keyframe's span: each frame is tracked
             # only from its own nearest keyframe, never from an older one's memory.
-            for oid in [o for o in tracker.object_ids if active.get(o) != current.get(o)]:
+            gone = [o for o in tracker.object_ids if active.get(o) != current.get(o)]
+            if gone and len(gone) == len(tracker.object_ids):
+                tracker = self.tracker_factory()  # nothing left to keep: start clean (no stale memory keys)
+                histories.clear()
+            for oid in gone if tracker.object_ids else ():
                 tracker.remove_object(oid)
                 histories.pop(oid, None)
             current = dict(active)

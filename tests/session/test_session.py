@@ -69,8 +69,8 @@ def test_backward_only_order_and_frames(video, frames, factory):
     assert all(np.array_equal(m, video.mask(t, o)) for (t, o), m in got.items())
     # Frame 10 is owned by its own keyframe: the keyframe mask is re-injected there.
     assert [c.frame for c in factory.calls if c.kind == "step" and c.ids] == [20, 10]
-    # ... after the tracker forgot what it tracked from keyframe 20
-    assert [(c.kind, c.ids) for c in factory.calls if c.kind == "remove"] == [("remove", (1,))]
+    # ... in a tracker that remembers nothing tracked from keyframe 20
+    assert factory.stepped(0) == list(range(20, 10, -1)) and factory.stepped(1) == list(range(10, -1, -1))
 
 
 def test_middle_keyframe_both_directions_and_tie_rule(video, frames, factory):
