@@ -26,6 +26,17 @@ XMEM_SEED = 1
 REFINE_ALWAYS = dict(quality_threshold=1.0, min_predicted_iou=-1e9, agreement_low=0.0, agreement_high=1.0, min_area=1)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def one_torch_thread():
+    """One intra-op thread while these tests run (restored after): on 64x96
+    frames a second OpenMP thread gains little, and on a shared 2-core machine
+    threads waiting for each other made XMem steps ~10x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @dataclass(frozen=True)
 class Checkpoints:
     xmem: Path

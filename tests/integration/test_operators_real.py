@@ -16,7 +16,6 @@ from tam_core.video import open_video
 
 from .conftest import NUM_FRAMES, click_on
 
-pytestmark = pytest.mark.slow  # ~20 real XMem steps
 
 
 class LoggingSink(MemorySink):

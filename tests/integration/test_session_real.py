@@ -32,7 +32,6 @@ EXPECTED_FIRST = (
 # A correction of object 1 on frame 5 owns 5..11 forward and 4 backward ((2+5)//2+1 = 4).
 EXPECTED_CORRECTION = [(t, (1,)) for t in range(5, 12)] + [(4, (1,))]
 
-pytestmark = pytest.mark.slow  # ~30 real XMem steps with SAM refinement (tens of seconds on 2 cores)
 
 
 @pytest.fixture(scope="module")

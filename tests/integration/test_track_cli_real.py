@@ -50,7 +50,6 @@ def first_run(inputs):
     return out, rc, json.loads((out / "summary.json").read_text()), _state(out)
 
 
-@pytest.mark.slow  # shares the full tracking run
 def test_writes_a_png_for_every_frame_and_a_summary(first_run, video):
     out, rc, summary, _ = first_run
     assert rc == 0
@@ -70,7 +69,6 @@ def test_writes_a_png_for_every_frame_and_a_summary(first_run, video):
     assert summary["resumed"] is False and summary["timings"]["frames_tracked"] == NUM_FRAMES
 
 
-@pytest.mark.slow  # shares the full tracking run
 def test_click_keyframe_is_sams_answer(first_run, inputs, video, checkpoints):
     from tam_core.sam import load_sam
 
@@ -81,7 +79,6 @@ def test_click_keyframe_is_sams_answer(first_run, inputs, video, checkpoints):
     assert np.array_equal(read_index_png(out / "00008.png") == 3, expected)
 
 
-@pytest.mark.slow  # shares the full tracking run
 def test_rerun_resumes_without_work(first_run, inputs):
     out, _, _, before = first_run
     assert track(inputs, out) == 0
@@ -138,7 +135,6 @@ def test_tiny_sam_needs_a_checkpoint(inputs, checkpoints, tmp_path, capsys):
     _one_line_error(capsys, "tiny", "--sam-checkpoint")
 
 
-@pytest.mark.slow  # three more (short) forward runs
 def test_interrupted_run_resumes_to_the_uninterrupted_masks(inputs, video, monkeypatch):
     """Forward, object 1 keyed on frames 2 and 6, object 3 on 8: keyframe (1, 2) owns
     frames 2..5 and is complete after the first write of 4 frames; an interruption
