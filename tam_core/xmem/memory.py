@@ -110,13 +110,19 @@ class Store:
         self.values = [v[:, :, mask[mask.shape[0] - v.shape[2] :]] for v in self.values]
 
     def remove_objects(self, group: int, keep: list[int]) -> None:
-        """Drop objects of one value group; an emptied group is removed."""
+        """Drop objects of one value group; an emptied group is removed, and
+        elements no remaining group has values for are dropped too."""
         if group >= len(self.values):
             return
         if keep:
             self.values[group] = self.values[group][keep]
-        else:
-            del self.values[group]
+            return
+        del self.values[group]
+        used = max((v.shape[2] for v in self.values), default=0)
+        if used < self.size:
+            tail = torch.zeros(self.size, dtype=torch.bool, device=self.keys.device)
+            tail[self.size - used :] = True
+            self.keep(tail)
 
 
 class MemoryManager:

@@ -16,7 +16,7 @@ KEY_DIM = 64
 VALUE_DIM = 512
 HIDDEN_DIM = 64
 
-EXPECTED_FILE = "XMem-s012.pth (or the same file as shipped with Track Anything, XMem-s012.pth)"
+EXPECTED_FILE = "XMem-s012.pth, the official release (Track Anything ships the same file)"
 
 
 class XMemNetwork(nn.Module):
@@ -65,9 +65,10 @@ def _load_state_dict(path: Path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"XMem checkpoint not found: {path} (expected {EXPECTED_FILE})") from None
     except Exception as exc:  # torch raises many types for corrupt/truncated files
+        detail = (str(exc).splitlines() or [""])[0][:120]
         raise CheckpointError(
-            f"cannot read XMem checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            f" -- the file is truncated or not a PyTorch checkpoint; expected {EXPECTED_FILE}"
+            f"cannot read XMem checkpoint {path} ({type(exc).__name__}: {detail}): the file is truncated or not "
+            f"a PyTorch checkpoint; delete it and download {EXPECTED_FILE} again"
         ) from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]

@@ -170,7 +170,8 @@ class XMemTracker:
             self._pad = pad_amounts(*self._size)
         elif arr.shape[:2] != self._size:
             raise ConfigError(f"frame size changed from {self._size} to {arr.shape[:2]} within one video")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        # torch.tensor copies: decoded frames are often read-only views
+        x = torch.tensor(arr, device=self.device).permute(2, 0, 1).unsqueeze(0).float()
         x = (x / 255 - self._mean) / self._std
         top, bottom, left, right = self._pad
         return F.pad(x, (left, right, top, bottom))
@@ -179,7 +180,7 @@ class XMemTracker:
         m = np.asarray(mask)
         if m.shape != tuple(self._size):
             raise PromptError(f"mask shape {m.shape} does not match the frame size {tuple(self._size)}")
-        t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32)).to(self.device)
+        t = torch.tensor(m, dtype=torch.float32, device=self.device)
         top, bottom, left, right = self._pad
         return F.pad(t, (left, right, top, bottom))
 

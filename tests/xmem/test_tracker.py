@@ -174,3 +174,22 @@ def test_strict_checkpoint_errors(seed1_weights, tmp_path):
         load_xmem(truncated)
     with pytest.raises(CheckpointError, match="not found"):
         load_xmem(tmp_path / "nope.pth")
+
+
+def test_removing_the_first_object_drops_the_memory_only_it_used(seed1_network):
+    cfg = XMemConfig(mem_every=1)
+    tr = XMemTracker(seed1_network, cfg)
+    imgs = list(frames(5))
+    tr.step(imgs[0], {1: box(0, 10, 0, 10)})
+    tr.step(imgs[1])
+    tr.step(imgs[2], {2: box(20, 30, 20, 30)})
+    tr.commit()
+    assert tr.memory.work_size == 3 * HW
+    tr.remove_object(1)
+    # object 2's values cover only the frame it arrived on: the older keys go
+    assert tr.memory.work_size == HW
+    assert [v.shape[2] for v in tr.memory.work.values] == [HW]
+    ro = np.asarray(imgs[3]).copy()
+    ro.setflags(write=False)  # decoded frames are often read-only
+    out = tr.step(ro)
+    assert out.shape == (2, H, W) and np.isfinite(out).all()
