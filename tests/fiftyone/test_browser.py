@@ -161,23 +161,10 @@ def test_click_preview_track_in_the_app(tmp_path):
 
 
 def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     h, w = SIZE
-    # ?id= opens the sample modal directly. Once in a full CI run the App's
-    # first answer listed no datasets (the server had just connected to the
-    # test database); a reload then finds it, so allow a few.
-    url = f"{server.url}/datasets/{ds.name}?id={ds.first().id}"
-    tab = page.locator(f"{MODAL} [data-cy=panel-tab-fo-sample-modal-plugin]")
-    for attempt in range(4):
-        page.goto(url, wait_until="load")
-        try:
-            tab.wait_for(timeout=T if attempt == 3 else T // 2)
-            break
-        except PlaywrightTimeout:
-            if attempt == 3:
-                raise
-            time.sleep(3)
+    # ?id= opens the sample modal directly.
+    page.goto(f"{server.url}/datasets/{ds.name}?id={ds.first().id}", wait_until="load")
+    page.locator(f"{MODAL} [data-cy=panel-tab-fo-sample-modal-plugin]").wait_for()
     _open_panel(page)
     page.locator(f"{PANEL} .js-plotly-plot .nsewdrag").wait_for()
     shown = _poll(lambda: plot_image(page, PANEL))
