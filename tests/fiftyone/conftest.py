@@ -13,10 +13,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-_DB_DIR = tempfile.mkdtemp(prefix="tam-fo-db-")
+# Importing this file a second time (as a plain module) must not point the
+# environment at another database: App servers started by the tests inherit it.
+if "TAM_TEST_FO_DB_DIR" not in os.environ:
+    os.environ.update(
+        TAM_TEST_FO_DB_DIR=tempfile.mkdtemp(prefix="tam-fo-db-"),
+        FIFTYONE_DATABASE_NAME=f"tam-test-{uuid.uuid4().hex[:8]}",
+    )
+_DB_DIR = os.environ["TAM_TEST_FO_DB_DIR"]
 os.environ.update(
     FIFTYONE_DATABASE_DIR=_DB_DIR,
-    FIFTYONE_DATABASE_NAME=f"tam-test-{uuid.uuid4().hex[:8]}",
     FIFTYONE_DATABASE_VALIDATION="false",
     FIFTYONE_DO_NOT_TRACK="true",
     FIFTYONE_PLUGINS_DIR=str(REPO),

@@ -1,6 +1,8 @@
 """The plugin's operators through FiftyOne's own machinery: discovery from
 fiftyone.yml, execute_operator immediate and delegated, form validation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -10,10 +12,10 @@ import fiftyone.operators as foo
 import fiftyone.plugins as fop
 from fiftyone.operators.delegated import DelegatedOperationService
 
-from tests.fiftyone.conftest import REPO
 from tests.fiftyone.helpers import add_click, iou, new_dataset, output_masks
 
 PLUGIN = "@tam-label/track-anything"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def uri(name):
