@@ -35,4 +35,11 @@ fo = pytest.importorskip("fiftyone")
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # Stop our mongod before deleting its folder (deleting it under a running
+    # mongod made it abort with a scary "exited with error -6" message).
+    import fiftyone.core.odm.database as fodb
+
+    fodb._disconnect()
+    if fodb._db_service is not None:
+        fodb._db_service.stop()
     shutil.rmtree(_DB_DIR, ignore_errors=True)
