@@ -29,9 +29,8 @@ decoded.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -196,7 +195,9 @@ class TrackingSession:
         if mask is not None:
             # the segmenter's own layout (its low-res side is 256 only for official SAM)
             to_logits = getattr(self.segmenter, "mask_to_logits", None)
-            mask_input = to_logits(mask) if callable(to_logits) else mask_to_low_res_logits(mask)
+            if not callable(to_logits):
+                from .sam import mask_to_logits as to_logits
+            mask_input = to_logits(mask)
         elif old is not None:
             mask_input = old.logits
         self.segmenter.set_image(self.frames[frame], key=frame)
@@ -394,17 +395,3 @@ def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> 
     if ema is not None:
         history.update(frame, mask, ema)
     return history
-
-
-def mask_to_low_res_logits(mask: np.ndarray, side: int = 256, value: float = 20.0) -> np.ndarray:
-    """bool [H,W] -> float32 [1,side,side] logits in SAM's mask-prompt layout
-    (longest side scaled to ``side``, padded bottom/right), +-``value``."""
-    import cv2
-
-    h, w = mask.shape
-    scale = side / max(h, w)
-    nh, nw = max(1, int(math.floor(h * scale + 0.5))), max(1, int(math.floor(w * scale + 0.5)))
-    small = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR)
-    out = np.full((1, side, side), -value, np.float32)
-    out[0, :nh, :nw] = (small * 2 - 1) * value
-    return out
