@@ -99,14 +99,18 @@ class Store:
     def normalised_usage(self) -> torch.Tensor:
         return self.use_count / self.life_count
 
-    def keep(self, mask: torch.Tensor) -> None:
-        """Keep elements where ``mask`` [N] is True; each group keeps its own tail."""
+    def keep_keys(self, mask: torch.Tensor) -> None:
+        """Keep the keys, shrinkage, selection and counters where ``mask`` [N] is True."""
         self.keys = self.keys[:, mask]
         self.shrinkage = self.shrinkage[mask]
         if self.selection is not None:
             self.selection = self.selection[:, mask]
         self.use_count = self.use_count[mask]
         self.life_count = self.life_count[mask]
+
+    def keep(self, mask: torch.Tensor) -> None:
+        """Keep elements where ``mask`` [N] is True; each group keeps its own tail."""
+        self.keep_keys(mask)
         self.values = [v[:, :, mask[mask.shape[0] - v.shape[2] :]] for v in self.values]
 
     def remove_objects(self, group: int, keep: list[int]) -> None:
@@ -272,11 +276,8 @@ class MemoryManager:
         keep = torch.zeros(size, dtype=torch.bool, device=work.keys.device)
         keep[:hw] = True
         keep[size - (min_work - hw) :] = True
-        work.keys = work.keys[:, keep]
-        work.shrinkage = work.shrinkage[keep]
-        work.selection = work.selection[:, keep]
-        work.use_count = work.use_count[keep]
-        work.life_count = work.life_count[keep]
+        work.keep_keys(keep)
+        # values are cut relative to each group's own length (not as tails of ``keep``)
         for g, v in enumerate(work.values):
             length = v.shape[2]
             if length >= min_work + hw:
