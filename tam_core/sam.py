@@ -21,13 +21,9 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, ConfigError, PromptError
+from .models import SAM_TYPES, TEST_SAM_TYPES  # defined with what can be loaded (ModelOptions)
 from .prompts import check_box, check_points
 from .types import SegmenterOutput
-
-SAM_TYPES = ("vit_b", "vit_l", "vit_h")
-# Architectures without official weights: random-weight models for tests and
-# benchmarks (``--sam-type tiny --sam-checkpoint FILE``).
-TEST_SAM_TYPES = ("tiny",)
 
 
 @dataclass(frozen=True)
