@@ -35,26 +35,9 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import PromptError
+from .options import RunOptions
 from .spans import Span, check_direction, coverage, keyframe_spans, merge_runs
 from .types import FrameResult, FrameSource, Prompt, Segmenter, Tracker, as_bool_mask
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """How a session propagates.
-
-    direction: default of ``propagate`` — "forward" | "backward" | "both".
-    refine: call the refiner (if one was given) on tracked frames.
-    multimask: let the segmenter choose among several candidates for an
-    ambiguous single click (SAM's advice); more clicks or a box use one mask.
-    """
-
-    direction: str = "both"
-    refine: bool = True
-    multimask: bool = True
-
-    def __post_init__(self) -> None:
-        check_direction(self.direction)
 
 
 @dataclass(frozen=True)
@@ -104,7 +87,7 @@ class TrackingSession:
         tracker_factory: Callable[[], Tracker],
         segmenter: Segmenter | None = None,
         refiner: Any = None,
-        options: SessionOptions = SessionOptions(),
+        options: RunOptions = RunOptions(),
     ):
         self.frames = frames
         self.tracker_factory = tracker_factory

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tam_core.errors import ConfigError, PromptError
-from tam_core.session import ObjectInfo, SessionOptions, TrackingSession
+from tam_core.options import RunOptions
+from tam_core.session import ObjectInfo, TrackingSession
 from tam_core.types import Prompt
 
 from tests.session.helpers import click, collect
@@ -18,7 +19,7 @@ T = 30
 
 
 def _session(frames, factory, segmenter=None, **kw):
-    return TrackingSession(frames, factory, segmenter, options=SessionOptions(**kw))
+    return TrackingSession(frames, factory, segmenter, options=RunOptions(**kw))
 
 
 def test_both_directions_exact_masks_objects_starting_on_different_frames(video, frames, factory, segmenter):
@@ -188,7 +189,7 @@ def test_refiner_repairs_and_amends_tracker(video, frames):
 
     def run(refiner):
         factory = ColorTrackerFactory(frame_index_of=video.index_of, degrade_on={6})
-        s = TrackingSession(frames, factory, refiner=refiner, options=SessionOptions(direction="forward"))
+        s = TrackingSession(frames, factory, refiner=refiner, options=RunOptions(direction="forward"))
         s.add_prompt(Prompt(0, 1, mask=video.mask(0, 1)))
         s.add_prompt(Prompt(0, 2, mask=video.mask(0, 2)))
         return list(s.propagate()), factory
@@ -250,7 +251,7 @@ def test_other_user_errors(video, frames, factory):
     with pytest.raises(ConfigError, match="unknown direction 'sideways'"):
         s.propagate("sideways")
     with pytest.raises(ConfigError):
-        SessionOptions(direction="up")
+        RunOptions(direction="up")
 
 
 def test_remove_object_forgets_it(video, frames, factory):
@@ -283,7 +284,7 @@ def test_real_refiner_wiring(video, frames):
 
     seg = ColorSegmenter()
     factory = ColorTrackerFactory(frame_index_of=video.index_of, degrade_on={6})
-    s = TrackingSession(frames, factory, seg, refiner=Refiner(seg), options=SessionOptions(direction="forward"))
+    s = TrackingSession(frames, factory, seg, refiner=Refiner(seg), options=RunOptions(direction="forward"))
     s.add_prompt(Prompt(0, 1, mask=video.mask(0, 1)))
     s.add_prompt(Prompt(0, 2, mask=video.mask(0, 2)))
     results = list(s.propagate())
