@@ -106,8 +106,9 @@ def _field_inputs(ctx, inputs) -> bool:
     try:
         fields = api.check_prompt_fields(ctx.view, ctx.params.get("prompt_field", default_pf) or "")
         if not any(ctx.view.count(f"frames.{f}") for f in fields):
-            raise TamError(f"{', '.join(fields)}: no prompts in this view; click objects in the Track Anything "
-                           "panel or add Keypoints/boxes")
+            names = ", ".join(repr(f) for f in fields)
+            what = f"frame field {names} has" if len(fields) == 1 else f"frame fields {names} have"
+            raise TamError(f"{what} no prompts in this view; click objects in the Track Anything panel or add Keypoints/boxes")
     except TamError as exc:
         pf_prop.invalid, pf_prop.error_message = True, str(exc)
         ok = False

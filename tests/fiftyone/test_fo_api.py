@@ -6,7 +6,8 @@ import pytest
 import fiftyone as fo
 
 from operators.interfaces import MemorySink
-from operators.track import TrackOptions, track as track_frames
+from operators.track import track as track_frames
+from tam_core.options import RunOptions
 from plugin.fiftyone import api
 from plugin.fiftyone.convert import REFINED_ATTR
 from tam_core.errors import ConfigError, PromptError
@@ -19,7 +20,7 @@ def expected_masks(path, prompts, direction="both"):
     """What the operators layer produces on the same decoded frames."""
     sink = MemorySink()
     with open_video(path) as v:
-        track_frames(v, prompts, sink, color_models(None), TrackOptions(direction=direction))
+        track_frames(v, prompts, sink, color_models(None), RunOptions(direction=direction))
     return {(o, f): m for f, d in sink.masks.items() for o, m in d.items()}
 
 
@@ -80,15 +81,15 @@ def test_correct_retracks_only_changed_spans_and_edits_become_keyframes(tmp_path
     sample = ds.first()
     add_click(sample, video, 1, 0)
     add_click(sample, video, 2, 0)
-    api.track(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    api.track(ds, models=color_models(None), options=RunOptions(direction="forward"))
     before = output_masks(sample)
     # nothing changed: no work
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report is None and "nothing changed" in rep.note
     # a new correction click for object 1 on frame 7 -> frames 7..11 of object 1 only
     models = color_models(None)
     add_click(sample, video, 1, 7)
-    (rep,) = api.correct(ds, models=models, options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=models, options=RunOptions(direction="forward"))
     assert rep.report.frames_written == 5 and len(models.tracker_factory.stepped()) == 5
     assert {r.object_id for r in rep.report.records} == {1}
     after = output_masks(sample)
@@ -100,12 +101,12 @@ def test_correct_retracks_only_changed_spans_and_edits_become_keyframes(tmp_path
     m[:, m.shape[1] // 2:] = False
     det.mask = m
     sample.save()
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report.frames_written == 3 and {r.object_id for r in rep.report.records} == {2}
     final = output_masks(sample)
     assert final[(2, 9)].sum() < after[(2, 9)].sum()  # the edit was kept, not overwritten
     assert all(np.array_equal(after[(1, f)], final[(1, f)]) for f in range(12))
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report is None  # the edit is now a stored keyframe: nothing left to do
 
 
