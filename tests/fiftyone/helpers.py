@@ -74,6 +74,8 @@ def output_masks(sample, field="tam_tracks"):
     for fn, fr in sample.frames.items():
         dets = fr[field] if fr.has_field(field) else None
         for d in dets.detections if dets else []:
+            if d.mask is None:  # a user's own box, not a tracked mask
+                continue
             out[(d.index, fn - 1)] = paste_mask(d.mask, box_to_pixels(d.bounding_box, SIZE), SIZE)
     return out
 
