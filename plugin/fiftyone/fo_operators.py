@@ -145,11 +145,14 @@ class _TrackBase(foo.Operator):
         return None
 
     def execute(self, ctx):
-        if ctx.params.get("target") == EACH_VIDEO:
-            ids = jobs.queue_per_video(ctx, ctx.view, self.uri, dict(ctx.params))
-            return {"queued": len(ids), "operation_ids": ids}
+        # Immediate runs are generators (execute_as_generator): progress and a
+        # summary stream to the App. A delegated run returns its summary.
         if ctx.delegated:
             return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
+        if ctx.params.get("target") == EACH_VIDEO:
+            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, ctx.view, self.uri, dict(ctx.params)),
+                                      lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated job(s), one per video: "
+                                                                  "run `fiftyone delegated launch` on each GPU machine")])
         return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
 
     def _finish(self, ctx, out):
@@ -178,13 +181,14 @@ class _TrackBase(foo.Operator):
 
 
 def _summary(reports) -> dict:
-    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": []}
+    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": [], "videos": []}
     for r in reports:
         if r.report is None:
             out["skipped"].append(f"{r.filepath}: {r.note}")
         else:
             out["tracked"] += 1
             out["frames"] += r.report.frames_written
+            out["videos"].append(r.filepath)
     return out
 
 
@@ -198,6 +202,7 @@ class TrackObjects(_TrackBase):
             label="Track Anything: track objects",
             description="Segment prompted objects with SAM and track them through the videos",
             dynamic=True,
+            execute_as_generator=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
         )
@@ -213,6 +218,7 @@ class CorrectObjects(_TrackBase):
             label="Track Anything: correct and re-track",
             description="Re-track only the spans affected by new prompts or edited masks",
             dynamic=True,
+            execute_as_generator=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
         )
