@@ -97,7 +97,7 @@ def build_session(frames: FrameSource, models: Models, options: RunOptions = Run
                            options=run_options(options))
 
 
-def add_prompts(session: Any, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
+def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
     """Validate/merge ``prompts`` and add them to ``session``; returns the merged list."""
     merged = merge_prompts(prompts, frames.num_frames, frames.size)
     for p in merged:
@@ -128,7 +128,7 @@ def track(
 
 
 def run_propagation(
-    session: Any,
+    session: TrackingSession,
     frames: FrameSource,
     prompts: Sequence[Prompt],
     sink: LabelSink,
@@ -165,7 +165,7 @@ def run_propagation(
     return stats.report(total, nbatches, object_labels(prompts), seconds)
 
 
-def _results(session: Any, direction: str) -> Iterator[FrameResult]:
+def _results(session: TrackingSession, direction: str) -> Iterator[FrameResult]:
     yield from session.propagate(direction)
 
 

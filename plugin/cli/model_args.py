@@ -60,14 +60,30 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
 
 
 def model_options(args: argparse.Namespace, **overrides) -> ModelOptions:
-    """What to load, from the flags of :func:`add_model_args` (validated; loads
-    nothing). ``overrides`` set other ModelOptions fields (e.g. ``xmem_config``)."""
+    """What to load, from the flags of :func:`add_model_args` (validated, and
+    given checkpoint files must exist; loads nothing). ``overrides`` set other
+    ModelOptions fields (e.g. ``xmem_config``)."""
+    for flag, value in (("--sam-checkpoint", args.sam_checkpoint), ("--xmem-checkpoint", args.xmem_checkpoint)):
+        if value is not None:
+            _check_file(flag, value)
     fields = dict(
         sam_type=args.sam_type, sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint,
         device=args.device, cache_dir=args.cache_dir, autocast=args.autocast, download=not args.offline,
     )
     fields.update(overrides)
     return ModelOptions(**fields)
+
+
+def _check_file(flag: str, value: str) -> None:
+    from pathlib import Path
+
+    from tam_core.errors import CheckpointError
+
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"{flag} {path} is a folder; pass the .pth file inside it")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path} ({flag}); check the path")
 
 
 def run_options(args: argparse.Namespace, **overrides) -> RunOptions:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plugin.cli.model_args import add_model_args, model_options, run_options
-from tam_core.errors import ConfigError
+from tam_core.errors import CheckpointError, ConfigError
 from tam_core.models import ModelOptions
 from tam_core.options import RunOptions
 
@@ -31,7 +31,10 @@ def test_defaults_are_the_option_types_defaults():
     assert run_options(args) == RunOptions()
 
 
-def test_every_flag_lands_in_its_field(tmp_path):
+def test_every_flag_lands_in_its_field(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("s.pth", "x.pth"):
+        (tmp_path / name).write_bytes(b"")
     args = parse("--sam-type", "tiny", "--sam-checkpoint", "s.pth", "--xmem-checkpoint", "x.pth",
                  "--cache-dir", str(tmp_path), "--offline", "--device", "cuda:1", "--bf16", "--no-refine",
                  "--direction", "forward", "--batch-size", "3")
@@ -82,3 +85,11 @@ def test_parsing_imports_neither_torch_nor_cv2():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": ""},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("flag", ["--sam-checkpoint", "--xmem-checkpoint"])
+def test_a_missing_or_folder_checkpoint_is_refused_before_loading(tmp_path, flag):
+    with pytest.raises(CheckpointError, match=f"checkpoint file not found: .*nope.pth \\({flag}\\)"):
+        model_options(parse(flag, str(tmp_path / "nope.pth")))
+    with pytest.raises(CheckpointError, match="is a folder"):
+        model_options(parse(flag, str(tmp_path)))

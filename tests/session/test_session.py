@@ -222,15 +222,17 @@ def test_clicks_accumulate_on_the_same_keyframe(video, frames, factory, segmente
 @pytest.mark.parametrize(
     "prompt, message",
     [
-        (Prompt(30, 1, mask=np.zeros((64, 96), bool)), "frame 30 does not exist (the video has 30 frames, 0..29)"),
+        (Prompt(30, 1, mask=np.zeros((64, 96), bool)), "frame 30 does not exist (the video has frames 0..29)"),
         (Prompt(-1, 1, mask=np.zeros((64, 96), bool)), "frame -1 does not exist"),
-        (Prompt(0, 0, mask=np.zeros((64, 96), bool)), "object ids must be integers >= 1"),
-        (Prompt(2, 1, points=np.array([[96.0, 5.0]])), "point (96, 5) is outside the 96x64 frame (x in [0, 96)"),
+        (Prompt(0, 0, mask=np.zeros((64, 96), bool)), "object ids must be integers >= 1, got 0"),
+        (Prompt(2, 1, points=np.array([[96.5, 5.0]])), "point (96.5, 5) is outside the 96x64 frame (x in [0, 96]"),
+        (Prompt(2, 1, points=np.array([[5.0, 64.01]])), "point (5, 64.01) is outside the 96x64 frame"),
         (Prompt(2, 1, points=np.array([[5.0, 5.0]]), point_labels=np.array([1, 0])), "1 points but 2 point labels"),
         (Prompt(2, 1, points=np.array([[5.0, 5.0]]), point_labels=np.array([2])), "must be 1 (positive) or 0 (negative)"),
         (Prompt(2, 1, box=np.array([10, 10, 5, 20])), "must satisfy 0 <= x0 < x1 <= 96"),
         (Prompt(2, 1, box=np.array([1, 2, 3])), "a box is 4 numbers"),
         (Prompt(2, 1, mask=np.zeros((32, 96), bool)), "has shape (32, 96), expected (64, 96)"),
+        (Prompt(2, 1, mask=np.zeros((64, 96), bool)), "the mask prompt is empty"),
         (Prompt(2, 1), "has no points, box or mask"),
     ],
 )
