@@ -65,9 +65,26 @@ class SegmenterOutput:
     low_res_logits: np.ndarray
 
 
+class ImageEmbedding(Protocol):
+    """A segmenter's embedding of one image (e.g. ``tam_core.sam.SamEmbedding``);
+    opaque except for the size of the image it was made from."""
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        """(H, W) of the embedded image."""
+
+
 @runtime_checkable
 class Segmenter(Protocol):
-    """Promptable single-image segmenter (SAM, or a test double)."""
+    """Promptable single-image segmenter (SAM, or a test double).
+
+    ``embed`` + ``predict(embedding=...)`` is the stateless pair (one expensive
+    embedding, many cheap prompts; e.g. CVAT's in-UI functions);
+    ``set_image`` + ``predict`` prompts a "current image" with a keyed cache.
+    """
+
+    def embed(self, image: np.ndarray) -> ImageEmbedding:
+        """image: uint8 [H,W,3] RGB -> its embedding (the expensive step)."""
 
     def set_image(self, image: np.ndarray, key: object | None = None) -> None:
         """image: uint8 [H,W,3] RGB. ``key`` (e.g. the frame index) lets the
@@ -80,9 +97,10 @@ class Segmenter(Protocol):
         box: np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
+        embedding: ImageEmbedding | None = None,
     ) -> SegmenterOutput:
-        """Prompt the current image; with ``multimask`` the best of SAM's
-        candidates by predicted IoU is returned."""
+        """Prompt ``embedding``, or the current image when it is None; with
+        ``multimask`` the best of SAM's candidates by predicted IoU is returned."""
 
 
 @runtime_checkable

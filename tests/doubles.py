@@ -69,6 +69,17 @@ def low_res_to_mask(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR) > 0
 
 
+@dataclass(frozen=True, eq=False)
+class ColorEmbedding:
+    """ColorSegmenter's "embedding": the image itself (uint8 [H,W,3])."""
+
+    image: np.ndarray
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+
 class ColorSegmenter:
     """Segments the connected region of uniform color under the click(s).
 
@@ -78,8 +89,10 @@ class ColorSegmenter:
       (a saturated color) in the box;
     - mask_input alone: the object-colored components the mask covers by more
       than half.
-    Counters ``set_image_calls`` / ``predict_calls`` and the list ``calls``
-    (dicts of the arguments) let tests assert how the segmenter was used.
+    Counters ``set_image_calls`` / ``embed_calls`` / ``predict_calls`` and the
+    list ``calls`` (dicts of the arguments) let tests assert how the segmenter
+    was used. ``predict(embedding=embed(image))`` prompts that image instead of
+    the current one.
     """
 
     def __init__(self, iou: float = 0.95, tol: int = COLOR_TOL):
@@ -88,29 +101,40 @@ class ColorSegmenter:
         self.image: np.ndarray | None = None
         self.key: object | None = None
         self.set_image_calls = 0
+        self.embed_calls = 0
         self.predict_calls = 0
         self.keys: list[object] = []
         self.calls: list[dict] = []
 
-    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+    @staticmethod
+    def _check(image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be uint8 [H,W,3], got {image.dtype} {image.shape}")
-        self.image, self.key = image, key
+        return image
+
+    def embed(self, image: np.ndarray) -> ColorEmbedding:
+        self.embed_calls += 1
+        return ColorEmbedding(self._check(image).copy())
+
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        self.image, self.key = self._check(image), key
         self.set_image_calls += 1
         self.keys.append(key)
 
-    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True) -> SegmenterOutput:
-        if self.image is None:
+    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True,
+                embedding: ColorEmbedding | None = None) -> SegmenterOutput:
+        if self.image is None and embedding is None:
             raise RuntimeError("predict() before set_image()")
         self.predict_calls += 1
         self.calls.append(
-            dict(key=self.key, points=None if points is None else np.asarray(points).copy(),
+            dict(key=self.key if embedding is None else "embedding",
+                 points=None if points is None else np.asarray(points).copy(),
                  point_labels=None if point_labels is None else np.asarray(point_labels).copy(),
                  box=None if box is None else np.asarray(box).copy(),
                  mask_input=mask_input is not None, multimask=multimask)
         )
-        img = self.image
+        img = self.image if embedding is None else embedding.image
         h, w = img.shape[:2]
         region = np.ones((h, w), bool)
         if box is not None:
