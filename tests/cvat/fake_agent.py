@@ -35,6 +35,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import unquote
 
 from fake_cvat import FakeCvat, FakeTask, _Handler, _HttpError
 
@@ -60,8 +61,8 @@ class AnnotationRequest:
 class FakeAgentCvat(FakeCvat):
     """``FakeCvat`` with native functions and their request queues."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, version: str = "2.50.0", **kwargs: Any) -> None:
+        super().__init__(*args, version=version, **kwargs)  # a release with function queues
         self.functions: dict[int, dict] = {}
         self.ars: dict[str, AnnotationRequest] = {}
         self.follow_up: Callable[[AnnotationRequest], list[dict]] | None = None
@@ -132,9 +133,13 @@ class _AgentHandler(_Handler):
     fake: FakeAgentCvat
 
     def _route(self, method: str, path: str, query: dict, raw: bytes):
+        if (method, path) == ("GET", "/api/server/about"):  # cvat-cli reads it through the SDK's model
+            status, body, headers = super()._route(method, path, query, raw)
+            return status, {**body, "logo_url": "", "subtitle": ""}, headers
         if not path.startswith("/api/functions"):
             return super()._route(method, path, query, raw)
         self._authenticate(method)
+        path = unquote(path)  # the SDK sends "function:1" as "function%3A1"
         fake = self.fake
         body = json.loads(raw or b"{}") if method == "POST" else {}
         if (method, path) == ("POST", "/api/functions"):
