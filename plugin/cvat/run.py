@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tam_core.errors import PromptError
+from tam_core.models import ModelOptions, Models, get_models
+from tam_core.options import RunOptions
 
 from .ledger import Ledger, ledger_path
 from .shapes import PromptSet, TaskShapes, build_prompts, classify, describe
@@ -27,17 +29,15 @@ log = logging.getLogger(__name__)
 class CvatOptions:
     """job_id: work on one job's frames; frames: "A:B" task frames (B exclusive);
     dry_run: plan only (no models, no writes); state_dir: where the record of
-    uploads lives (default ``$TAM_LABEL_CACHE/cvat``); batch_size: masks per
-    upload request group; direction: "forward" | "backward" | "both";
-    session_options: passed to the tracking session; progress: show a tqdm bar."""
+    uploads lives (default ``$TAM_LABEL_CACHE/cvat``); run: how to track
+    (direction, refine, ``batch_size`` = masks per upload request group);
+    progress: show a tqdm bar."""
 
     job_id: int | None = None
     frames: str | None = None
     dry_run: bool = False
     state_dir: Path | None = None
-    batch_size: int = 16
-    direction: str = "both"
-    session_options: Any = None
+    run: RunOptions = RunOptions()
     progress: bool = False
 
 
@@ -122,12 +122,6 @@ def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
     )
 
 
-def _track_options(options: CvatOptions):
-    from operators.track import TrackOptions
-
-    return TrackOptions(direction=options.direction, batch_size=options.batch_size, session_options=options.session_options)
-
-
 def _progress(options: CvatOptions, desc: str):
     if not options.progress:
         return None, None
@@ -143,12 +137,11 @@ def _progress(options: CvatOptions, desc: str):
     return update, bar
 
 
-def _models(models: Any) -> Any:
-    """``models`` or, when it is a zero-argument loader, its result (so that a
-    dry run or a task without prompts never loads weights)."""
-    if callable(models) and not hasattr(models, "tracker_factory"):
-        return models()
-    return models
+def _models(models: Models | ModelOptions) -> Models:
+    """``models``, or for ModelOptions the one cached set from
+    ``tam_core.models.get_models`` (called only here, so a dry run or a task
+    without prompts never loads weights)."""
+    return get_models(models) if isinstance(models, ModelOptions) else models
 
 
 def _keyframe_record(ctx: _Context) -> dict[int, str]:
@@ -158,13 +151,13 @@ def _keyframe_record(ctx: _Context) -> dict[int, str]:
     return out
 
 
-def track_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+def track_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Track every prompted object of a task and upload one ``source="auto"``
     mask shape per object per frame (replacing only the tool's own earlier masks).
 
-    conn: a ``CvatConnection`` (``plugin.cvat.connect``); models:
-    ``tam_core.models.Models`` (or a double with ``segmenter`` and
-    ``tracker_factory``), or a zero-argument function returning one.
+    conn: a ``CvatConnection`` (``plugin.cvat.connect``); models: loaded
+    ``tam_core.models.Models`` (or a double), or the ``ModelOptions`` to get
+    them with ``tam_core.models.get_models`` once there is work to do.
     """
     ctx = _prepare(conn, task_id, options)
     report = _report(ctx, "track", options)
@@ -179,7 +172,7 @@ def track_task(conn, task_id: int, models: Any | Callable[[], Any], options: Cva
     return report
 
 
-def fix_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+def fix_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Find the frames a person corrected since the last run (edited or new
     masks/polygons, new points or boxes), make them keyframes and re-track only
     the spans they affect, replacing the tool's masks there."""
@@ -204,7 +197,7 @@ def fix_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatO
     return report
 
 
-def _run(ctx: _Context, models: Any, options: CvatOptions, changed):
+def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, changed):
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
     sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth)
     progress, bar = _progress(options, f"task {ctx.task.id}")
@@ -213,11 +206,11 @@ def _run(ctx: _Context, models: Any, options: CvatOptions, changed):
         if changed is None:
             from operators.track import track
 
-            result = track(frames, ctx.prompts.prompts, sink, loaded, _track_options(options), progress)
+            result = track(frames, ctx.prompts.prompts, sink, loaded, options.run, progress)
         else:
             from operators.correct import correct
 
-            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, _track_options(options), progress)
+            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, options.run, progress)
         ctx.ledger.keyframes = _keyframe_record(ctx)  # only a completed run moves the baseline
     finally:
         sink.close()

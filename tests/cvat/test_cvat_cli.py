@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from helpers import click, make_task, models, source
-from plugin.cli import cvat_cmd, main
+from helpers import click, make_task, source
+from plugin.cli import main
+from tam_core.models import clear_models, load_count
 
 SECRET = "s3cret-pass"
 
@@ -26,7 +27,7 @@ def task(cvat, cvat_env):
 
 def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, caplog):
     tid, video = task
-    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: models(video))
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
     caplog.set_level(logging.DEBUG)
     assert cli(cvat, tid, "track") == 0
     out = capsys.readouterr()
@@ -40,9 +41,12 @@ def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, c
 
 def test_dry_run_changes_nothing_and_loads_no_model(cvat, task, monkeypatch, capsys):
     tid, _ = task
-    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: pytest.fail("dry run must not load models"))
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
+    clear_models()  # any get_models call now counts as a load
+    loads = load_count()
     before = cvat.shapes(tid)
     assert cli(cvat, tid, "track", "--dry-run") == 0
+    assert load_count() == loads
     out = capsys.readouterr().out
     assert "dry run" in out and "keyframes (object, frame): [(1, 0)]" in out
     assert cvat.shapes(tid) == before and not cvat.calls("PATCH")
