@@ -99,6 +99,7 @@ def test_bad_parameters_fail_before_any_model_loads(color_models):
     assert color_models.BUILT == []
 
 
+@pytest.mark.slow  # builds and loads the real engine's weights
 def test_real_tiny_sam_answer_is_sams_own_mask(real_checkpoints, video, monkeypatch):
     """The real engine (tiny random-weight SAM): the function returns exactly what
     SAM's public API gives for the same click, encoded as cvat-sdk encodes it."""

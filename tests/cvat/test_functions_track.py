@@ -109,6 +109,7 @@ def test_a_lost_object_is_no_shape_and_bad_input_is_refused(color_models, worker
         init(video, 5, [TrackableShape(type="polygon", points=[1, 1, 5, 5])])
 
 
+@pytest.mark.slow  # builds and loads the real engine's weights
 def test_real_xmem_answers_what_xmem_itself_tracks(real_checkpoints, video, worker, monkeypatch):
     """The real engine (seeded XMem, refinement off): each answer is exactly the
     mask a directly driven XMemTracker gives on the same frames."""
