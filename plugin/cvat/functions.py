@@ -78,6 +78,7 @@ class FunctionParams:
         for name in ("download", "refine", "multimask"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"function parameter {name} must be a bool (-p {name}=bool:true)")
+        self.model_options()  # bad model options fail here, before the agent starts or loads anything
 
     @classmethod
     def from_kwargs(cls, params: dict[str, Any]) -> "FunctionParams":

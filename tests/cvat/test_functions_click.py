@@ -95,7 +95,7 @@ def test_bad_parameters_fail_before_any_model_loads(color_models):
     with pytest.raises(ConfigError, match="max_live_trackers"):
         functions_click.create(max_live_trackers=0)
     with pytest.raises(ConfigError, match="unknown SAM model type"):
-        functions_click.create(sam_type="vit_x").params.model_options()
+        functions_click.create(sam_type="vit_x")
     assert color_models.BUILT == []
 
 
