@@ -8,16 +8,18 @@ tool-agnostic ``operators.track.track`` / ``operators.correct.correct`` with a
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tam_core.errors import PromptError
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 
-from .ledger import Ledger, ledger_path
+from .ledger import Ledger, find_ledger
+from .lock import TaskLock
 from .shapes import PromptSet, TaskShapes, build_prompts, classify, describe
 from .sink import CvatMaskSink, SinkCounts
 from .task import CvatFrames, TaskInfo, frame_window, load_task
@@ -48,7 +50,8 @@ class CvatRunReport:
     objects: object id -> description (label and group); keyframes: (object id,
     task frame) prompts used; changed: the new/edited keyframes (fix);
     frames: the task frames [first, stop) worked on; replaceable: our earlier
-    masks in that range; counts: what the sink sent.
+    masks in that range; copies: extra copies of our masks (a task-level upload
+    is stored once per job holding the frame); counts: what the sink sent.
     """
 
     task_id: int
@@ -60,6 +63,7 @@ class CvatRunReport:
     replaceable: int = 0
     person_shapes: int = 0
     adopted: int = 0
+    copies: int = 0
     dry_run: bool = False
     counts: SinkCounts = field(default_factory=SinkCounts)
     track: Any = None  # operators.track.TrackReport
@@ -76,6 +80,8 @@ class CvatRunReport:
         if self.command == "fix":
             lines.append(f"  corrected keyframes to re-track from: {self.changed}")
         lines.append(f"  person's shapes kept untouched: {self.person_shapes}; earlier auto masks in range: {self.replaceable}")
+        if self.copies:
+            lines.append(f"  extra copies of our masks in overlapping jobs (removed): {self.copies}")
         if not self.dry_run:
             c = self.counts
             lines.append(
@@ -102,10 +108,17 @@ def _prepare(conn, task_id: int, options: CvatOptions) -> _Context:
     task = load_task(conn, task_id)
     job = conn.job(options.job_id) if options.job_id is not None else None
     first, stop = frame_window(task, options.frames, job)
-    ledger = Ledger.load(ledger_path(options.state_dir, conn.server, task_id), conn.server, task_id)
-    shapes = classify(conn.annotations(task_id), ledger)
+    annotations = conn.annotations(task_id)
+    ledger = find_ledger(options.state_dir, conn.identity, task_id, annotations.get("shapes", []))
+    shapes = classify(annotations, ledger)
     if shapes.ignored:
         log.info("ignoring shapes that are not prompts: %s", shapes.ignored)
+    foreign = sum(1 for s in shapes.person if s.get("source") == "auto" and s.get("type") == "mask")
+    if foreign:
+        log.warning(
+            "task %s has %d source=\"auto\" masks that the record in %s does not claim: they are treated as a "
+            "person's masks (if another machine made them, copy its record file here)", task_id, foreign, ledger.path.parent,
+        )
     prompts = build_prompts(shapes.person, task, first, stop)
     return _Context(conn, task, first, stop, ledger, shapes, prompts)
 
@@ -118,6 +131,7 @@ def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
         objects={oid: describe(ctx.task, k) for oid, k in keys.items()},
         keyframes=[(p.object_id, p.frame + ctx.first) for p in ctx.prompts.prompts],
         replaceable=replaceable, person_shapes=len(ctx.shapes.person), adopted=ctx.shapes.adopted,
+        copies=ctx.shapes.copies,
         dry_run=options.dry_run,
     )
 
@@ -151,6 +165,21 @@ def _keyframe_record(ctx: _Context) -> dict[int, str]:
     return out
 
 
+def _locked(command: str):
+    """Run the decorated command under the task's :class:`TaskLock` (not for
+    dry runs, which change nothing), so two runs on one task cannot interleave."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def locked(conn, task_id: int, models, options: CvatOptions = CvatOptions()) -> CvatRunReport:
+            if options.dry_run:
+                return fn(conn, task_id, models, options)
+            with TaskLock(options.state_dir, conn.identity, task_id, command):
+                return fn(conn, task_id, models, options)
+        return locked
+    return wrap
+
+
+@_locked("track")
 def track_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Track every prompted object of a task and upload one ``source="auto"``
     mask shape per object per frame (replacing only the tool's own earlier masks).
@@ -172,6 +201,7 @@ def track_task(conn, task_id: int, models: Models | ModelOptions, options: CvatO
     return report
 
 
+@_locked("fix")
 def fix_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Find the frames a person corrected since the last run (edited or new
     masks/polygons, new points or boxes), make them keyframes and re-track only
@@ -199,7 +229,8 @@ def fix_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOpt
 
 def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, changed):
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
-    sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth)
+    sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
+                        job_id=options.job_id)
     progress, bar = _progress(options, f"task {ctx.task.id}")
     try:
         loaded = _models(models)

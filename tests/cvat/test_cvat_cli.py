@@ -72,6 +72,7 @@ def test_missing_credentials_say_what_to_set(cvat, task, monkeypatch, capsys):
 
 def test_access_token_works_and_a_bad_one_is_refused(cvat, task, monkeypatch, capsys):
     tid, _ = task
+    cvat.version = "2.48.0"  # API access tokens exist from 2.48
     monkeypatch.delenv("CVAT_USERNAME")
     monkeypatch.delenv("CVAT_PASSWORD")
     monkeypatch.setenv("CVAT_ACCESS_TOKEN", cvat.token)
@@ -80,3 +81,29 @@ def test_access_token_works_and_a_bad_one_is_refused(cvat, task, monkeypatch, ca
     assert cli(cvat, tid, "track", "--dry-run") == 1
     err = capsys.readouterr().err
     assert "HTTP 401" in err and "not-the-token" not in err
+
+
+def test_a_token_on_a_server_without_tokens_says_to_use_a_password(cvat, task, monkeypatch, capsys):
+    """Issue 11 item 3: CVAT 2.23 answers any Bearer token with 401; say why instead."""
+    tid, _ = task
+    assert cvat.version == "2.23.1"
+    monkeypatch.delenv("CVAT_USERNAME")
+    monkeypatch.delenv("CVAT_PASSWORD")
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", cvat.token)
+    assert cli(cvat, tid, "track", "--dry-run") == 1
+    err = capsys.readouterr().err
+    assert "CVAT 2.23.1 has no API access tokens (they exist from 2.48)" in err
+    assert "CVAT_USERNAME and CVAT_PASSWORD" in err and err.count("\n") == 1
+    assert [c[1] for c in cvat.requests] == ["/api/server/about"]  # refused before any other request
+
+
+def test_the_fake_refuses_bearer_before_2_48(cvat):
+    """The fake models the real 2.23.1 server (docs/cvat.md): Bearer -> 401 'not provided'."""
+    import urllib3
+
+    r = urllib3.request("GET", f"{cvat.url}/api/labels?task_id=1", headers={"Authorization": f"Bearer {cvat.token}"})
+    assert r.status == 401 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r.headers["WWW-Authenticate"] == "Token"
+    cvat.version = "2.48.0"
+    r = urllib3.request("GET", f"{cvat.url}/api/labels?task_id=1", headers={"Authorization": f"Bearer {cvat.token}"})
+    assert r.status == 200
