@@ -25,19 +25,19 @@ completed request and may queue the next ones (e.g. ``track`` requests with
 the states an ``init_tracking`` returned).
 
 The task JSON also gets the fields cvat-sdk's ``TaskDataset`` reads (the agent
-fetches frames through it); nothing in ``fake_cvat.py`` changes.
+fetches frames through it). It plugs in through ``FakeCvat.routes``; nothing in
+``fake_cvat.py`` changes.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import unquote
 
-from fake_cvat import FakeCvat, FakeTask, _Handler, _HttpError
+from fake_cvat import FakeCvat
+from fake_cvat_http import ROUTES, HttpError, Route
 
 FUNCTION_KINDS = ("detector", "interactor", "tracker")
 CATEGORIES = ("interactive", "batch")
@@ -61,6 +61,8 @@ class AnnotationRequest:
 class FakeAgentCvat(FakeCvat):
     """``FakeCvat`` with native functions and their request queues."""
 
+    routes: list[Route] = []  # set below: the agent's routes, then FakeCvat's
+
     def __init__(self, *args: Any, version: str = "2.50.0", **kwargs: Any) -> None:
         super().__init__(*args, version=version, **kwargs)  # a release with function queues
         self.functions: dict[int, dict] = {}
@@ -83,7 +85,7 @@ class FakeAgentCvat(FakeCvat):
     # -- server side -------------------------------------------------------------------
     def _create_function(self, body: dict) -> dict:
         if body.get("provider") != "native" or body.get("kind") not in FUNCTION_KINDS or not body.get("name"):
-            raise _HttpError(400, {"detail": "need provider 'native', a kind and a name"})
+            raise HttpError(400, {"detail": "need provider 'native', a kind and a name"})
         fn = {"id": self._next_id(), "provider": "native", "kind": body["kind"], "name": body["name"],
               "visibility": body.get("visibility", "private")}
         if body["kind"] == "interactor":
@@ -99,7 +101,7 @@ class FakeAgentCvat(FakeCvat):
     def _acquire(self, function_id: int, body: dict) -> dict:
         category = body.get("request_category")
         if category not in CATEGORIES or not body.get("agent_id"):
-            raise _HttpError(400, {"detail": "need agent_id and a request_category"})
+            raise HttpError(400, {"detail": "need agent_id and a request_category"})
         for ar in self.ars.values():
             if ar.function_id == function_id and ar.category == category and ar.state == "queued":
                 ar.state, ar.agent_id = "running", body["agent_id"]
@@ -109,9 +111,9 @@ class FakeAgentCvat(FakeCvat):
     def _finish(self, function_id: int, ar_id: str, action: str, body: dict) -> dict:
         ar = self.ars.get(ar_id)
         if ar is None or ar.function_id != function_id:
-            raise _HttpError(404, {"detail": "Not found."})
+            raise HttpError(404, {"detail": "Not found."})
         if ar.state != "running" or ar.agent_id != body.get("agent_id"):
-            raise _HttpError(400, {"detail": "the request is not assigned to this agent"})
+            raise HttpError(400, {"detail": "the request is not assigned to this agent"})
         if action == "update":
             ar.progress.append(float(body["progress"]))
             return {}
@@ -123,52 +125,63 @@ class FakeAgentCvat(FakeCvat):
             self.enqueue(function_id, params, ar.category)
         return {}
 
-    def start(self) -> "FakeAgentCvat":
-        super().start()
-        self._httpd.RequestHandlerClass = type("AgentHandler", (_AgentHandler,), {"fake": self})
-        return self
+
+_BASE = {(r.method, r.pattern): r.func for r in ROUTES}
+_QUEUE = r"/api/functions/queues/function(?::|%3A)(\d+)"  # the SDK sends "function:1" as "function%3A1"
 
 
-class _AgentHandler(_Handler):
-    fake: FakeAgentCvat
+def _about(h, m, q, raw):  # cvat-cli reads it through the SDK's model, which wants these too
+    status, body, headers = _BASE["GET", r"/api/server/about"](h, m, q, raw)
+    return status, {**body, "logo_url": "", "subtitle": ""}, headers
 
-    def _route(self, method: str, path: str, query: dict, raw: bytes):
-        if (method, path) == ("GET", "/api/server/about"):  # cvat-cli reads it through the SDK's model
-            status, body, headers = super()._route(method, path, query, raw)
-            return status, {**body, "logo_url": "", "subtitle": ""}, headers
-        if not path.startswith("/api/functions"):
-            return super()._route(method, path, query, raw)
-        self._authenticate(method)
-        path = unquote(path)  # the SDK sends "function:1" as "function%3A1"
-        fake = self.fake
-        body = json.loads(raw or b"{}") if method == "POST" else {}
-        if (method, path) == ("POST", "/api/functions"):
-            return 201, fake._create_function(body), None
-        m = re.fullmatch(r"/api/functions/(\d+)", path)
-        if m and method == "GET":
-            fn = fake.functions.get(int(m.group(1)))
-            if fn is None:
-                raise _HttpError(404, {"detail": "Not found."})
-            return 200, fn, None
-        m = re.fullmatch(r"/api/functions/queues/function:(\d+)/(watch|requests/acquire|requests/([^/]+)/(complete|fail|update))", path)
-        if not m or int(m.group(1)) not in fake.functions:
-            raise _HttpError(404, {"detail": "Not found."})
-        fid = int(m.group(1))
-        if m.group(2) == "watch":
-            raise _HttpError(404, {"detail": "this fake has no event stream; poll"})
-        if method != "POST":
-            raise _HttpError(405, {"detail": f'Method "{method}" not allowed.'})
-        if m.group(2) == "requests/acquire":
-            return 200, fake._acquire(fid, body), None
-        return 200, fake._finish(fid, m.group(3), m.group(4), body), None
 
-    def _task_json(self, task: FakeTask) -> dict:
-        out = super()._task_json(task)
-        # the fields cvat-sdk's TaskDataset (used by the agent to fetch frames) reads
-        out.update({"url": f"{self.fake.url}/api/tasks/{task.id}", "organization": None, "project_id": None,
-                    "owner": None, "assignee": None, "bug_tracker": "", "overlap": 0,
-                    "created_date": "2024-01-01T00:00:00Z", "updated_date": "2024-01-01T00:00:00Z",
-                    "data_chunk_size": 36, "data_compressed_chunk_type": "imageset",
-                    "data_original_chunk_type": "video" if task.mode == "interpolation" else "imageset",
-                    "image_quality": 70, "subset": "", "source_storage": None, "target_storage": None})
-        return out
+def _task(h, m, q, raw):  # plus the fields cvat-sdk's TaskDataset (the agent's frame source) reads
+    status, body, headers = _BASE["GET", r"/api/tasks/(\d+)"](h, m, q, raw)
+    task = h.fake.tasks[int(m.group(1))]
+    body.update({"url": f"{h.fake.url}/api/tasks/{task.id}", "organization": None, "project_id": None,
+                 "owner": None, "assignee": None, "bug_tracker": "", "created_date": "2024-01-01T00:00:00Z",
+                 "updated_date": "2024-01-01T00:00:00Z", "data_chunk_size": 36,
+                 "data_compressed_chunk_type": "imageset",
+                 "data_original_chunk_type": "video" if task.mode == "interpolation" else "imageset",
+                 "image_quality": 70, "subset": "", "source_storage": None, "target_storage": None})
+    return status, body, headers
+
+
+def _create(h, m, q, raw):
+    return 201, h.fake._create_function(json.loads(raw or b"{}")), None
+
+
+def _function_of(h, m) -> int:
+    fid = int(m.group(1))
+    if fid not in h.fake.functions:
+        raise HttpError(404, {"detail": "Not found."})
+    return fid
+
+
+def _function(h, m, q, raw):
+    return 200, h.fake.functions[_function_of(h, m)], None
+
+
+def _watch(h, m, q, raw):
+    _function_of(h, m)
+    raise HttpError(404, {"detail": "this fake has no event stream; poll"})
+
+
+def _acquire(h, m, q, raw):
+    return 200, h.fake._acquire(_function_of(h, m), json.loads(raw or b"{}")), None
+
+
+def _finish(h, m, q, raw):
+    return 200, h.fake._finish(_function_of(h, m), m.group(2), m.group(3), json.loads(raw or b"{}")), None
+
+
+FakeAgentCvat.routes = [
+    Route("GET", r"/api/server/about", _about, auth=False),
+    Route("GET", r"/api/tasks/(\d+)", _task),
+    Route("POST", r"/api/functions", _create),
+    Route("GET", r"/api/functions/(\d+)", _function),
+    Route("GET", _QUEUE + r"/watch", _watch),
+    Route("POST", _QUEUE + r"/requests/acquire", _acquire),
+    Route("POST", _QUEUE + r"/requests/([^/]+)/(complete|fail|update)", _finish),
+    *ROUTES,
+]
