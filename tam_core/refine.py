@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from .errors import ConfigError, PromptError
-from .types import Segmenter
+from .types import ObjectProbs, Segmenter
 
 _UNCERTAIN = (0.2, 0.8)  # probabilities in this open interval count as "the tracker is unsure"
 
@@ -282,26 +281,23 @@ class Refiner:
         self.options = options
         self.segmenter_frames = 0  # frames on which SAM was used (its image set)
 
-    def refine_frame(self, frame_index: int, image: np.ndarray, probs: np.ndarray, object_ids: Sequence[int],
+    def refine_frame(self, frame_index: int, image: np.ndarray, probs: ObjectProbs,
                      histories: dict[int, ObjectHistory]) -> FrameRefinement:
         """Score, and where needed refine, every object on one frame.
 
-        image: uint8 [H,W,3]; probs: float32 [K+1,H,W], background first, then
-        ``object_ids`` in order. ``histories`` (object id -> ObjectHistory) is
-        read and updated in place (missing ids are added). Returns disjoint
-        bool [H,W] masks for every id; the caller feeds ``refined`` masks back
-        to the tracker (``tracker.amend``).
+        image: uint8 [H,W,3]; probs: the tracker's object id -> float32 [H,W]
+        (``ObjectProbs``; the objects to judge, everything else background).
+        ``histories`` (object id -> ObjectHistory) is read and updated in place
+        (missing ids are added). Returns disjoint bool [H,W] masks for every id;
+        the caller feeds ``refined`` masks back to the tracker (``tracker.amend``).
         """
         opts = self.options
-        probs = np.asarray(probs)
-        ids = list(object_ids)
-        if probs.ndim != 3 or probs.shape[0] != len(ids) + 1:
-            raise PromptError(f"probs has shape {tuple(probs.shape)}, expected ({len(ids) + 1}, H, W) "
-                              f"for {len(ids)} objects plus background")
-        labels = probs.argmax(0)
-        masks = {oid: labels == i + 1 for i, oid in enumerate(ids)}
-        terms = {oid: score_object(probs[i + 1], masks[oid], histories.get(oid), frame_index, opts)
-                 for i, oid in enumerate(ids)}
+        if not isinstance(probs, ObjectProbs):
+            raise PromptError(f"probs must be ObjectProbs (object id -> probability), got {type(probs).__name__}")
+        ids = list(probs.object_ids)
+        labels = probs.label_map()
+        masks = {oid: labels == oid for oid in ids}
+        terms = {oid: score_object(probs[oid], masks[oid], histories.get(oid), frame_index, opts) for oid in ids}
         quality = {oid: t.score for oid, t in terms.items()}
         refined: set[int] = set()
 
@@ -311,8 +307,7 @@ class Refiner:
             self.segmenter.set_image(image, key=frame_index)
             self.segmenter_frames += 1
             for oid in weak:
-                k = ids.index(oid) + 1
-                result = self._refine_object(frame_index, probs, labels, k, masks, histories.get(oid))
+                result = self._refine_object(frame_index, probs, labels, oid, masks, histories.get(oid))
                 if result is not None:
                     masks[oid], quality[oid] = result
                     refined.add(oid)
@@ -323,9 +318,11 @@ class Refiner:
 
     # -- prompts from the tracker's evidence -------------------------------------------------
 
-    def prompts(self, probs: np.ndarray, labels: np.ndarray, k: int, history: ObjectHistory | None = None,
+    def prompts(self, probs: ObjectProbs, labels: np.ndarray, object_id: int, history: ObjectHistory | None = None,
                 frame_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Point prompts for channel k: float [N,2] (x, y) and int [N] labels (1 then 0).
+        """Point prompts for one object: float [N,2] (x, y) and int [N] labels (1 then 0).
+
+        labels: int [H,W] ``probs.label_map()`` (object id per pixel, 0 background).
 
         With a usable ``history``, probes are taken where the current and the
         previous mask agree (a spill of the tracker is new, so it gets none) and
@@ -333,7 +330,7 @@ class Refiner:
         mask would otherwise put negatives on the object itself).
         """
         opts = self.options
-        mask = labels == k
+        mask = labels == object_id
         box = _bbox(mask)
         usable = history is not None and history.usable_for(frame_index, opts.history_max_gap)
         req = float(np.sqrt(np.count_nonzero(mask) / np.pi))  # equivalent radius now and as expected
@@ -342,7 +339,7 @@ class Refiner:
         r_out = r_in + max(4.0, 0.25 * max(req, expected))
         y0, x0, y1, x1 = _grow(box, max(_margin(box), int(r_out) + 2), mask.shape)
         crop = mask[y0:y1, x0:x1]
-        p = probs[k, y0:y1, x0:x1]
+        p = probs[object_id][y0:y1, x0:x1]
         core = crop
         if usable and history.prev_mask is not None:
             agreed = crop & history.prev_mask[y0:y1, x0:x1]
@@ -358,22 +355,22 @@ class Refiner:
         neg: list[tuple[int, int]] = []
         # other objects nearby first: SAM's usual mistake is to merge neighbours
         lab = labels[y0:y1, x0:x1]
-        for j in range(1, probs.shape[0]):
+        for j in probs.object_ids:
             if len(neg) >= opts.max_negative_points:
                 break
-            if j == k:
+            if j == object_id:
                 continue
             other = lab == j
             if not other.any():
                 continue
-            pj = probs[j, y0:y1, x0:x1]
+            pj = probs[j][y0:y1, x0:x1]
             dj = cv2.distanceTransform(other.astype(np.uint8), cv2.DIST_L2, 3)
             neg += _nms_peaks(pj * dj * (pj >= opts.negative_min_prob), 1, radius)
         # then confident background on a ring around the mask, far enough out that an
         # under-segmenting tracker does not put negatives on the object itself
         if len(neg) < opts.max_negative_points:
             dout = cv2.distanceTransform((~crop).astype(np.uint8), cv2.DIST_L2, 3)
-            ring = (dout > r_in) & (dout <= r_out) & (lab == 0) & (probs[0, y0:y1, x0:x1] >= opts.negative_min_prob)
+            ring = (dout > r_in) & (dout <= r_out) & (lab == 0) & (probs.background[y0:y1, x0:x1] >= opts.negative_min_prob)
             ys, xs = np.nonzero(ring)
             if ys.size:
                 cy, cx = np.argwhere(crop).mean(0)
@@ -383,13 +380,12 @@ class Refiner:
         lbl = [1] * len(pos) + [0] * len(neg)
         return np.asarray(pts, dtype=np.float64).reshape(-1, 2), np.asarray(lbl, dtype=np.int64)
 
-    def _refine_object(self, frame_index: int, probs: np.ndarray, labels: np.ndarray, k: int,
+    def _refine_object(self, frame_index: int, probs: ObjectProbs, labels: np.ndarray, oid: int,
                        masks: dict[int, np.ndarray], history: ObjectHistory | None):
-        """SAM's mask and its quality when accepted, else None."""
+        """SAM's mask and its quality for object ``oid`` when accepted, else None."""
         opts = self.options
-        oid = list(masks)[k - 1]
         tracker_mask = masks[oid]
-        points, point_labels = self.prompts(probs, labels, k, history, frame_index)
+        points, point_labels = self.prompts(probs, labels, oid, history, frame_index)
         mask_input = None
         to_logits = getattr(self.segmenter, "mask_to_logits", None)
         if opts.use_mask_prompt and callable(to_logits):
