@@ -322,7 +322,7 @@ def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> 
     refiner's consistency check already applies to the next frame."""
     if hasattr(refiner, "new_history"):  # refiners other than tam_core.refine.Refiner
         return refiner.new_history(object_id, frame, mask)
-    from .refine import ObjectHistory
+    from .quality import ObjectHistory
 
     history = ObjectHistory()
     ema = getattr(getattr(refiner, "options", None), "history_ema", None)
