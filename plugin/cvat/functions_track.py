@@ -129,16 +129,16 @@ class XMemTrackFunction:
             self._start(state)
         self._live.move_to_end(state)
         models, image = self.models, pp_image.image
-        probs = np.asarray(state.tracker.step(image))
+        probs = state.tracker.step(image)  # tam_core.types.ObjectProbs
         state.steps += 1
         refiner = models.refiner if self.params.refine else None
         if refiner is not None:
-            out = refiner.refine_frame(state.steps, image, probs, (OBJECT,), state.histories)
+            out = refiner.refine_frame(state.steps, image, probs, state.histories)
             mask = np.asarray(out.masks[OBJECT], bool)
             if OBJECT in out.refined:
                 state.tracker.amend({OBJECT: mask})
         else:
-            mask = probs.argmax(0) == OBJECT
+            mask = probs.hard_masks()[OBJECT]
         points = mask_to_points(state.shape_type, mask)
         if points is None:
             return None
