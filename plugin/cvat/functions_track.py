@@ -129,7 +129,7 @@ class XMemTrackFunction:
             self._start(state)
         self._live.move_to_end(state)
         models, image = self.models, pp_image.image
-        probs = state.tracker.step(image)  # ObjectProbs: object id -> probability
+        probs = state.tracker.step(image)  # tam_core.types.ObjectProbs
         state.steps += 1
         refiner = models.refiner if self.params.refine else None
         if refiner is not None:
@@ -138,7 +138,7 @@ class XMemTrackFunction:
             if OBJECT in out.refined:
                 state.tracker.amend({OBJECT: mask})
         else:
-            mask = probs.label_map() == OBJECT
+            mask = probs.hard_masks()[OBJECT]
         points = mask_to_points(state.shape_type, mask)
         if points is None:
             return None
