@@ -67,7 +67,7 @@ class Ours:
 
 
     def step(self, frame, end):
-        return self.tracker.step(frame, end=end).argmax(0)  # what a consumer does with the result
+        return self.tracker.step(frame, end=end).label_map()  # what a consumer does with the result
 
 
 def compile_network(network, frames, first, device) -> tuple[object, float]:

@@ -3,8 +3,9 @@
 ``build_sam(SamConfig)`` assembles SAM from segment_anything's own modules, so the
 official ViT-B/L/H layouts load strictly and a tiny random-weight SAM can be
 built for tests. ``SamSegmenter`` satisfies :class:`tam_core.types.Segmenter`:
-one image embedding per frame (kept in a small LRU cache keyed by the caller's
-key, e.g. the frame index), then any number of cheap prompts on it.
+``embed(image)`` gives a :class:`SamEmbedding`, ``predict(..., embedding=)``
+prompts it any number of times; ``set_image`` keeps a small LRU cache of
+embeddings keyed by the caller's key (e.g. the frame index).
 """
 
 from __future__ import annotations
@@ -20,12 +21,9 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, ConfigError, PromptError
+from .models import SAM_TYPES, TEST_SAM_TYPES  # defined with what can be loaded (ModelOptions)
+from .prompts import check_box, check_points
 from .types import SegmenterOutput
-
-SAM_TYPES = ("vit_b", "vit_l", "vit_h")
-# Architectures without official weights: random-weight models for tests and
-# benchmarks (``--sam-type tiny --sam-checkpoint FILE``).
-TEST_SAM_TYPES = ("tiny",)
 
 
 @dataclass(frozen=True)
@@ -166,12 +164,19 @@ def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device
 _AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-@dataclass(frozen=True)
-class _Embedding:
+@dataclass(frozen=True, eq=False)
+class SamEmbedding:
+    """One image's SAM embedding, to prompt with ``SamSegmenter.predict(embedding=...)``.
+
+    features: torch float [1,C,E,E] on the segmenter's device (C = 256, E = 64
+    for official SAM); original_size: (H, W) of the image; input_size: (h, w)
+    of the image after resizing its longest side to SAM's input size. Treat it
+    as opaque: it is only meaningful to the segmenter that made it.
+    """
+
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
-    fingerprint: bytes
 
 
 def _fingerprint(image: np.ndarray) -> bytes:
@@ -179,20 +184,31 @@ def _fingerprint(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + bytes(str(image.shape), "ascii")
 
 
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+        raise PromptError(f"image must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
+    return image
+
+
 class SamSegmenter:
-    """Promptable SAM over one image at a time, with an LRU cache of embeddings.
+    """Promptable SAM: image embeddings (``embed``), then cheap prompts on them (``predict``).
 
     autocast_dtype: None/"fp32", "fp16", "bf16" (or a torch dtype): CUDA autocast
     inside this segmenter's calls only.
 
-    ``set_image(image, key)`` encodes the image (the expensive step: ~0.4-3 s on a
-    CPU for ViT-B..H) unless ``key`` is cached with the same pixels; ``predict``
-    only runs the light prompt encoder and mask decoder.
+    ``embed(image)`` runs the image encoder (the expensive step: ~0.4-3 s on a
+    CPU for ViT-B..H) and returns a :class:`SamEmbedding`; ``predict`` runs only
+    the light prompt encoder and mask decoder, on a given embedding or on the
+    current image. ``set_image(image, key)`` makes an image current, reusing the
+    embedding cached under ``key`` (LRU, ``cache_size`` entries) when it still
+    has the same pixels. Only segment_anything's public modules are used (no
+    ``SamPredictor`` state is touched).
     """
 
     def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: str | torch.dtype | None = None,
                  cache_size: int = 4) -> None:
-        from segment_anything import SamPredictor
+        from segment_anything.utils.transforms import ResizeLongestSide
 
         if cache_size < 1:
             raise ConfigError(f"cache_size must be >= 1, got {cache_size}")
@@ -202,16 +218,13 @@ class SamSegmenter:
             raise ConfigError(f"unknown autocast dtype {autocast_dtype!r}: use fp32, fp16 or bf16")
         if autocast_dtype is not None and self.device.type != "cuda":
             raise ConfigError("autocast fp16/bf16 is only supported on CUDA; use fp32 on the CPU")
-        self._predictor = SamPredictor(sam.to(self.device).eval())
+        self.model = sam.to(self.device).eval()
+        self._transform = ResizeLongestSide(self.model.image_encoder.img_size)
         self.autocast_dtype = autocast_dtype
         self.cache_size = cache_size
-        self._cache: OrderedDict[object, _Embedding] = OrderedDict()
-        self._current: _Embedding | None = None
+        self._cache: OrderedDict[object, tuple[bytes, SamEmbedding]] = OrderedDict()
+        self._current: SamEmbedding | None = None
         self.encoder_calls = 0  # how many times the image encoder ran (tests, benchmarks)
-
-    @property
-    def model(self):
-        return self._predictor.model
 
     @property
     def low_res_size(self) -> int:
@@ -222,24 +235,29 @@ class SamSegmenter:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
+    def embed(self, image: np.ndarray) -> SamEmbedding:
+        """Encode one image (uint8 [H,W,3] RGB); neither cached nor made current."""
+        image = _check_image(image)
+        model = self.model
+        with torch.inference_mode(), self._autocast():
+            x = torch.as_tensor(self._transform.apply_image(image), device=self.device)
+            x = x.permute(2, 0, 1).contiguous()[None]
+            features = model.image_encoder(model.preprocess(x))
+        self.encoder_calls += 1
+        return SamEmbedding(features, (int(image.shape[0]), int(image.shape[1])), (int(x.shape[-2]), int(x.shape[-1])))
+
     def set_image(self, image: np.ndarray, key: object | None = None) -> None:
         """image: uint8 [H,W,3] RGB. With a ``key`` the embedding is cached (LRU)."""
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-            raise PromptError(f"image must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
-        fp = _fingerprint(image)
-        if key is not None and key in self._cache and self._cache[key].fingerprint == fp:
+        image = _check_image(image)
+        fp = _fingerprint(image) if key is not None else b""
+        hit = self._cache.get(key) if key is not None else None
+        if hit is not None and hit[0] == fp:
             self._cache.move_to_end(key)
-            self._current = self._cache[key]
+            self._current = hit[1]
             return
-        pred = self._predictor
-        with torch.inference_mode(), self._autocast():
-            pred.set_image(image, image_format="RGB")
-        self.encoder_calls += 1
-        emb = _Embedding(pred.features, tuple(pred.original_size), tuple(pred.input_size), fp)
-        self._current = emb
+        self._current = self.embed(image)
         if key is not None:
-            self._cache[key] = emb
+            self._cache[key] = (fp, self._current)
             self._cache.move_to_end(key)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
@@ -250,11 +268,13 @@ class SamSegmenter:
 
     def predict(self, points: np.ndarray | None = None, point_labels: np.ndarray | None = None,
                 box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                multimask: bool = True) -> SegmenterOutput:
-        """Prompt the current image.
+                multimask: bool = True, embedding: SamEmbedding | None = None) -> SegmenterOutput:
+        """Prompt ``embedding`` (from :meth:`embed`), or the current image when None.
 
         points: float [N,2] pixel (x, y); point_labels: int [N] (1 positive, 0
-        negative); box: float [4] (x0, y0, x1, y1); mask_input: float32 [1,L,L]
+        negative; all positive when None); box: float [4] (x0, y0, x1, y1) -
+        both checked by ``tam_core.prompts`` against the embedded image
+        (closed [0, W] x [0, H]); mask_input: float32 [1,L,L]
         low-res logits (L = 256 for official SAM; see :meth:`mask_to_logits`).
 
         Following segment_anything's advice, SAM's three candidates are asked for
@@ -263,25 +283,43 @@ class SamSegmenter:
         returned; any richer prompt uses SAM's single-mask output.
         Returns mask bool [H,W], predicted IoU, low_res_logits float32 [1,L,L].
         """
-        emb = self._current
+        emb = self._current if embedding is None else embedding
         if emb is None:
-            raise PromptError("no image is set on the segmenter: call set_image(image) before predict()")
+            raise PromptError("no image is set on the segmenter: call set_image(image) or pass embedding=embed(image)")
+        if not isinstance(emb, SamEmbedding):
+            raise PromptError(f"embedding must be a SamEmbedding from embed(), got {type(emb).__name__}")
         h, w = emb.original_size
-        pts, lbl = _check_points(points, point_labels, (h, w))
-        bx = _check_box(box, (h, w))
+        pts, lbl = check_points(points, point_labels, (h, w))
+        bx = check_box(box, (h, w))
         mi = self._check_mask_input(mask_input)
         if pts is None and bx is None and mi is None:
             raise PromptError("empty prompt: give points, a box or a mask")
         ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
-        pred = self._predictor
-        pred.features, pred.original_size, pred.input_size = emb.features, emb.original_size, emb.input_size
-        pred.is_image_set = True
         with torch.inference_mode(), self._autocast():
-            masks, ious, low_res = pred.predict(point_coords=pts, point_labels=lbl, box=bx, mask_input=mi,
-                                                multimask_output=bool(multimask and ambiguous))
-        best = int(np.argmax(ious))
-        return SegmenterOutput(mask=np.asarray(masks[best], dtype=bool), iou=float(ious[best]),
-                               low_res_logits=np.asarray(low_res[best : best + 1], dtype=np.float32))
+            mask, iou, low_res = self._decode(emb, pts, lbl, bx, mi, bool(multimask and ambiguous))
+        return SegmenterOutput(mask=mask, iou=iou, low_res_logits=low_res)
+
+    def _decode(self, emb: SamEmbedding, pts, lbl, bx, mi, multimask: bool) -> tuple[np.ndarray, float, np.ndarray]:
+        """Prompt encoder + mask decoder on one embedding (segment_anything's
+        ``SamPredictor.predict`` without its state); returns the candidate with
+        the highest predicted IoU: mask bool [H,W], iou, logits float32 [1,L,L]."""
+        model, dev, size = self.model, self.device, emb.original_size
+        points = boxes = masks = None
+        if pts is not None:
+            coords = torch.as_tensor(self._transform.apply_coords(pts, size), dtype=torch.float, device=dev)[None]
+            points = (coords, torch.as_tensor(lbl, dtype=torch.int, device=dev)[None])
+        if bx is not None:
+            boxes = torch.as_tensor(self._transform.apply_boxes(bx, size), dtype=torch.float, device=dev)[None]
+        if mi is not None:
+            masks = torch.as_tensor(mi, dtype=torch.float, device=dev)[None]
+        sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
+        low_res, ious = model.mask_decoder(image_embeddings=emb.features, image_pe=model.prompt_encoder.get_dense_pe(),
+                                           sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                           multimask_output=multimask)
+        best = int(torch.argmax(ious[0]))
+        low_res = low_res[:, best : best + 1]  # upsampling is per channel: only the chosen one
+        mask = model.postprocess_masks(low_res, emb.input_size, emb.original_size) > model.mask_threshold
+        return (mask[0, 0].cpu().numpy(), float(ious[0, best]), low_res[0].float().cpu().numpy())
 
     def _check_mask_input(self, mask_input: np.ndarray | None) -> np.ndarray | None:
         if mask_input is None:
@@ -320,44 +358,4 @@ def mask_to_logits(mask: np.ndarray, low_res_size: int = 256, logit: float = 8.0
     return out
 
 
-def _check_points(points, labels, size: tuple[int, int]):
-    if points is None:
-        if labels is not None:
-            raise PromptError("point_labels given without points")
-        return None, None
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.size == 0:
-        return None, None
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise PromptError(f"points must be float [N,2] pixel (x, y), got shape {tuple(pts.shape)}")
-    if labels is None:
-        raise PromptError("points given without point_labels (1 positive, 0 negative)")
-    lbl = np.asarray(labels).reshape(-1)
-    if lbl.shape[0] != pts.shape[0]:
-        raise PromptError(f"{pts.shape[0]} points but {lbl.shape[0]} point_labels")
-    if not np.isin(lbl, (0, 1)).all():
-        raise PromptError("point_labels must be 1 (positive) or 0 (negative)")
-    h, w = size
-    bad = ~np.isfinite(pts).all(1) | (pts[:, 0] < 0) | (pts[:, 0] >= w) | (pts[:, 1] < 0) | (pts[:, 1] >= h)
-    if bad.any():
-        x, y = pts[np.argmax(bad)]
-        raise PromptError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image")
-    return pts, lbl.astype(np.int64)
-
-
-def _check_box(box, size: tuple[int, int]):
-    if box is None:
-        return None
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,):
-        raise PromptError(f"box must be float [4] (x0, y0, x1, y1), got shape {tuple(np.shape(box))}")
-    h, w = size
-    x0, y0, x1, y1 = b
-    if not np.isfinite(b).all() or x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {w}x{h} image")
-    if x1 <= x0 or y1 <= y0:
-        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty: need x0 < x1 and y0 < y1")
-    return b
-
-
-__all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
+__all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]

@@ -18,7 +18,8 @@ from typing import Callable, Iterator, Mapping
 import cv2
 import numpy as np
 
-from tam_core.types import SegmenterOutput
+from tam_core.prompts import pixel_index
+from tam_core.types import ObjectProbs, SegmenterOutput
 
 LOW_RES = 256  # SAM's low-res mask side
 COLOR_TOL = 40  # max per-channel difference that still counts as "the same color"
@@ -69,6 +70,17 @@ def low_res_to_mask(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR) > 0
 
 
+@dataclass(frozen=True, eq=False)
+class ColorEmbedding:
+    """ColorSegmenter's "embedding": the image itself (uint8 [H,W,3])."""
+
+    image: np.ndarray
+
+    @property
+    def original_size(self) -> tuple[int, int]:
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+
 class ColorSegmenter:
     """Segments the connected region of uniform color under the click(s).
 
@@ -78,8 +90,10 @@ class ColorSegmenter:
       (a saturated color) in the box;
     - mask_input alone: the object-colored components the mask covers by more
       than half.
-    Counters ``set_image_calls`` / ``predict_calls`` and the list ``calls``
-    (dicts of the arguments) let tests assert how the segmenter was used.
+    Counters ``set_image_calls`` / ``embed_calls`` / ``predict_calls`` and the
+    list ``calls`` (dicts of the arguments) let tests assert how the segmenter
+    was used. ``predict(embedding=embed(image))`` prompts that image instead of
+    the current one.
     """
 
     def __init__(self, iou: float = 0.95, tol: int = COLOR_TOL):
@@ -88,29 +102,40 @@ class ColorSegmenter:
         self.image: np.ndarray | None = None
         self.key: object | None = None
         self.set_image_calls = 0
+        self.embed_calls = 0
         self.predict_calls = 0
         self.keys: list[object] = []
         self.calls: list[dict] = []
 
-    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+    @staticmethod
+    def _check(image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be uint8 [H,W,3], got {image.dtype} {image.shape}")
-        self.image, self.key = image, key
+        return image
+
+    def embed(self, image: np.ndarray) -> ColorEmbedding:
+        self.embed_calls += 1
+        return ColorEmbedding(self._check(image).copy())
+
+    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
+        self.image, self.key = self._check(image), key
         self.set_image_calls += 1
         self.keys.append(key)
 
-    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True) -> SegmenterOutput:
-        if self.image is None:
+    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True,
+                embedding: ColorEmbedding | None = None) -> SegmenterOutput:
+        if self.image is None and embedding is None:
             raise RuntimeError("predict() before set_image()")
         self.predict_calls += 1
         self.calls.append(
-            dict(key=self.key, points=None if points is None else np.asarray(points).copy(),
+            dict(key=self.key if embedding is None else "embedding",
+                 points=None if points is None else np.asarray(points).copy(),
                  point_labels=None if point_labels is None else np.asarray(point_labels).copy(),
                  box=None if box is None else np.asarray(box).copy(),
                  mask_input=mask_input is not None, multimask=multimask)
         )
-        img = self.image
+        img = self.image if embedding is None else embedding.image
         h, w = img.shape[:2]
         region = np.ones((h, w), bool)
         if box is not None:
@@ -120,8 +145,7 @@ class ColorSegmenter:
         mask = np.zeros((h, w), bool)
         pts = np.zeros((0, 2)) if points is None else np.asarray(points, float).reshape(-1, 2)
         labels = np.ones(len(pts), int) if point_labels is None else np.asarray(point_labels).reshape(-1)
-        for (x, y), lab in zip(pts, labels):
-            yi, xi = int(np.clip(round(y), 0, h - 1)), int(np.clip(round(x), 0, w - 1))
+        for yi, xi, lab in zip(*pixel_index(pts, (h, w)), labels):
             comp = _component_at(_same_color(img, img[yi, xi], self.tol) & region, yi, xi)
             mask = mask | comp if lab == 1 else mask & ~comp
         if not (labels == 1).any():
@@ -135,9 +159,8 @@ class ColorSegmenter:
 
     def _negatives(self, img, pts, labels) -> np.ndarray:
         out = np.zeros(img.shape[:2], bool)
-        for (x, y), lab in zip(pts, labels):
+        for yi, xi, lab in zip(*pixel_index(pts, img.shape[:2]), labels):
             if lab == 0:
-                yi, xi = int(round(y)), int(round(x))
                 out |= _component_at(_same_color(img, img[yi, xi], self.tol), yi, xi)
         return out
 
@@ -176,8 +199,10 @@ class TrackerCall:
 class ColorTracker:
     """Tracks each object by the color it had under its given mask.
 
-    ``step`` returns float32 [K+1,H,W] probabilities (background first): 0.95 on
-    the pixels assigned to a channel, the rest spread over the others. Objects
+    ``step`` returns ObjectProbs (object id -> float32 [H,W]): 0.95 on the
+    pixels assigned to an object, the rest spread over the others. With
+    ``reverse_channels`` its rows come in the reverse of ``object_ids`` (a
+    consumer that maps ids to rows by position gets the wrong objects). Objects
     given in ``masks`` return exactly that mask on that frame and (re)learn
     their color from it (a correction). ``frame_index_of`` (e.g.
     ``SyntheticVideo.index_of``) maps an image to its frame index for the call
@@ -193,12 +218,14 @@ class ColorTracker:
         calls: list[TrackerCall] | None = None,
         tracker_no: int = 0,
         tol: int = COLOR_TOL,
+        reverse_channels: bool = False,
     ):
         self.frame_index_of = frame_index_of
         self.degrade_on = set(degrade_on)
         self.calls: list[TrackerCall] = calls if calls is not None else []
         self.tracker_no = tracker_no
         self.tol = tol
+        self.reverse_channels = reverse_channels
         self._colors: dict[int, np.ndarray] = {}
         self._damaged: set[int] = set()
         self._steps = 0
@@ -212,7 +239,7 @@ class ColorTracker:
     def _log(self, kind: str, frame: int | None, ids=(), end=False) -> None:
         self.calls.append(TrackerCall(self.tracker_no, kind, frame, self._steps, tuple(ids), end))
 
-    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> np.ndarray:
+    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> ObjectProbs:
         image = np.asarray(image)
         h, w = image.shape[:2]
         masks = {int(k): np.asarray(v, bool) for k, v in (masks or {}).items()}
@@ -250,7 +277,9 @@ class ColorTracker:
         probs = self._probs(hard, conf)
         self._last = (image, probs)
         self.ended = end
-        return probs
+        if self.reverse_channels:
+            return ObjectProbs(tuple(reversed(ids)), np.concatenate([probs[:1], probs[:0:-1]]))
+        return ObjectProbs(tuple(ids), probs)
 
     @staticmethod
     def _probs(hard: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -295,15 +324,18 @@ class ColorTrackerFactory:
     ``trackers`` lists every tracker built (in order); ``calls`` is the merged log.
     """
 
-    def __init__(self, frame_index_of=None, degrade_on=frozenset(), tol: int = COLOR_TOL):
+    def __init__(self, frame_index_of=None, degrade_on=frozenset(), tol: int = COLOR_TOL,
+                 reverse_channels: bool = False):
         self.frame_index_of = frame_index_of
         self.degrade_on = set(degrade_on)
         self.tol = tol
+        self.reverse_channels = reverse_channels
         self.trackers: list[ColorTracker] = []
         self.calls: list[TrackerCall] = []
 
     def __call__(self) -> ColorTracker:
-        t = ColorTracker(self.frame_index_of, self.degrade_on, self.calls, len(self.trackers), self.tol)
+        t = ColorTracker(self.frame_index_of, self.degrade_on, self.calls, len(self.trackers), self.tol,
+                         self.reverse_channels)
         self.trackers.append(t)
         return t
 

@@ -16,14 +16,13 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from tam_core.errors import PromptError
 from tam_core.types import Prompt
 
 from .ledger import Ledger, shape_hash
-from .masks import decode_mask
+from .masks import decode_mask, polygon_to_mask
 from .task import TaskInfo
 
 log = logging.getLogger(__name__)
@@ -38,27 +37,40 @@ def object_key(shape: dict) -> ObjectKey:
 
 @dataclass
 class TaskShapes:
-    """ours: (object, frame) -> our mask shapes there; person: the person's
-    prompt shapes; ignored: counts of shapes that are neither (other types, tracks)."""
+    """ours: (object, frame) -> our mask shapes there (more than one only for
+    copies: CVAT stores a task-level upload once in every job holding the
+    frame); person: the person's prompt shapes; ignored: counts of shapes that
+    are neither (other types, tracks); adopted: uploads whose reply was lost,
+    recognised by content; copies: extra copies of our masks found."""
 
     ours: dict[tuple[ObjectKey, int], list[dict]] = field(default_factory=lambda: defaultdict(list))
     person: list[dict] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
     adopted: int = 0
+    copies: int = 0
 
 
 def classify(annotations: dict, ledger: Ledger) -> TaskShapes:
     """Split the server's annotations using the ledger, and bring the ledger up
-    to date (forget shapes that are gone or were edited, adopt pending uploads)."""
+    to date (forget shapes that are gone or were edited, adopt pending uploads).
+
+    Ours: ``source="auto"`` masks whose id and content hash are in the record,
+    or whose content is a pending upload's, or an exact copy (same frame, label,
+    group and pixels) of a mask the record holds (another job's copy of it).
+    Everything else is a person's."""
     out = TaskShapes()
     pending = set(ledger.pending)
+    recorded = set(ledger.shapes.values())
     seen: dict[int, str] = {}
-    for shape in annotations.get("shapes", []):
+    for shape in sorted(annotations.get("shapes", []), key=lambda s: int(s["id"])):
         sid, h = int(shape["id"]), shape_hash(shape)
         auto = shape.get("source") == "auto" and shape.get("type") == "mask"
-        if auto and (ledger.shapes.get(sid) == h or (sid not in ledger.shapes and h in pending)):
-            if sid not in ledger.shapes:
-                out.adopted += 1
+        mine = ledger.shapes.get(sid) == h
+        adopt = sid not in ledger.shapes and h in pending
+        copy = sid not in ledger.shapes and h in recorded
+        if auto and (mine or adopt or copy):
+            out.adopted += adopt
+            out.copies += copy and not adopt
             seen[sid] = h
             out.ours[(object_key(shape), int(shape["frame"]))].append(shape)
         elif shape.get("type") in PROMPT_TYPES:
@@ -155,9 +167,7 @@ def _prompt(shapes: list[dict], task: TaskInfo, key: ObjectKey, frame: int, oid:
 def _shape_mask(shape: dict, task: TaskInfo, where: str) -> np.ndarray:
     if shape["type"] == "mask":
         return decode_mask(shape.get("points", []), task.height, task.width)
-    pts = np.asarray(shape.get("points", []), dtype=np.float64)
-    if pts.size < 6 or pts.size % 2:
+    pts = shape.get("points", [])
+    if len(pts) < 6 or len(pts) % 2:
         raise PromptError(f"{where}: polygon {shape['id']} needs at least 3 points")
-    canvas = np.zeros((task.height, task.width), np.uint8)
-    cv2.fillPoly(canvas, [np.round(pts.reshape(-1, 2)).astype(np.int32)], 1)
-    return canvas.astype(bool)
+    return polygon_to_mask(pts, task.height, task.width)

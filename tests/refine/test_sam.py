@@ -78,44 +78,117 @@ def test_cached_embedding_gives_identical_answers(seg):
     np.testing.assert_allclose(first.low_res_logits, again.low_res_logits)
 
 
-def test_multimask_picks_the_candidate_with_highest_predicted_iou(seg, monkeypatch):
+class _FakeDecoder(torch.nn.Module):
+    """Stands in for SAM's mask decoder: three known candidates (candidate 1 is
+    the top 10 rows, the others nothing) with predicted IoUs 0.2, 0.9, 0.5."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, multimask_output):
+        self.calls.append(multimask_output)
+        n = 3 if multimask_output else 1
+        low = torch.full((1, 3, 32, 32), -5.0)
+        low[0, 1, :5] = 5.0  # low-res rows 0..4 = input rows 0..19 of 85 = image rows 0..~14 of 60
+        return low[:, :n], torch.tensor([[0.2, 0.9, 0.5]])[:, :n]
+
+
+def test_multimask_picks_the_candidate_with_highest_predicted_iou():
+    torch.manual_seed(0)
+    model = build_sam(TINY)  # its own model: the decoder is swapped below
+    model.mask_decoder = fake = _FakeDecoder()
+    seg = SamSegmenter(model)
     seg.set_image(_image(), key=0)
-    pred = seg._predictor
-    masks = np.zeros((3, 60, 90), bool)
-    masks[1, :10] = True
-    calls = []
-
-    def fake_predict(**kw):
-        calls.append(kw["multimask_output"])
-        n = 3 if kw["multimask_output"] else 1
-        return masks[:n], np.array([0.2, 0.9, 0.5])[:n], np.arange(n * 32 * 32, dtype=np.float32).reshape(n, 32, 32)
-
-    monkeypatch.setattr(pred, "predict", fake_predict)
     out = seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
-    assert calls == [True] and out.iou == pytest.approx(0.9)
-    np.testing.assert_array_equal(out.mask, masks[1])
-    assert out.low_res_logits[0, 0, 0] == 32 * 32  # candidate 1's logits
+    assert fake.calls == [True] and out.iou == pytest.approx(0.9)
+    assert out.low_res_logits[0, 0, 0] == 5.0 and out.low_res_logits[0, 5, 0] == -5.0  # candidate 1's logits
+    assert out.mask[:13].all() and not out.mask[15:].any()
     # several prompts: SAM's single-mask output (segment_anything's advice)
     seg.predict(np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0]))
     seg.predict(np.array([[5.0, 5.0]]), np.array([1]), multimask=False)
-    assert calls == [True, False, False]
+    assert fake.calls == [True, False, False]
 
 
-def test_real_multimask_choice_is_argmax_of_model_ious(seg):
-    seg.set_image(_image(), key=0)
-    pts, lbl = np.array([[40.0, 30.0]]), np.array([1])
+PROMPTS = [
+    dict(points=np.array([[40.0, 30.0]]), point_labels=np.array([1])),
+    dict(points=np.array([[10.0, 20.0], [70.0, 40.0]]), point_labels=np.array([1, 0]), box=np.array([2, 3, 80, 55])),
+    dict(box=np.array([0, 0, 90, 60])),  # the box touching the right and bottom edges
+    dict(points=np.array([[90.0, 60.0]]), point_labels=np.array([1])),  # the bottom-right corner, x == W, y == H
+]
+
+
+@pytest.mark.parametrize("kw", PROMPTS)
+def test_predict_equals_segment_anything_predictor(tiny_sam, seg, kw):
+    """Our embed/predict is segment_anything's SamPredictor without its state:
+    same candidates, same choice (argmax of the predicted IoUs)."""
+    from segment_anything import SamPredictor
+
+    image = _image()
+    ref = SamPredictor(tiny_sam)
+    ref.set_image(image)
+    multimask = "box" not in kw and len(kw["points"]) == 1
     with torch.inference_mode():
-        masks, ious, _ = seg._predictor.predict(point_coords=pts, point_labels=lbl, multimask_output=True)
-    out = seg.predict(pts, lbl)
-    assert out.iou == pytest.approx(float(ious.max()))
-    np.testing.assert_array_equal(out.mask, masks[int(np.argmax(ious))])
+        masks, ious, low = ref.predict(point_coords=kw.get("points"), point_labels=kw.get("point_labels"),
+                                       box=kw.get("box"), multimask_output=multimask)
+    best = int(np.argmax(ious))
+    out = seg.predict(**kw, embedding=seg.embed(image))
+    assert out.iou == pytest.approx(float(ious[best]), abs=1e-6)
+    np.testing.assert_array_equal(out.mask, masks[best])
+    np.testing.assert_allclose(out.low_res_logits, low[best : best + 1], atol=1e-5)
+
+
+def test_predict_with_embedding_equals_set_image_then_predict(seg):
+    a, b = _image(1), _image(2)
+    emb_a = seg.embed(a)
+    assert emb_a.original_size == (60, 90) and seg.encoder_calls == 1
+    seg.set_image(a, key=0)
+    pts, lbl = np.array([[30.0, 30.0], [60.0, 10.0]]), np.array([1, 0])
+    via_current = seg.predict(pts, lbl)
+    via_embedding = seg.predict(pts, lbl, embedding=emb_a)
+    np.testing.assert_array_equal(via_current.mask, via_embedding.mask)
+    np.testing.assert_array_equal(via_current.low_res_logits, via_embedding.low_res_logits)
+    assert via_current.iou == via_embedding.iou
+    # frame A's embedding prompted while frame B is the current image
+    seg.set_image(b, key=1)
+    on_b = seg.predict(pts, lbl)
+    on_a = seg.predict(pts, lbl, embedding=emb_a)
+    np.testing.assert_array_equal(on_a.low_res_logits, via_current.low_res_logits)
+    assert not np.array_equal(on_b.low_res_logits, on_a.low_res_logits)
+    # ... and B stays current: prompting with an embedding changes no state
+    np.testing.assert_array_equal(seg.predict(pts, lbl).low_res_logits, on_b.low_res_logits)
+    assert seg.encoder_calls == 3  # embed(a), set_image(a), set_image(b): embed() does not fill the cache
+
+
+def test_embedding_of_another_size_is_checked_against_its_own_image(seg):
+    seg.set_image(_image(h=60, w=90), key=0)
+    tall = seg.embed(_image(h=120, w=40))
+    out = seg.predict(np.array([[39.0, 110.0]]), np.array([1]), embedding=tall)  # outside the current 90x60 image
+    assert out.mask.shape == (120, 40)
+    with pytest.raises(PromptError, match="outside the 40x120 frame"):
+        seg.predict(np.array([[60.0, 10.0]]), np.array([1]), embedding=tall)
+    with pytest.raises(PromptError, match="must be a SamEmbedding"):
+        seg.predict(np.array([[5.0, 5.0]]), np.array([1]), embedding=np.zeros((1, 32, 8, 8)))
+
+
+def test_no_writes_to_segment_anything_private_state():
+    from pathlib import Path
+
+    import tam_core
+
+    for path in Path(tam_core.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        for field in ("features", "is_image_set", "original_size", "input_size"):
+            assert f"predictor.{field} =" not in text and f".is_image_set =" not in text, path
+        assert "SamPredictor(" not in text, f"{path} builds a SamPredictor (use SamSegmenter.embed/predict)"
 
 
 @pytest.mark.parametrize("kw", [
-    dict(points=np.array([[90.0, 5.0]]), point_labels=np.array([1])),  # x == W
+    dict(points=np.array([[90.5, 5.0]]), point_labels=np.array([1])),  # beyond x == W
     dict(points=np.array([[5.0, -1.0]]), point_labels=np.array([0])),
     dict(points=np.array([[5.0, 5.0]]), point_labels=np.array([2])),
-    dict(points=np.array([[5.0, 5.0]]), point_labels=None),
+    dict(points=np.array([[5.0, 60.5]]), point_labels=np.array([1])),  # beyond y == H
+    dict(point_labels=np.array([1])),
     dict(points=np.array([[5.0, 5.0], [6, 6]]), point_labels=np.array([1])),
     dict(box=np.array([0, 0, 91, 10])),
     dict(box=np.array([10, 10, 5, 20])),
@@ -129,7 +202,7 @@ def test_invalid_prompts_raise_prompt_error(seg, kw):
 
 
 def test_predict_before_set_image_is_a_clear_error(seg):
-    with pytest.raises(PromptError, match="set_image"):
+    with pytest.raises(PromptError, match="set_image.*embedding=embed"):
         seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
 
 
