@@ -66,7 +66,7 @@ def run_ours(length: int, size: tuple[int, int], objects: int) -> dict:
         tracker.step(frames[0], masks)
         for t in range(1, length):
             w0, c0 = time.perf_counter(), time.process_time()
-            tracker.step(frames[t], end=(t == length - 1)).argmax(0)
+            tracker.step(frames[t], end=(t == length - 1)).label_map()
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)
     return {"load_s": load_s, "wall": wall, "cpu": cpu}
