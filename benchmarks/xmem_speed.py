@@ -122,18 +122,21 @@ class Original:
 
 def run_interleaved(runners, frames, device, warmup):
     """Step every runner on each frame in turn, so that load from other
-    processes on a shared machine hits all of them alike."""
+    processes on a shared machine hits all of them alike. Returns per runner
+    the wall seconds and the process CPU seconds of each timed frame."""
     times = {id(r): [] for r in runners}
+    cpu = {id(r): [] for r in runners}
     for t in range(1, len(frames)):
         for r in runners:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             r.step(frames[t], end=(t == len(frames) - 1))
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             times[id(r)].append(time.perf_counter() - start)
-    return [times[id(r)][warmup:] for r in runners]
+            cpu[id(r)].append(time.process_time() - cpu_start)
+    return [times[id(r)][warmup:] for r in runners], [cpu[id(r)][warmup:] for r in runners]
 
 
 def main(argv=None) -> int:
@@ -175,16 +178,17 @@ def main(argv=None) -> int:
         runners.append(Original(a.original, state, frames, first, a.device))
         labels.append(("original XMem", "fp32"))
     rows = []
-    times = run_interleaved(runners, frames, a.device, a.warmup)
-    for (impl, dtype), t in zip(labels, times):
+    times, cpu_times = run_interleaved(runners, frames, a.device, a.warmup)
+    for (impl, dtype), t, c in zip(labels, times, cpu_times):
         rows.append({"impl": impl, "dtype": dtype, "fps": len(t) / sum(t), "ms_per_frame": 1000 * float(np.mean(t)),
-                     "ms_frames": [1000 * x for x in t]})
+                     "cpu_ms_per_frame": 1000 * float(np.mean(c)), "ms_frames": [1000 * x for x in t]})
     load_after = os.getloadavg()
     print(f"XMem propagation, {a.size[0]}x{a.size[1]}, {a.objects} objects, default config, device {a.device} "
           f"({machine}), threads {a.threads}, {a.frames - 1 - a.warmup} timed frames, "
           f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     for r in rows:
-        print(f"  {r['impl']:<22} {r['dtype']:<5} {r['fps']:8.3f} fps  {r['ms_per_frame']:9.1f} ms/frame")
+        print(f"  {r['impl']:<22} {r['dtype']:<5} {r['fps']:8.3f} fps  {r['ms_per_frame']:9.1f} ms/frame  "
+              f"{r['cpu_ms_per_frame']:9.1f} CPU-ms/frame")
     if compile_s is not None:
         print(f"  compile time (first two frames of the compiled engine): {compile_s:.0f} s")
     if a.original:
@@ -192,7 +196,8 @@ def main(argv=None) -> int:
         for (impl, dtype), t, r in zip(labels[:-1], times[:-1], rows[:-1]):
             per_frame = base / np.asarray(t)  # frame-by-frame ratios: neighbouring steps saw the same load
             print(f"  speed-up {impl} {dtype} / original: {r['fps'] / rows[-1]['fps']:.2f}x "
-                  f"(median of per-frame ratios {np.median(per_frame):.2f}x, range {per_frame.min():.2f}-{per_frame.max():.2f})")
+                  f"(median of per-frame ratios {np.median(per_frame):.2f}x, range {per_frame.min():.2f}-{per_frame.max():.2f}; "
+                  f"CPU time {rows[-1]['cpu_ms_per_frame'] / r['cpu_ms_per_frame']:.2f}x)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"device": a.device, "machine": machine, "size": a.size, "objects": a.objects,
