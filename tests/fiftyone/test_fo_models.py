@@ -84,3 +84,25 @@ def test_the_form_refuses_a_model_choice_that_cannot_load(tmp_path, params, mess
         foo.execute_operator(URI + "track_objects", ctx={"view": ds.view(), "params": {**PARAMS, **params}})
     assert message in str(err.value) and load_count() == before
     assert not ds.has_frame_field("tam_tracks")
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_refine_is_exactly_the_run_option_at_every_entry_point(tmp_path, monkeypatch, refine):
+    """api._run used to replace options.refine with the model choice's; the
+    operator form's checkbox and apply_model's options are used as given too."""
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:recording_models")
+    ds, (video,) = new_dataset(tmp_path)
+    add_click(ds.first(), video, 1, 0)
+    expected = list(range(1, 12)) if refine else []  # every tracked frame after the keyframe, or none
+    models = get_models(ModelOptions())  # the cached set every entry point below uses
+    models.refiner.calls.clear()
+    api.track(ds, options=RunOptions(direction="forward", refine=refine))
+    assert models.refiner.calls == expected
+    models.refiner.calls.clear()
+    foo.execute_operator(URI + "track_objects", ctx={"view": ds.view(), "params": {
+        **PARAMS, "direction": "forward", "refine": refine}})
+    assert models.refiner.calls == expected
+    models.refiner.calls.clear()
+    ds.apply_model(TrackAnythingModel(options=RunOptions(direction="forward", refine=refine)), label_field="tam_tracks",
+                   prompt_field="frames.tam_prompts", skip_failures=False)
+    assert models.refiner.calls == expected
