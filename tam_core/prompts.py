@@ -13,7 +13,7 @@ prompts here, so one rule holds everywhere:
 * Object ids are integers >= 1, at most ``max_object_id`` where the output
   limits them (:data:`PNG_MAX_OBJECT_ID` = 255 for indexed PNGs). An explicit id
   is never changed; automatic ids start above the largest explicit id
-  (:func:`assign_object_ids`).
+  (:class:`AutomaticIds` one at a time, :func:`assign_object_ids` all at once).
 """
 
 from __future__ import annotations
@@ -150,30 +150,40 @@ def pixel_index(points: object, size: Sequence[int]) -> tuple[np.ndarray, np.nda
     return rows, cols
 
 
-def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
-                      max_object_id: int | None = None) -> dict[Hashable, int]:
+class AutomaticIds:
     """Ids for objects that have none, next to objects with explicit ids.
 
-    explicit: every explicit id of the input (validated, never changed);
-    automatic: the key of each object without an id (e.g. its class label), in
-    the input's order; equal keys are one object. Returns key -> id, numbered
-    from the largest explicit id + 1 upward in order of first appearance, so no
-    automatic id can collide with an explicit one. Read every explicit id of
-    the input first (e.g. on all frames), then call this once.
+    explicit: every explicit id of the input (validated, never changed; read
+    all of them first, e.g. on every frame). Calling the allocator with an
+    object's key (e.g. its class label; equal keys are one object) returns its
+    id: the first key gets the largest explicit id + 1, each new key the next,
+    so no automatic id can collide with an explicit one. ``ids``: key -> id.
     """
-    ids = [check_object_id(i, max_object_id) for i in explicit]
-    next_id = max(ids, default=0) + 1
-    out: dict[Hashable, int] = {}
+
+    def __init__(self, explicit: Iterable[int] = (), max_object_id: int | None = None) -> None:
+        self.max_object_id = max_object_id
+        self._next = max((check_object_id(i, max_object_id) for i in explicit), default=0) + 1
+        self.ids: dict[Hashable, int] = {}
+
+    def __call__(self, key: Hashable) -> int:
+        if key not in self.ids:
+            if self.max_object_id is not None and self._next > self.max_object_id:
+                raise PromptError(f"too many objects: an automatic id for {key!r} would be {self._next}, "
+                                  f"above the largest allowed id {self.max_object_id}")
+            self.ids[key] = self._next
+            self._next += 1
+        return self.ids[key]
+
+
+def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
+                      max_object_id: int | None = None) -> dict[Hashable, int]:
+    """All at once with :class:`AutomaticIds`: key -> id for the keys of
+    ``automatic`` (in order of first appearance), above every ``explicit`` id."""
+    allocate = AutomaticIds(explicit, max_object_id)
     for key in automatic:
-        if key in out:
-            continue
-        if max_object_id is not None and next_id > max_object_id:
-            raise PromptError(f"too many objects: an automatic id for {key!r} would be {next_id}, "
-                              f"above the largest allowed id {max_object_id}")
-        out[key] = next_id
-        next_id += 1
-    return out
+        allocate(key)
+    return allocate.ids
 
 
-__all__ = ["PNG_MAX_OBJECT_ID", "assign_object_ids", "check_box", "check_mask", "check_object_id", "check_points",
+__all__ = ["PNG_MAX_OBJECT_ID", "AutomaticIds", "assign_object_ids", "check_box", "check_mask", "check_object_id", "check_points",
            "pixel_index", "to_pixels", "validate_prompt"]

@@ -14,6 +14,7 @@ replaces only what tam-label wrote and can tell when a user edited a mask.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import cv2
@@ -25,15 +26,16 @@ from tam_core.types import Prompt
 REFINED_ATTR = "refined"  # True when SAM refinement produced the mask
 DIGEST_ATTR = "tam_digest"  # digest of the mask as written (edits change it)
 PROMPT_ATTR = "tam_prompt"  # on a keyframe: digest of the prompt it came from
-TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR)
+SOURCE_ATTR = "tam_source"  # on a keyframe: the prompt field(s) it came from, comma-separated
+TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR, SOURCE_ATTR)
 
 
-def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: dict[str, int] | None = None) -> list[Prompt]:
+def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: AutoIds | None = None) -> list[Prompt]:
     """Turn one frame's prompt label into Prompts (pixel coordinates, 0-based frame).
 
     label: fo.Keypoints, fo.Detections or fo.Segmentation; size: (H, W).
-    auto_ids: label -> object id for prompts without ``index`` (same class
-    without index = same object); filled in as new labels appear.
+    auto_ids: ids for prompts without ``index`` (same class without index =
+    same object); None: ``index`` is required.
     """
     import fiftyone as fo
 
@@ -81,16 +83,45 @@ def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], aut
     return out
 
 
-def _object_id(label: Any, frame_number: int, auto_ids: dict[str, int] | None) -> int:
+class AutoIds:
+    """Object ids for prompts without ``index``: one id per class name, the
+    first above ``largest_explicit`` (so an explicit id is never taken or
+    changed), then counting up as new class names appear."""
+
+    def __init__(self, largest_explicit: int = 0):
+        self.next = int(largest_explicit) + 1
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, label: str) -> int:
+        if label not in self.ids:
+            self.ids[label] = self.next
+            self.next += 1
+        return self.ids[label]
+
+
+def explicit_ids(label: Any) -> list[int]:
+    """The explicit object ids in one prompt label (``index`` values, or the
+    values of a Segmentation prompt's mask)."""
+    import fiftyone as fo
+
+    if isinstance(label, fo.Keypoints):
+        return [int(k.index) for k in label.keypoints if k.index is not None]
+    if isinstance(label, fo.Detections):
+        return [int(d.index) for d in label.detections if d.index is not None]
+    if isinstance(label, fo.Segmentation):
+        seg = label.get_mask()
+        return [int(v) for v in np.unique(seg) if v > 0] if seg is not None else []
+    return []
+
+
+def _object_id(label: Any, frame_number: int, auto_ids: AutoIds | None) -> int:
     if label.index is not None:
         return int(label.index)
     if auto_ids is None or not label.label:
         raise PromptError(
             f"a prompt on frame {frame_number} has no `index`: set `index` to the object id (1, 2, ...)"
         )
-    if label.label not in auto_ids:
-        auto_ids[label.label] = max(auto_ids.values(), default=0) + 1
-    return auto_ids[label.label]
+    return auto_ids(label.label)
 
 
 def box_to_pixels(bounding_box: Iterable[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -116,7 +147,18 @@ def paste_mask(crop: np.ndarray, box: tuple[int, int, int, int], size: tuple[int
     return full
 
 
-def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quality: float, refined: bool, prompt_digest: str | None = None):
+@dataclass(frozen=True)
+class KeyframeTag:
+    """What a keyframe's output detection records: the digest of the prompt
+    it was tracked from (an edit changes it) and the prompt field(s) it came
+    from (a correction reads them again, whatever fields it is given)."""
+
+    digest: str
+    sources: tuple[str, ...] = ()
+
+
+def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quality: float, refined: bool,
+                      keyframe: KeyframeTag | None = None):
     """bool [H,W] -> fo.Detection with the mask cropped to its tight box, or
     None when the mask is empty (absent objects get no detection)."""
     import fiftyone as fo
@@ -137,8 +179,10 @@ def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quali
     )
     det[REFINED_ATTR] = bool(refined)
     det[DIGEST_ATTR] = detection_digest(det)
-    if prompt_digest:
-        det[PROMPT_ATTR] = prompt_digest
+    if keyframe is not None:
+        det[PROMPT_ATTR] = keyframe.digest
+        if keyframe.sources:
+            det[SOURCE_ATTR] = ",".join(keyframe.sources)
     return det
 
 
