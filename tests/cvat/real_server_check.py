@@ -123,8 +123,9 @@ class Check:
     def cli(self, action, server, tid, *extra, env=None, wait=True):
         cmd = [sys.executable, "-m", "plugin.cli", "cvat", action, "--server", server, "--task", str(tid),
                "--state-dir", str(self.work / "state"), "--no-progress", "--batch-size", "8", *self.model_args, *extra]
-        full = dict(os.environ, PYTHONPATH=str(ROOT), CVAT_USERNAME=self.user, CVAT_PASSWORD=self.password, **(env or {}))
-        full.pop("CVAT_ACCESS_TOKEN", None) if not (env and "CVAT_ACCESS_TOKEN" in env) else None
+        full = dict(os.environ, PYTHONPATH=str(ROOT), CVAT_USERNAME=self.user, CVAT_PASSWORD=self.password)
+        full.pop("CVAT_ACCESS_TOKEN", None)
+        full.update(env or {})
         proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if not wait:
             return proc
@@ -166,7 +167,7 @@ class Check:
             return stored, auto, keys, manual
 
         # 1. track
-        rc, out, err = self.cli("track", "http://127.0.0.1:8080".replace("http://127.0.0.1:8080", self.url), tid)
+        rc, out, err = self.cli("track", self.url, tid)
         self.say(f"$ tam-label cvat track --server {self.url} --task {tid}  -> exit {rc}\n{out.strip()}{err.strip() and chr(10) + err.strip()}")
         stored, auto, keys, manual = auto_per_key()
         per_frame = Counter(s["frame"] for _, s in auto)
@@ -224,7 +225,7 @@ class Check:
             (self.url, {"CVAT_ACCESS_TOKEN": "abc"}, "has no API access tokens"),
         ):
             t0 = time.monotonic()
-            env2 = dict(env or {}, CVAT_USERNAME="") if env else None
+            env2 = dict(env, CVAT_USERNAME="", CVAT_PASSWORD="") if env else None
             rc, out, err = self.cli("track", server, tid, "--dry-run", env=env2)
             self.say(f"$ ... --server {server}{' (CVAT_ACCESS_TOKEN set)' if env else ''} -> exit {rc} in {time.monotonic() - t0:.1f}s: {err.strip()}")
             self.expect(rc == 1 and want in err and err.strip().count("\n") == 0, f"one-line error: {want}")
