@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from tam_core.errors import PromptError
+from tam_core.models import Models
+from tam_core.options import RunOptions
 from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
-from .track import Progress, TrackOptions, TrackReport, add_prompts, build_session, run_propagation
+from .track import Progress, TrackReport, add_prompts, build_session, run_options, run_propagation
 
 
 def correct(
@@ -16,8 +18,8 @@ def correct(
     prompts: Sequence[Prompt],
     changed: Iterable[tuple[int, int]],
     sink: LabelSink,
-    models: Any,
-    options: TrackOptions = TrackOptions(),
+    models: Models,
+    options: RunOptions = RunOptions(),
     progress: Progress | None = None,
 ) -> TrackReport:
     """Apply corrections: ``prompts`` are *all* stored keyframe prompts (old and
@@ -26,7 +28,9 @@ def correct(
     The session is rebuilt from all prompts, everything is treated as already
     tracked except the spans of the changed keyframes, and only those spans are
     propagated and written (the other objects and frames stay as they are).
+    ``options.refine=False`` never calls the refiner.
     """
+    options = run_options(options)
     session = build_session(frames, models, options)
     merged = add_prompts(session, frames, prompts)
     keys = {(p.object_id, p.frame) for p in merged}

@@ -8,27 +8,21 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from tam_core.errors import ConfigError
+from tam_core.models import Models
+from tam_core.options import DIRECTIONS, RunOptions  # noqa: F401  (DIRECTIONS re-exported)
+from tam_core.session import TrackingSession
 from tam_core.types import FrameResult, FrameSource, Prompt
 
 from .interfaces import LabelSink
 from .prompts import merge_prompts, object_labels
 
 Progress = Callable[[int, int], None]
-DIRECTIONS = ("forward", "backward", "both")
 
 
 @dataclass(frozen=True)
 class TrackOptions:
-    """How to run a tracking job.
-
-    direction: "forward" | "backward" | "both" (from each object's keyframes);
-    batch_size: results per ``LabelSink.write`` call (bounds memory and the
-    work lost on interruption); refine: let SAM repair degraded frames (when
-    the models have a refiner); session_options: a
-    ``tam_core.session.SessionOptions`` for the rest (its direction and refine
-    are overridden by the fields above).
-    """
+    """Deprecated: use ``tam_core.options.RunOptions`` (kept only until the
+    FiftyOne binding has moved over; ``track``/``correct`` convert it)."""
 
     direction: str = "both"
     batch_size: int = 16
@@ -36,10 +30,16 @@ class TrackOptions:
     session_options: Any = None
 
     def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ConfigError(f"direction {self.direction!r} is invalid: use one of {', '.join(DIRECTIONS)}")
-        if int(self.batch_size) < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        self.to_run_options()  # the same checks as RunOptions
+
+    def to_run_options(self) -> RunOptions:
+        multimask = getattr(self.session_options, "multimask", True)
+        return RunOptions(direction=self.direction, refine=self.refine, batch_size=int(self.batch_size), multimask=multimask)
+
+
+def run_options(options: RunOptions | TrackOptions) -> RunOptions:
+    """``options`` as RunOptions (a deprecated TrackOptions is converted)."""
+    return options.to_run_options() if isinstance(options, TrackOptions) else options
 
 
 @dataclass(frozen=True)
@@ -89,24 +89,15 @@ class TrackReport:
     frames_per_second: float
 
 
-def build_session(frames: FrameSource, models: Any, options: TrackOptions):
-    """A ``TrackingSession`` over ``frames`` with the models of ``models``
-    (``tam_core.models.Models`` or a test double with the same attributes)."""
-    from dataclasses import replace
-
-    from tam_core.session import SessionOptions, TrackingSession
-
-    # The session's own direction must match the run's: mark_tracked() records
-    # it, and a mismatch would make propagate() redo every span.
-    base = options.session_options if options.session_options is not None else SessionOptions()
-    kwargs: dict[str, Any] = {
-        "options": replace(base, direction=options.direction, refine=options.refine),
-        "refiner": getattr(models, "refiner", None),
-    }
-    return TrackingSession(frames, models.tracker_factory, models.segmenter, **kwargs)
+def build_session(frames: FrameSource, models: Models, options: RunOptions = RunOptions()) -> TrackingSession:
+    """A ``TrackingSession`` over ``frames`` with ``models``' segmenter, tracker
+    factory and refiner, running as ``options`` says (its direction is the
+    session's default; ``refine=False`` never calls the refiner)."""
+    return TrackingSession(frames, models.tracker_factory, models.segmenter, refiner=models.refiner,
+                           options=run_options(options))
 
 
-def add_prompts(session: Any, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
+def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
     """Validate/merge ``prompts`` and add them to ``session``; returns the merged list."""
     merged = merge_prompts(prompts, frames.num_frames, frames.size)
     for p in merged:
@@ -118,8 +109,8 @@ def track(
     frames: FrameSource,
     prompts: Sequence[Prompt],
     sink: LabelSink,
-    models: Any,
-    options: TrackOptions = TrackOptions(),
+    models: Models,
+    options: RunOptions = RunOptions(),
     progress: Progress | None = None,
 ) -> TrackReport:
     """Segment the prompted objects on their keyframes and track them through
@@ -130,20 +121,23 @@ def track(
     every batch with distinct frames done / frames in the video. The sink is
     not closed (the caller owns it).
     """
+    options = run_options(options)
     session = build_session(frames, models, options)
     merged = add_prompts(session, frames, prompts)
     return run_propagation(session, frames, merged, sink, options, progress)
 
 
 def run_propagation(
-    session: Any,
+    session: TrackingSession,
     frames: FrameSource,
     prompts: Sequence[Prompt],
     sink: LabelSink,
-    options: TrackOptions,
+    options: RunOptions,
     progress: Progress | None = None,
 ) -> TrackReport:
-    """Stream ``session.propagate(direction)`` into ``sink`` and summarise it."""
+    """Stream ``session.propagate(options.direction)`` into ``sink`` in batches
+    of ``options.batch_size`` and summarise it."""
+    options = run_options(options)
     start = time.perf_counter()
     total = frames.num_frames
     stats = _Stats()
@@ -171,7 +165,7 @@ def run_propagation(
     return stats.report(total, nbatches, object_labels(prompts), seconds)
 
 
-def _results(session: Any, direction: str) -> Iterator[FrameResult]:
+def _results(session: TrackingSession, direction: str) -> Iterator[FrameResult]:
     yield from session.propagate(direction)
 
 

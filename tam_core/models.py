@@ -1,30 +1,65 @@
-"""Load the models a tracking session needs, once, from explicit options."""
+"""What to load (:class:`ModelOptions`), what a loaded model set offers
+(:class:`Models`), and the one cached loader every entry point uses
+(:func:`get_models`).
+
+How a run behaves (direction, refine on/off, batch size) is
+``tam_core.options.RunOptions`` and is never part of what is loaded or cached:
+four ``get_models`` calls that differ only in run options load once.
+
+Test / site hook: ``TAM_LABEL_MODEL_PROVIDER=module:function`` makes
+:func:`get_models` call ``function(opts: ModelOptions) -> Models`` instead of
+:func:`load_models` (tests and the FiftyOne App server they start inject
+deterministic doubles this way). Its result is cached like a real load.
+
+This module imports neither torch nor cv2 at import time, so command-line
+parsing can use it.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from .errors import ConfigError
-from .refine import RefineOptions, Refiner
 from .types import Segmenter, Tracker
 
-_AUTOCAST = ("fp32", "fp16", "bf16")
+if TYPE_CHECKING:  # pragma: no cover
+    from .refine import RefineOptions, Refiner
+
+PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
+# SAM architectures with official weights, and random-weight test architectures
+# (``--sam-type tiny --sam-checkpoint FILE``) that need a checkpoint file.
+SAM_TYPES = ("vit_b", "vit_l", "vit_h")
+TEST_SAM_TYPES = ("tiny",)
+AUTOCAST = ("fp32", "fp16", "bf16")
+
+
+def _default_refine_options() -> RefineOptions:
+    from .refine import RefineOptions
+
+    return RefineOptions()
 
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """Which weights to load and where to run them.
+    """Which weights to load and where to run them — the only model cache key.
 
     sam_type: "vit_b" | "vit_l" | "vit_h", or "tiny" (a random-weight test
     architecture, ``tam_core.sam.SamConfig.tiny``; needs ``sam_checkpoint``).
-
     sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
     (``sam_vit_b|l|h`` / ``xmem`` via tam_core.weights, cached in ``cache_dir`` or
     ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
-    xmem_config: a ``tam_core.xmem.XMemConfig`` or None for XMem's defaults.
+    download: fetch missing official weights (False: cache or local files only).
+    sam_cache_size: image embeddings kept per segmenter (re-prompting a frame
+    does not re-encode it). xmem_config: a ``tam_core.xmem.XMemConfig`` or None
+    for XMem's defaults. refine: the refiner's thresholds
+    (``tam_core.refine.RefineOptions``); whether a run refines at all is
+    ``RunOptions.refine``.
     """
 
     sam_type: str = "vit_b"
@@ -34,30 +69,55 @@ class ModelOptions:
     cache_dir: str | Path | None = None
     autocast: str = "fp32"
     download: bool = True
-    sam_cache_size: int = 4  # image embeddings kept per segmenter (frames re-prompted without re-encoding)
+    sam_cache_size: int = 4
     xmem_config: Any = None
-    refine: RefineOptions = field(default_factory=RefineOptions)
+    refine: RefineOptions = field(default_factory=_default_refine_options)
 
     def __post_init__(self) -> None:
-        from .sam import SAM_TYPES, TEST_SAM_TYPES
-
         if self.sam_type not in SAM_TYPES + TEST_SAM_TYPES:
-            raise ConfigError(f"unknown SAM model type {self.sam_type!r}: use one of {', '.join(SAM_TYPES)}")
+            raise ConfigError(f"unknown SAM model type {self.sam_type!r}: use one of {', '.join(SAM_TYPES + TEST_SAM_TYPES)}")
         if self.sam_type in TEST_SAM_TYPES and self.sam_checkpoint is None:
             raise ConfigError(f"SAM type {self.sam_type!r} is a test architecture without official weights; "
                               "give its checkpoint file (--sam-checkpoint)")
-        if self.autocast not in _AUTOCAST:
-            raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(_AUTOCAST)}")
+        if self.autocast not in AUTOCAST:
+            raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(AUTOCAST)}")
+        if not self.refine.enabled:
+            raise ConfigError("refinement is switched off per run (RunOptions(refine=False), --no-refine), "
+                              "not in ModelOptions.refine")
+        if isinstance(self.sam_cache_size, bool) or not isinstance(self.sam_cache_size, int) or self.sam_cache_size < 1:
+            raise ConfigError(f"sam_cache_size must be an integer >= 1, got {self.sam_cache_size!r}")
+
+
+@runtime_checkable
+class Models(Protocol):
+    """A loaded model set (:class:`LoadedModels`, or a test double).
+
+    segmenter: turns clicks/boxes into masks; tracker_factory(): a fresh
+    ``Tracker`` per video pass, sharing the one loaded network; refiner: a
+    ``tam_core.refine.Refiner`` or None (then no run refines); device: the
+    ``torch.device`` the models run on.
+    """
+
+    @property
+    def segmenter(self) -> Segmenter: ...
+
+    @property
+    def tracker_factory(self) -> Callable[[], Tracker]: ...
+
+    @property
+    def refiner(self) -> Refiner | None: ...
+
+    @property
+    def device(self) -> Any: ...
 
 
 @dataclass(frozen=True)
-class Models:
-    """Loaded models. ``tracker_factory()`` makes a fresh tracker (one per video
-    pass) that shares the single loaded XMem network."""
+class LoadedModels:
+    """SAM + XMem as loaded by :func:`load_models` (satisfies :class:`Models`)."""
 
     segmenter: Segmenter
     tracker_factory: Callable[[], Tracker]
-    refiner: Refiner
+    refiner: Refiner | None
     device: Any  # torch.device
 
 
@@ -76,17 +136,21 @@ class _TrackerFactory:
         return XMemTracker(self.network, self.config, device=self.device, autocast_dtype=self.autocast)
 
 
-def load_models(opts: ModelOptions = ModelOptions()) -> Models:
+def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     """Resolve the checkpoints (downloading official weights when allowed), load
-    SAM and XMem once on the chosen device, and wire the refiner to SAM."""
+    SAM and XMem once on the chosen device, and wire the refiner to SAM.
+
+    Uncached: entry points call :func:`get_models` instead."""
     from .device import resolve_device
+    from .refine import Refiner
     from .sam import load_sam
     from .weights import resolve_checkpoint
     from .xmem import XMemConfig, load_xmem
 
+    opts = ModelOptions() if opts is None else opts
     device = resolve_device(opts.device)
     if opts.autocast != "fp32" and device.type != "cuda":
-        raise ConfigError(f"autocast {opts.autocast} needs CUDA but the device is {device}; use --autocast fp32")
+        raise ConfigError(f"{opts.autocast} needs CUDA but the device is {device}; drop --{opts.autocast} or use --device cuda")
     autocast = None if opts.autocast == "fp32" else opts.autocast
     sam_path = resolve_checkpoint(opts.sam_checkpoint or f"sam_{opts.sam_type}", cache_dir=opts.cache_dir,
                                   download=opts.download)
@@ -95,7 +159,64 @@ def load_models(opts: ModelOptions = ModelOptions()) -> Models:
     network = load_xmem(xmem_path, device)
     config = opts.xmem_config if opts.xmem_config is not None else XMemConfig()
     factory = _TrackerFactory(network, config, device, autocast)
-    return Models(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter, opts.refine), device=device)
+    return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter, opts.refine), device=device)
 
 
-__all__ = ["ModelOptions", "Models", "load_models"]
+_lock = threading.Lock()
+_cached: tuple[tuple[str, ModelOptions], Models] | None = None
+_loads = 0
+
+
+def get_models(opts: ModelOptions | None = None) -> Models:
+    """THE cached loader: the models for ``opts`` (None: ``ModelOptions()``), loaded on first use.
+
+    Keeps one model set in memory (asking for other options drops the previous
+    set first). Thread-safe: concurrent callers wait for the one load instead of
+    loading twice. Honours ``$TAM_LABEL_MODEL_PROVIDER`` (see the module doc).
+    Raises ConfigError when given anything but a :class:`ModelOptions` (run
+    options must never reach the cache key).
+    """
+    global _cached, _loads
+    opts = ModelOptions() if opts is None else opts
+    if not isinstance(opts, ModelOptions):
+        raise ConfigError(f"get_models takes tam_core.models.ModelOptions, not {type(opts).__name__}")
+    provider = os.environ.get(PROVIDER_ENV, "").strip()
+    key = (provider, opts)
+    with _lock:
+        if _cached is None or _cached[0] != key:
+            _cached = None  # release the previous set before loading the next
+            models = _provided(provider, opts) if provider else load_models(opts)
+            _loads += 1
+            _cached = (key, models)
+        return _cached[1]
+
+
+def load_count() -> int:
+    """How many times :func:`get_models` really loaded (or asked the provider); for tests."""
+    return _loads
+
+
+def clear_models() -> None:
+    """Drop the cached model set (frees its memory once nobody else holds it)."""
+    global _cached
+    with _lock:
+        _cached = None
+
+
+def _provided(provider: str, opts: ModelOptions) -> Models:
+    module, _, func = provider.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), func or "provide_models")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{PROVIDER_ENV}={provider!r} cannot be imported ({exc}); use module:function") from exc
+    models = fn(opts)
+    missing = [a for a in ("segmenter", "tracker_factory", "refiner", "device") if not hasattr(models, a)]
+    if missing:
+        raise ConfigError(f"{PROVIDER_ENV}={provider!r} returned models without {', '.join(missing)}")
+    return models
+
+
+__all__ = [
+    "AUTOCAST", "PROVIDER_ENV", "SAM_TYPES", "TEST_SAM_TYPES", "LoadedModels", "ModelOptions", "Models",
+    "clear_models", "get_models", "load_count", "load_models",
+]

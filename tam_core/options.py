@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ConfigError
-
-DIRECTIONS = ("forward", "backward", "both")
+from .spans import DIRECTIONS, check_direction
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,7 @@ class RunOptions:
     multimask: bool = True
 
     def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ConfigError(f"direction {self.direction!r} is invalid: use one of {', '.join(DIRECTIONS)}")
+        check_direction(self.direction)
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size must be an integer >= 1, got {self.batch_size!r}")
 

@@ -21,12 +21,9 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, ConfigError, PromptError
+from .models import SAM_TYPES, TEST_SAM_TYPES  # defined with what can be loaded (ModelOptions)
+from .prompts import check_box, check_points
 from .types import SegmenterOutput
-
-SAM_TYPES = ("vit_b", "vit_l", "vit_h")
-# Architectures without official weights: random-weight models for tests and
-# benchmarks (``--sam-type tiny --sam-checkpoint FILE``).
-TEST_SAM_TYPES = ("tiny",)
 
 
 @dataclass(frozen=True)
@@ -275,7 +272,9 @@ class SamSegmenter:
         """Prompt ``embedding`` (from :meth:`embed`), or the current image when None.
 
         points: float [N,2] pixel (x, y); point_labels: int [N] (1 positive, 0
-        negative); box: float [4] (x0, y0, x1, y1); mask_input: float32 [1,L,L]
+        negative; all positive when None); box: float [4] (x0, y0, x1, y1) -
+        both checked by ``tam_core.prompts`` against the embedded image
+        (closed [0, W] x [0, H]); mask_input: float32 [1,L,L]
         low-res logits (L = 256 for official SAM; see :meth:`mask_to_logits`).
 
         Following segment_anything's advice, SAM's three candidates are asked for
@@ -290,8 +289,8 @@ class SamSegmenter:
         if not isinstance(emb, SamEmbedding):
             raise PromptError(f"embedding must be a SamEmbedding from embed(), got {type(emb).__name__}")
         h, w = emb.original_size
-        pts, lbl = _check_points(points, point_labels, (h, w))
-        bx = _check_box(box, (h, w))
+        pts, lbl = check_points(points, point_labels, (h, w))
+        bx = check_box(box, (h, w))
         mi = self._check_mask_input(mask_input)
         if pts is None and bx is None and mi is None:
             raise PromptError("empty prompt: give points, a box or a mask")
@@ -357,46 +356,6 @@ def mask_to_logits(mask: np.ndarray, low_res_size: int = 256, logit: float = 8.0
     out = np.full((1, low_res_size, low_res_size), -logit, dtype=np.float32)
     out[0, :nh, :nw] = logit * (2.0 * cover - 1.0)
     return out
-
-
-def _check_points(points, labels, size: tuple[int, int]):
-    if points is None:
-        if labels is not None:
-            raise PromptError("point_labels given without points")
-        return None, None
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.size == 0:
-        return None, None
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise PromptError(f"points must be float [N,2] pixel (x, y), got shape {tuple(pts.shape)}")
-    if labels is None:
-        raise PromptError("points given without point_labels (1 positive, 0 negative)")
-    lbl = np.asarray(labels).reshape(-1)
-    if lbl.shape[0] != pts.shape[0]:
-        raise PromptError(f"{pts.shape[0]} points but {lbl.shape[0]} point_labels")
-    if not np.isin(lbl, (0, 1)).all():
-        raise PromptError("point_labels must be 1 (positive) or 0 (negative)")
-    h, w = size
-    bad = ~np.isfinite(pts).all(1) | (pts[:, 0] < 0) | (pts[:, 0] >= w) | (pts[:, 1] < 0) | (pts[:, 1] >= h)
-    if bad.any():
-        x, y = pts[np.argmax(bad)]
-        raise PromptError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image")
-    return pts, lbl.astype(np.int64)
-
-
-def _check_box(box, size: tuple[int, int]):
-    if box is None:
-        return None
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
-    if b.shape != (4,):
-        raise PromptError(f"box must be float [4] (x0, y0, x1, y1), got shape {tuple(np.shape(box))}")
-    h, w = size
-    x0, y0, x1, y1 = b
-    if not np.isfinite(b).all() or x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {w}x{h} image")
-    if x1 <= x0 or y1 <= y0:
-        raise PromptError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty: need x0 < x1 and y0 < y1")
-    return b
 
 
 __all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]

@@ -35,26 +35,10 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .errors import PromptError
+from .options import RunOptions
+from .prompts import validate_prompt
 from .spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
 from .types import FrameResult, FrameSource, Prompt, Segmenter, Tracker, as_bool_mask
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """How a session propagates.
-
-    direction: default of ``propagate`` — "forward" | "backward" | "both".
-    refine: call the refiner (if one was given) on tracked frames.
-    multimask: let the segmenter choose among several candidates for an
-    ambiguous single click (SAM's advice); more clicks or a box use one mask.
-    """
-
-    direction: str = "both"
-    refine: bool = True
-    multimask: bool = True
-
-    def __post_init__(self) -> None:
-        check_direction(self.direction)
 
 
 @dataclass(frozen=True)
@@ -104,7 +88,7 @@ class TrackingSession:
         tracker_factory: Callable[[], Tracker],
         segmenter: Segmenter | None = None,
         refiner: Any = None,
-        options: SessionOptions = SessionOptions(),
+        options: RunOptions = RunOptions(),
     ):
         self.frames = frames
         self.tracker_factory = tracker_factory
@@ -164,7 +148,8 @@ class TrackingSession:
         segmenter. The keyframe's span is marked for (re)tracking unless the
         mask did not change.
         """
-        points, labels, box, mask = self._validate(prompt)
+        prompt = validate_prompt(prompt, self.num_frames, self.size)
+        points, labels, box, mask = prompt.points, prompt.point_labels, prompt.box, prompt.mask
         obj = self._objects.get(prompt.object_id)
         old = obj.keyframes.get(prompt.frame) if obj else None
         if points is None and box is None:
@@ -211,52 +196,6 @@ class TrackingSession:
         m = as_bool_mask(out.mask, self.size, "segmenter mask").copy()
         # SAM's IoU head is a regression, not bounded: clip it to a quality score
         return _Keyframe(m, min(max(float(out.iou), 0.0), 1.0), points, labels, box, out.low_res_logits)
-
-    def _validate(self, p: Prompt):
-        """Check a prompt against the video; return (points, labels, box, mask)."""
-        h, w = self.size
-        where = f"prompt for object {p.object_id} on frame {p.frame}"
-        if not isinstance(p.frame, (int, np.integer)) or not 0 <= p.frame < self.num_frames:
-            raise PromptError(
-                f"{where}: frame {p.frame} does not exist (the video has {self.num_frames} frames, 0..{self.num_frames - 1})"
-            )
-        if not isinstance(p.object_id, (int, np.integer)) or p.object_id < 1:
-            raise PromptError(f"{where}: object ids must be integers >= 1")
-        points = labels = box = mask = None
-        if p.points is not None:
-            points = np.asarray(p.points, dtype=np.float64)
-            if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
-                raise PromptError(f"{where}: points must be [N,2] (x, y) pixels, got shape {points.shape}")
-            # Continuous pixel coordinates: pixel (i, j) covers [j, j+1) x [i, i+1).
-            bad = ~np.isfinite(points).all(1) | (points[:, 0] < 0) | (points[:, 0] >= w) | (points[:, 1] < 0) | (points[:, 1] >= h)
-            if bad.any():
-                x, y = points[np.argmax(bad)]
-                raise PromptError(f"{where}: point ({x:g}, {y:g}) is outside the {w}x{h} frame (x in [0, {w}), y in [0, {h}))")
-            if p.point_labels is None:
-                labels = np.ones(len(points), np.int64)
-            else:
-                labels = np.asarray(p.point_labels).reshape(-1)
-                if len(labels) != len(points):
-                    raise PromptError(f"{where}: {len(points)} points but {len(labels)} point labels")
-                if not np.isin(labels, (0, 1)).all():
-                    raise PromptError(f"{where}: point labels must be 1 (positive) or 0 (negative), got {labels.tolist()}")
-                labels = labels.astype(np.int64)
-        elif p.point_labels is not None:
-            raise PromptError(f"{where}: point labels given without points")
-        if p.box is not None:
-            box = np.asarray(p.box, dtype=np.float64).reshape(-1)
-            if box.shape != (4,) or not np.isfinite(box).all():
-                raise PromptError(f"{where}: a box is 4 numbers x0,y0,x1,y1, got {np.asarray(p.box).tolist()}")
-            x0, y0, x1, y1 = box
-            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-                raise PromptError(
-                    f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) must satisfy 0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h}"
-                )
-        if p.mask is not None:
-            mask = as_bool_mask(p.mask, self.size, f"{where}: mask")
-        if points is None and box is None and mask is None:
-            raise PromptError(f"{where} has no points, box or mask")
-        return points, labels, box, mask
 
     # ------------------------------------------------------------- bookkeeping
     def mark_tracked(self, except_keyframes: Iterable[tuple[int, int]] = ()) -> None:

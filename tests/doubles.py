@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Mapping
 import cv2
 import numpy as np
 
+from tam_core.prompts import pixel_index
 from tam_core.types import SegmenterOutput
 
 LOW_RES = 256  # SAM's low-res mask side
@@ -144,8 +145,7 @@ class ColorSegmenter:
         mask = np.zeros((h, w), bool)
         pts = np.zeros((0, 2)) if points is None else np.asarray(points, float).reshape(-1, 2)
         labels = np.ones(len(pts), int) if point_labels is None else np.asarray(point_labels).reshape(-1)
-        for (x, y), lab in zip(pts, labels):
-            yi, xi = int(np.clip(round(y), 0, h - 1)), int(np.clip(round(x), 0, w - 1))
+        for yi, xi, lab in zip(*pixel_index(pts, (h, w)), labels):
             comp = _component_at(_same_color(img, img[yi, xi], self.tol) & region, yi, xi)
             mask = mask | comp if lab == 1 else mask & ~comp
         if not (labels == 1).any():
@@ -159,9 +159,8 @@ class ColorSegmenter:
 
     def _negatives(self, img, pts, labels) -> np.ndarray:
         out = np.zeros(img.shape[:2], bool)
-        for (x, y), lab in zip(pts, labels):
+        for yi, xi, lab in zip(*pixel_index(pts, img.shape[:2]), labels):
             if lab == 0:
-                yi, xi = int(round(y)), int(round(x))
                 out |= _component_at(_same_color(img, img[yi, xi], self.tol), yi, xi)
         return out
 

@@ -8,7 +8,10 @@ the models are imported only when the command runs.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from tam_core.options import DIRECTIONS
+
+from .model_args import add_model_args, model_options, run_options
 
 
 def add_parser(subparsers) -> None:
@@ -26,23 +29,13 @@ def add_parser(subparsers) -> None:
         q.add_argument("--user", default=None, help="CVAT user name (default: $CVAT_USERNAME)")
         q.add_argument("--dry-run", action="store_true", help="print what would change; load no model, write nothing")
         q.add_argument("--batch-size", type=int, default=16, help="frames per upload batch (default 16)")
-        q.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
+        q.add_argument("--direction", choices=DIRECTIONS, default="both",
+                       help="track from each keyframe forward, backward or both ways (default both)")
         q.add_argument("--state-dir", default=None, help="where the record of uploaded masks is kept (default $TAM_LABEL_CACHE/cvat)")
-        q.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-        q.add_argument("--sam", default="vit_b", help="SAM model type: vit_b, vit_l or vit_h")
-        q.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path (default: cached official weights)")
-        q.add_argument("--xmem-checkpoint", default=None, help="XMem checkpoint path (default: cached official weights)")
         q.add_argument("--no-progress", action="store_true", help="no progress bar")
+        add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-
-
-def load_models(args: argparse.Namespace) -> Any:
-    """SAM + XMem as ``tam_core.models.Models`` (tests replace this function)."""
-    from tam_core.models import ModelOptions, load_models as _load
-
-    opts = ModelOptions(sam_type=args.sam, sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint, device=args.device)
-    return _load(opts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,13 +46,16 @@ def run(args: argparse.Namespace) -> int:
     from plugin.cvat import CvatOptions, connect, credentials_from_env, fix_task, track_task
 
     logging.basicConfig(level=logging.WARNING, format="tam-label: %(message)s")
+    mopts = model_options(args)  # option errors before connecting or loading anything
     options = CvatOptions(
-        job_id=args.job, frames=args.frames, dry_run=args.dry_run, batch_size=args.batch_size,
-        direction=args.direction, state_dir=Path(args.state_dir) if args.state_dir else None,
+        job_id=args.job, frames=args.frames, dry_run=args.dry_run, run=run_options(args),
+        state_dir=Path(args.state_dir) if args.state_dir else None,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     action = track_task if args.cvat_command == "track" else fix_task
     with connect(args.server, credentials_from_env(username=args.user)) as conn:
-        report = action(conn, args.task, lambda: load_models(args), options)
+        # ModelOptions: loaded through tam_core.models.get_models only once the
+        # task has prompts and this is not a dry run.
+        report = action(conn, args.task, mopts, options)
     print(report.summary())
     return 0

@@ -2,7 +2,7 @@
 ``--mask``, ``--label`` -> :class:`tam_core.types.Prompt` objects.
 
 Frames are 0-based; coordinates are pixels (x to the right, y down, a frame
-spans [0, W] x [0, H]). Object ids are 1..255: the id is the pixel value of
+spans [0, W] x [0, H] closed: ``tam_core.prompts``). Object ids are 1..255: the id is the pixel value of
 the output PNG (and 255 is DAVIS "void" in a mask file, never an object).
 Syntax errors raise :class:`tam_core.errors.PromptError` with one line that
 names the flag; checks against the video (frame range, points inside the
@@ -18,9 +18,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from tam_core.errors import PromptError
+from tam_core.prompts import check_object_id
 from tam_core.types import Prompt
 
-MAX_OBJECT_ID = 255
+from tam_core.prompts import PNG_MAX_OBJECT_ID as MAX_OBJECT_ID
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,7 @@ def _frame_obj(frame: str, obj: str, arg: str) -> tuple[int, int]:
         raise PromptError(f"{arg}: FRAME and OBJ must be integers") from None
     if f < 0:
         raise PromptError(f"{arg}: frame numbers start at 0")
-    if not 1 <= o <= MAX_OBJECT_ID:
-        raise PromptError(f"{arg}: object ids are integers 1..{MAX_OBJECT_ID} (the pixel value of the output PNG)")
-    return f, o
+    return f, check_object_id(o, MAX_OBJECT_ID, arg)
 
 
 def parse_point(text: str, positive: bool = True) -> Prompt:
@@ -139,15 +138,7 @@ def check_prompts(prompts: Sequence[Prompt], num_frames: int, size: Sequence[int
     the prompts of one object on one frame; before any model is loaded."""
     from operators.prompts import merge_prompts
 
-    merged = merge_prompts(prompts, num_frames, size)
-    h, w = int(size[0]), int(size[1])
-    for p in merged:  # the session's rule: pixel (i, j) covers [j, j+1) x [i, i+1)
-        if p.points is not None and ((p.points[:, 0] >= w) | (p.points[:, 1] >= h)).any():
-            x, y = p.points[np.argmax((p.points[:, 0] >= w) | (p.points[:, 1] >= h))]
-            raise PromptError(f"object {p.object_id} on frame {p.frame}: point ({x:g}, {y:g}) is outside the "
-                              f"{w}x{h} frame (x in [0, {w}), y in [0, {h}))")
-    return merged
-
+    return merge_prompts(prompts, num_frames, size, max_object_id=MAX_OBJECT_ID)
 
 __all__ = ["MAX_OBJECT_ID", "ParsedPrompts", "check_prompts", "parse_box", "parse_labels", "parse_mask",
            "parse_point", "prompts_from_args"]

@@ -210,7 +210,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--restart", action="store_true", help="start over instead of resuming a previous run in --out")
     p.add_argument("--batch-size", type=int, default=8, help="frames per write (default 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    from .track_models import add_model_args
+    from .model_args import add_model_args
 
     add_model_args(p)
     p.set_defaults(func=run)
@@ -220,13 +220,14 @@ def run(args: argparse.Namespace) -> int:
     from tam_core.errors import ConfigError
     from tam_core.video import open_video
 
+    from .model_args import run_options
     from .track_models import check_model_options, load_models, model_fingerprint
 
     parsed = prompts_from_args(args)  # syntax errors first
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     frames = open_video(args.video)
-    check_prompts(parsed.prompts, frames.num_frames, frames.size)
+    check_prompts(parsed.prompts, frames.num_frames, frames.size)  # frame range, points, boxes, masks, ids
     check_out_dir(args.out, args.video)
     mopts = check_model_options(args)  # device, precision, checkpoint files: all before loading
     for note in parsed.notes:
@@ -234,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     models = load_models(mopts)
     load_s = time.perf_counter() - t0
-    options = RunOptions(direction=args.direction, refine=not args.no_refine, batch_size=args.batch_size)
+    options = run_options(args)
     summary = run_track(frames, parsed.prompts, args.out, models, options, restart=args.restart,
                         model_fingerprint=model_fingerprint(mopts), progress=None if not args.no_progress else False,
                         name=str(args.video))

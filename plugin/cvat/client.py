@@ -2,17 +2,23 @@
 
 cvat-sdk does the transport, session login (cookie + CSRF header) and token
 auth. Responses are read as plain JSON (``_parse_response=False``) rather than
-through the SDK's generated models: those are strict about the newest schema,
-and the few fields we read are the same on every 2.x server. Its own version
-check is off (it only compares against the SDK release); :meth:`server_version`
-does ours.
+through the SDK's generated models: those are strict about the newest schema
+(cvat-sdk 2.80's models cannot parse a 2.23 server's answers), and the few
+fields we read are the same on every 2.x server. Its own version check is off
+(it only compares against the SDK release); :func:`parse_version` does ours,
+and token auth is refused up front on servers older than 2.48.
 
-Only these calls are made (see docs/cvat.md): ``GET /api/server/about``,
-``POST /api/auth/login``, ``GET /api/tasks/{id}``, ``GET /api/tasks/{id}/data/meta``,
+Only these calls are made (see docs/cvat.md): ``GET /api/server/about``
+(once, without retries, before anything else: a wrong host, port or scheme is
+:class:`CvatUnreachableError`), ``POST /api/auth/login``, ``GET /api/tasks/{id}``,
+``GET /api/tasks/{id}/data/meta``,
 ``GET /api/tasks/{id}/data/?type=frame&number=N&quality=original``,
-``GET /api/labels?task_id=`` (paginated), ``GET /api/jobs/{id}``,
-``GET /api/tasks/{id}/annotations/`` and
-``PATCH /api/tasks/{id}/annotations/?action=create|delete``.
+``GET /api/labels?task_id=`` and ``GET /api/jobs?task_id=`` (paginated),
+``GET /api/jobs/{id}``, ``GET /api/tasks/{id}/annotations/``,
+``PATCH /api/jobs/{id}/annotations/?action=create`` (a task-level create is
+stored once in EVERY job holding the frame; jobs overlap) and
+``PATCH /api/tasks/{id}/annotations/?action=delete`` (deletes exactly the
+listed ids, in whichever job holds them).
 Nothing here can delete all annotations: there is no PUT and no DELETE, and a
 delete with an empty id list is refused before it is sent.
 """
@@ -28,11 +34,14 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .credentials import Credentials
-from .errors import CvatAuthError, CvatConnectionError, CvatError
+from .errors import CvatAuthError, CvatConnectionError, CvatError, CvatUnreachableError
+from .server import ServerIdentity, check_url, normalise_url
 
 log = logging.getLogger(__name__)
 
 MIN_SERVER = (2, 4)  # mask shapes and the `source` field on shapes
+TOKEN_SERVER = (2, 48)  # personal access tokens (Authorization: Bearer) exist from this release
+PROBE_TIMEOUT = 10.0  # seconds for the first request (connect and read)
 _SHAPE_FIELDS = ("id", "type", "frame", "label_id", "group", "source", "occluded", "outside", "z_order", "rotation", "points", "attributes", "elements")
 
 
@@ -47,15 +56,20 @@ class CvatConnection:
     def __init__(self, server: str, credentials: Credentials, retries: int = 2, retry_wait: float = 0.5):
         from cvat_sdk.core.client import AccessTokenCredentials, Client, Config
 
-        self.server = server.rstrip("/")
+        self.server = check_url(server)
         self.retries = retries
         self.retry_wait = retry_wait
         self._secrets = credentials.secrets()
-        try:
-            self._client = Client(self.server, config=Config(allow_unsupported_server=True), check_server_version=False)
-        except Exception as exc:  # noqa: BLE001 - bad URL schemes etc. become one actionable line
-            raise CvatConnectionError(f"cannot use CVAT server URL {self.server!r}: {self._clean(exc)}") from None
-        self.version = self.server_version()
+        about = probe(self.server)
+        self.version = parse_version(about)
+        self.identity = ServerIdentity(normalise_url(self.server), str(about.get("name", "")), str(about.get("version", "")))
+        if credentials.token and self.version[:2] < TOKEN_SERVER:
+            raise CvatAuthError(
+                f"CVAT {about.get('version')} has no API access tokens (they exist from "
+                f"{TOKEN_SERVER[0]}.{TOKEN_SERVER[1]}): unset CVAT_ACCESS_TOKEN and set CVAT_USERNAME and CVAT_PASSWORD"
+            )
+        self._token = bool(credentials.token)
+        self._client = Client(self.server, config=Config(allow_unsupported_server=True), check_server_version=False)
         try:
             if credentials.token:
                 # A bad token shows as HTTP 401 on the first task read.
@@ -96,6 +110,11 @@ class CvatConnection:
 
         if isinstance(exc, ApiException):
             status = exc.status
+            if status == 401 and self._token:
+                return CvatAuthError(
+                    f"CVAT refused the access token while {what} (HTTP 401): check CVAT_ACCESS_TOKEN "
+                    "(create one in CVAT under your profile, Security) or use CVAT_USERNAME/CVAT_PASSWORD"
+                )
             if status in (401, 403) or (what == "logging in" and status == 400):
                 return CvatAuthError(
                     f"CVAT refused the credentials while {what} (HTTP {status}): check CVAT_USERNAME/CVAT_PASSWORD "
@@ -135,24 +154,6 @@ class CvatConnection:
         return json.loads(response.data or b"null")
 
     # -- reads ----------------------------------------------------------------
-    def server_version(self) -> tuple[int, int, int]:
-        """The server's version (major, minor, patch); refuses pre-2.4 servers."""
-        from packaging.version import InvalidVersion, Version
-
-        about = self.get_json(self._api.server_api.retrieve_about, "reading the server version")
-        text = str((about or {}).get("version", ""))
-        try:
-            v = Version(text)
-        except InvalidVersion:
-            log.warning("CVAT server reports an unparsable version %r; assuming 2.x", text)
-            return (2, 99, 0)
-        ver = (v.major, v.minor, v.micro)
-        if ver[:2] < MIN_SERVER:
-            raise CvatError(f"CVAT server {text} is too old: mask shapes need CVAT {MIN_SERVER[0]}.{MIN_SERVER[1]} or newer")
-        if v.major >= 3:
-            log.warning("CVAT server %s is newer than the 2.x API this tool was tested with", text)
-        return ver
-
     def task(self, task_id: int) -> dict:
         return self.get_json(self._api.tasks_api.retrieve, f"reading task {task_id}", task_id)
 
@@ -161,6 +162,14 @@ class CvatConnection:
 
     def job(self, job_id: int) -> dict:
         return self.get_json(self._api.jobs_api.retrieve, f"reading job {job_id}", job_id)
+
+    def jobs(self, task_id: int) -> list[dict]:
+        """All jobs of a task (follows the ``next`` pages); on video tasks with a
+        segment size they overlap (CVAT's default overlap is 5 frames)."""
+        out: list[dict] = []
+        for page in self._pages(self._api.jobs_api.list, f"reading the jobs of task {task_id}", task_id=task_id):
+            out.extend(page)
+        return out
 
     def labels(self, task_id: int) -> list[dict]:
         """All labels of a task (follows the ``next`` pages)."""
@@ -195,30 +204,92 @@ class CvatConnection:
         return self.get_json(self._api.tasks_api.retrieve_annotations, f"reading the annotations of task {task_id}", task_id)
 
     # -- writes ---------------------------------------------------------------
-    def create_shapes(self, task_id: int, shapes: Sequence[dict]) -> list[dict]:
-        """PATCH action=create; returns the created shapes (with their new ids)."""
+    def create_shapes(self, job_id: int, shapes: Sequence[dict]) -> list[dict]:
+        """PATCH /api/jobs/{job_id}/annotations action=create: stored once, in
+        that job (the server does not check that the frames lie in the job: the
+        caller must). Returns the created shapes with their new ids."""
         if not shapes:
             return []
-        body = self._patch(task_id, "create", [_shape_request(s) for s in shapes], f"uploading {len(shapes)} masks to task {task_id}")
-        return list((body or {}).get("shapes", []))
+        data = _patch_request(shapes)
+        response = self._call(
+            self._api.jobs_api.partial_update_annotations, f"uploading {len(shapes)} masks to job {job_id}",
+            idempotent=False, action="create", id=job_id, patched_labeled_data_request=data,
+        )
+        return list((json.loads(response.data or b"null") or {}).get("shapes", []))
 
     def delete_shapes(self, task_id: int, shapes: Sequence[dict]) -> None:
-        """PATCH action=delete of exactly these shapes (as read from the server)."""
+        """Task-level PATCH action=delete of exactly these shapes (as read from
+        the server: the frame routes each id to the jobs holding that frame, and
+        each job deletes the id only if it stores it)."""
         ids = [s.get("id") for s in shapes]
         if not ids or any(not isinstance(i, int) for i in ids):
             # An empty or id-less list must never reach the server (it could mean "everything").
             raise CvatError("internal error: refusing to send a delete without explicit shape ids")
-        self._patch(task_id, "delete", [_shape_request(s) for s in shapes], f"replacing {len(ids)} earlier masks in task {task_id}")
-
-    def _patch(self, task_id: int, action: str, shapes: list, what: str) -> Any:
-        from cvat_sdk import models
-
-        data = models.PatchedLabeledDataRequest(shapes=shapes, tracks=[], tags=[])
-        response = self._call(
-            self._api.tasks_api.partial_update_annotations, what, idempotent=False,
-            action=action, id=task_id, patched_labeled_data_request=data,
+        self._call(
+            self._api.tasks_api.partial_update_annotations, f"replacing {len(ids)} earlier masks in task {task_id}",
+            idempotent=False, action="delete", id=task_id, patched_labeled_data_request=_patch_request(shapes),
         )
-        return json.loads(response.data or b"null")
+
+
+def probe(url: str, timeout: float = PROBE_TIMEOUT) -> dict:
+    """``GET {url}/api/server/about`` once, without retries: the server's
+    self-description, or :class:`CvatUnreachableError` saying what to fix."""
+    import urllib3
+
+    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout))
+    fix = "check the host, port and scheme (http:// or https://)"
+    try:
+        response = http.request("GET", f"{url}/api/server/about", headers={"Accept": "application/json"})
+    except urllib3.exceptions.SSLError as exc:
+        raise CvatUnreachableError(
+            f"cannot reach CVAT at {url}: the TLS handshake failed ({_reason(exc)}); if the server speaks plain HTTP use http://"
+        ) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise CvatUnreachableError(f"cannot reach CVAT at {url} ({_reason(exc)}): {fix}") from None
+    finally:
+        http.clear()
+    try:
+        about = json.loads(response.data)
+    except ValueError:
+        about = None
+    if response.status != 200 or not isinstance(about, dict) or "version" not in about:
+        raise CvatUnreachableError(f"{url} answered HTTP {response.status} but not as a CVAT server (no /api/server/about): {fix}")
+    return about
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a urllib3 error, in a few words."""
+    inner = getattr(exc, "reason", None) or exc
+    text = " ".join(str(inner).split())
+    for marker in ("Connection refused", "Name or service not known", "nodename nor servname", "timed out",
+                   "WRONG_VERSION_NUMBER", "wrong version number", "CERTIFICATE_VERIFY_FAILED", "Connection reset"):
+        if marker.lower() in text.lower():
+            return marker.lower().replace("_", " ")
+    return f"{type(inner).__name__}: {text[:120]}"
+
+
+def parse_version(about: dict) -> tuple[int, int, int]:
+    """``/api/server/about``'s version as (major, minor, patch); refuses pre-2.4 servers."""
+    from packaging.version import InvalidVersion, Version
+
+    text = str(about.get("version", ""))
+    try:
+        v = Version(text)
+    except InvalidVersion:
+        log.warning("CVAT server reports an unparsable version %r; assuming 2.x", text)
+        return (2, 99, 0)
+    ver = (v.major, v.minor, v.micro)
+    if ver[:2] < MIN_SERVER:
+        raise CvatError(f"CVAT server {text} is too old: mask shapes need CVAT {MIN_SERVER[0]}.{MIN_SERVER[1]} or newer")
+    if v.major >= 3:
+        log.warning("CVAT server %s is newer than the 2.x API this tool was tested with", text)
+    return ver
+
+
+def _patch_request(shapes: Sequence[dict]):
+    from cvat_sdk import models
+
+    return models.PatchedLabeledDataRequest(shapes=[_shape_request(s) for s in shapes], tracks=[], tags=[])
 
 
 def _shape_request(shape: dict):

@@ -8,8 +8,19 @@ class CvatError(TamError):
 
 
 class CvatAuthError(CvatError):
-    """The server refused the credentials (or none were given)."""
+    """The server refused the credentials (or none were given, or the kind of
+    credentials does not exist on that server's version)."""
+
+
+class CvatUnreachableError(CvatError):
+    """At start: nothing answers at the URL as a CVAT server (wrong host, port or
+    scheme, DNS, TLS). Nothing was read or changed; fix the URL."""
 
 
 class CvatConnectionError(CvatError):
-    """The server could not be reached, dropped the connection or failed (5xx)."""
+    """Mid-run: the server dropped the connection or failed (5xx). Everything
+    already sent is recorded; re-running the same command resumes."""
+
+
+class CvatLockedError(CvatError):
+    """Another run is working on the same task (its holder is in the message)."""

@@ -7,6 +7,13 @@ shapes whose ids we never learnt; they are recognised by content on the next
 run), and the person's shapes we used as keyframes (to tell a new correction
 from an old prompt). A shape is ours only if it is ``source="auto"`` and its
 id and content match this record; anything else is a person's work.
+
+The record is keyed by the server's identity (normalised URL + the name it
+reports; ``server.ServerIdentity``) and the task, so ``http://localhost:8080``
+and ``http://127.0.0.1:8080/`` share it. A record made under another address
+of the same server (a DNS name vs its IP, a proxy) is found by
+:func:`find_ledger` only when its ids AND content hashes match masks the server
+holds now; it is never trusted blindly.
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ import hashlib
 import json
 import os
 import tempfile
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
-VERSION = 1
+from .server import ServerIdentity
+
+log = logging.getLogger(__name__)
+VERSION = 2  # 1: keyed by the URL as typed, "server" a string
 
 
 def shape_hash(shape: dict) -> str:
@@ -36,9 +48,37 @@ def default_state_dir() -> Path:
     return root / "cvat"
 
 
-def ledger_path(state_dir: Path | None, server: str, task_id: int) -> Path:
-    tag = hashlib.sha1(server.rstrip("/").encode()).hexdigest()[:12]
-    return Path(state_dir or default_state_dir()) / f"{tag}-task{int(task_id)}.json"
+def ledger_path(state_dir: Path | None, server: ServerIdentity, task_id: int) -> Path:
+    return Path(state_dir or default_state_dir()) / f"{server.key}-task{int(task_id)}.json"
+
+
+def find_ledger(state_dir: Path | None, server: ServerIdentity, task_id: int, shapes: Iterable[dict]) -> "Ledger":
+    """The record of ``task_id`` on ``server``. Without one at the server's key,
+    the record of the same task under another address whose (id, hash) pairs
+    match the most ``source="auto"`` masks on the server now is adopted (and
+    saved under this key by the next save); else an empty record."""
+    path = ledger_path(state_dir, server, task_id)
+    if path.exists():
+        return Ledger.load(path, server, task_id)
+    live = {int(s["id"]): shape_hash(s) for s in shapes if s.get("source") == "auto" and s.get("type") == "mask"}
+    best: tuple[int, Path] | None = None
+    for other in sorted(path.parent.glob(f"*-task{int(task_id)}.json")) if live else ():
+        try:
+            data = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        recorded = data.get("server")
+        if isinstance(recorded, dict) and recorded.get("name") != server.name:
+            continue
+        matches = sum(1 for sid, h in data.get("shapes", {}).items() if live.get(int(sid)) == h)
+        if matches and (best is None or matches > best[0]):
+            best = (matches, other)
+    if best is None:
+        return Ledger(path, server, task_id)
+    log.info("using the record %s: %d of its masks are on this server", best[1].name, best[0])
+    found = Ledger.load(best[1], server, task_id)
+    found.path = path
+    return found
 
 
 @dataclass
@@ -48,14 +88,14 @@ class Ledger:
     prompts by the last completed run (None: no run completed yet)."""
 
     path: Path
-    server: str
+    server: ServerIdentity
     task_id: int
     shapes: dict[int, str] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
     keyframes: dict[int, str] | None = None
 
     @classmethod
-    def load(cls, path: Path, server: str, task_id: int) -> "Ledger":
+    def load(cls, path: Path, server: ServerIdentity, task_id: int) -> "Ledger":
         path = Path(path)
         if not path.exists():
             return cls(path, server, task_id)
@@ -72,7 +112,8 @@ class Ledger:
         """Atomic write (temp file + rename): a crash never leaves half a record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
-            "version": VERSION, "server": self.server, "task": self.task_id,
+            "version": VERSION, "task": self.task_id,
+            "server": {"url": self.server.url, "name": self.server.name, "version": self.server.version},
             "shapes": {str(k): v for k, v in sorted(self.shapes.items())},
             "pending": self.pending,
             "keyframes": None if self.keyframes is None else {str(k): v for k, v in sorted(self.keyframes.items())},

@@ -8,14 +8,18 @@ tool-agnostic ``operators.track.track`` / ``operators.correct.correct`` with a
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tam_core.errors import PromptError
+from tam_core.models import ModelOptions, Models, get_models
+from tam_core.options import RunOptions
 
-from .ledger import Ledger, ledger_path
+from .ledger import Ledger, find_ledger
+from .lock import TaskLock
 from .shapes import PromptSet, TaskShapes, build_prompts, classify, describe
 from .sink import CvatMaskSink, SinkCounts
 from .task import CvatFrames, TaskInfo, frame_window, load_task
@@ -27,17 +31,15 @@ log = logging.getLogger(__name__)
 class CvatOptions:
     """job_id: work on one job's frames; frames: "A:B" task frames (B exclusive);
     dry_run: plan only (no models, no writes); state_dir: where the record of
-    uploads lives (default ``$TAM_LABEL_CACHE/cvat``); batch_size: masks per
-    upload request group; direction: "forward" | "backward" | "both";
-    session_options: passed to the tracking session; progress: show a tqdm bar."""
+    uploads lives (default ``$TAM_LABEL_CACHE/cvat``); run: how to track
+    (direction, refine, ``batch_size`` = masks per upload request group);
+    progress: show a tqdm bar."""
 
     job_id: int | None = None
     frames: str | None = None
     dry_run: bool = False
     state_dir: Path | None = None
-    batch_size: int = 16
-    direction: str = "both"
-    session_options: Any = None
+    run: RunOptions = RunOptions()
     progress: bool = False
 
 
@@ -48,7 +50,8 @@ class CvatRunReport:
     objects: object id -> description (label and group); keyframes: (object id,
     task frame) prompts used; changed: the new/edited keyframes (fix);
     frames: the task frames [first, stop) worked on; replaceable: our earlier
-    masks in that range; counts: what the sink sent.
+    masks in that range; copies: extra copies of our masks (a task-level upload
+    is stored once per job holding the frame); counts: what the sink sent.
     """
 
     task_id: int
@@ -60,6 +63,7 @@ class CvatRunReport:
     replaceable: int = 0
     person_shapes: int = 0
     adopted: int = 0
+    copies: int = 0
     dry_run: bool = False
     counts: SinkCounts = field(default_factory=SinkCounts)
     track: Any = None  # operators.track.TrackReport
@@ -76,6 +80,8 @@ class CvatRunReport:
         if self.command == "fix":
             lines.append(f"  corrected keyframes to re-track from: {self.changed}")
         lines.append(f"  person's shapes kept untouched: {self.person_shapes}; earlier auto masks in range: {self.replaceable}")
+        if self.copies:
+            lines.append(f"  extra copies of our masks in overlapping jobs (removed): {self.copies}")
         if not self.dry_run:
             c = self.counts
             lines.append(
@@ -102,10 +108,17 @@ def _prepare(conn, task_id: int, options: CvatOptions) -> _Context:
     task = load_task(conn, task_id)
     job = conn.job(options.job_id) if options.job_id is not None else None
     first, stop = frame_window(task, options.frames, job)
-    ledger = Ledger.load(ledger_path(options.state_dir, conn.server, task_id), conn.server, task_id)
-    shapes = classify(conn.annotations(task_id), ledger)
+    annotations = conn.annotations(task_id)
+    ledger = find_ledger(options.state_dir, conn.identity, task_id, annotations.get("shapes", []))
+    shapes = classify(annotations, ledger)
     if shapes.ignored:
         log.info("ignoring shapes that are not prompts: %s", shapes.ignored)
+    foreign = sum(1 for s in shapes.person if s.get("source") == "auto" and s.get("type") == "mask")
+    if foreign:
+        log.warning(
+            "task %s has %d source=\"auto\" masks that the record in %s does not claim: they are treated as a "
+            "person's masks (if another machine made them, copy its record file here)", task_id, foreign, ledger.path.parent,
+        )
     prompts = build_prompts(shapes.person, task, first, stop)
     return _Context(conn, task, first, stop, ledger, shapes, prompts)
 
@@ -118,14 +131,9 @@ def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
         objects={oid: describe(ctx.task, k) for oid, k in keys.items()},
         keyframes=[(p.object_id, p.frame + ctx.first) for p in ctx.prompts.prompts],
         replaceable=replaceable, person_shapes=len(ctx.shapes.person), adopted=ctx.shapes.adopted,
+        copies=ctx.shapes.copies,
         dry_run=options.dry_run,
     )
-
-
-def _track_options(options: CvatOptions):
-    from operators.track import TrackOptions
-
-    return TrackOptions(direction=options.direction, batch_size=options.batch_size, session_options=options.session_options)
 
 
 def _progress(options: CvatOptions, desc: str):
@@ -143,12 +151,11 @@ def _progress(options: CvatOptions, desc: str):
     return update, bar
 
 
-def _models(models: Any) -> Any:
-    """``models`` or, when it is a zero-argument loader, its result (so that a
-    dry run or a task without prompts never loads weights)."""
-    if callable(models) and not hasattr(models, "tracker_factory"):
-        return models()
-    return models
+def _models(models: Models | ModelOptions) -> Models:
+    """``models``, or for ModelOptions the one cached set from
+    ``tam_core.models.get_models`` (called only here, so a dry run or a task
+    without prompts never loads weights)."""
+    return get_models(models) if isinstance(models, ModelOptions) else models
 
 
 def _keyframe_record(ctx: _Context) -> dict[int, str]:
@@ -158,13 +165,28 @@ def _keyframe_record(ctx: _Context) -> dict[int, str]:
     return out
 
 
-def track_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+def _locked(command: str):
+    """Run the decorated command under the task's :class:`TaskLock` (not for
+    dry runs, which change nothing), so two runs on one task cannot interleave."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def locked(conn, task_id: int, models, options: CvatOptions = CvatOptions()) -> CvatRunReport:
+            if options.dry_run:
+                return fn(conn, task_id, models, options)
+            with TaskLock(options.state_dir, conn.identity, task_id, command):
+                return fn(conn, task_id, models, options)
+        return locked
+    return wrap
+
+
+@_locked("track")
+def track_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Track every prompted object of a task and upload one ``source="auto"``
     mask shape per object per frame (replacing only the tool's own earlier masks).
 
-    conn: a ``CvatConnection`` (``plugin.cvat.connect``); models:
-    ``tam_core.models.Models`` (or a double with ``segmenter`` and
-    ``tracker_factory``), or a zero-argument function returning one.
+    conn: a ``CvatConnection`` (``plugin.cvat.connect``); models: loaded
+    ``tam_core.models.Models`` (or a double), or the ``ModelOptions`` to get
+    them with ``tam_core.models.get_models`` once there is work to do.
     """
     ctx = _prepare(conn, task_id, options)
     report = _report(ctx, "track", options)
@@ -179,7 +201,8 @@ def track_task(conn, task_id: int, models: Any | Callable[[], Any], options: Cva
     return report
 
 
-def fix_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatOptions = CvatOptions()) -> CvatRunReport:
+@_locked("fix")
+def fix_task(conn, task_id: int, models: Models | ModelOptions, options: CvatOptions = CvatOptions()) -> CvatRunReport:
     """Find the frames a person corrected since the last run (edited or new
     masks/polygons, new points or boxes), make them keyframes and re-track only
     the spans they affect, replacing the tool's masks there."""
@@ -204,20 +227,21 @@ def fix_task(conn, task_id: int, models: Any | Callable[[], Any], options: CvatO
     return report
 
 
-def _run(ctx: _Context, models: Any, options: CvatOptions, changed):
+def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, changed):
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
-    sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth)
+    sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
+                        job_id=options.job_id)
     progress, bar = _progress(options, f"task {ctx.task.id}")
     try:
         loaded = _models(models)
         if changed is None:
             from operators.track import track
 
-            result = track(frames, ctx.prompts.prompts, sink, loaded, _track_options(options), progress)
+            result = track(frames, ctx.prompts.prompts, sink, loaded, options.run, progress)
         else:
             from operators.correct import correct
 
-            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, _track_options(options), progress)
+            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, options.run, progress)
         ctx.ledger.keyframes = _keyframe_record(ctx)  # only a completed run moves the baseline
     finally:
         sink.close()

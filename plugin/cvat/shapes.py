@@ -38,27 +38,40 @@ def object_key(shape: dict) -> ObjectKey:
 
 @dataclass
 class TaskShapes:
-    """ours: (object, frame) -> our mask shapes there; person: the person's
-    prompt shapes; ignored: counts of shapes that are neither (other types, tracks)."""
+    """ours: (object, frame) -> our mask shapes there (more than one only for
+    copies: CVAT stores a task-level upload once in every job holding the
+    frame); person: the person's prompt shapes; ignored: counts of shapes that
+    are neither (other types, tracks); adopted: uploads whose reply was lost,
+    recognised by content; copies: extra copies of our masks found."""
 
     ours: dict[tuple[ObjectKey, int], list[dict]] = field(default_factory=lambda: defaultdict(list))
     person: list[dict] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
     adopted: int = 0
+    copies: int = 0
 
 
 def classify(annotations: dict, ledger: Ledger) -> TaskShapes:
     """Split the server's annotations using the ledger, and bring the ledger up
-    to date (forget shapes that are gone or were edited, adopt pending uploads)."""
+    to date (forget shapes that are gone or were edited, adopt pending uploads).
+
+    Ours: ``source="auto"`` masks whose id and content hash are in the record,
+    or whose content is a pending upload's, or an exact copy (same frame, label,
+    group and pixels) of a mask the record holds (another job's copy of it).
+    Everything else is a person's."""
     out = TaskShapes()
     pending = set(ledger.pending)
+    recorded = set(ledger.shapes.values())
     seen: dict[int, str] = {}
-    for shape in annotations.get("shapes", []):
+    for shape in sorted(annotations.get("shapes", []), key=lambda s: int(s["id"])):
         sid, h = int(shape["id"]), shape_hash(shape)
         auto = shape.get("source") == "auto" and shape.get("type") == "mask"
-        if auto and (ledger.shapes.get(sid) == h or (sid not in ledger.shapes and h in pending)):
-            if sid not in ledger.shapes:
-                out.adopted += 1
+        mine = ledger.shapes.get(sid) == h
+        adopt = sid not in ledger.shapes and h in pending
+        copy = sid not in ledger.shapes and h in recorded
+        if auto and (mine or adopt or copy):
+            out.adopted += adopt
+            out.copies += copy and not adopt
             seen[sid] = h
             out.ours[(object_key(shape), int(shape["frame"]))].append(shape)
         elif shape.get("type") in PROMPT_TYPES:

@@ -1,8 +1,10 @@
 """A LabelSink that writes tracked masks to a CVAT task as mask shapes.
 
-Each ``write`` (one batch) becomes at most two requests: one PATCH
-action=create with the new masks and one PATCH action=delete with exactly our
-earlier masks they replace. The hashes of a batch are recorded as pending
+Each ``write`` (one batch) becomes one job-level PATCH action=create per job
+the new masks go to (each mask is stored in exactly one job: a task-level
+create would be stored again in every overlapping job) and one task-level
+PATCH action=delete with exactly our earlier masks they replace, copies
+included. The hashes of a batch are recorded as pending
 before the upload, so shapes created by a request whose reply was lost are
 recognised as ours by the next run; a re-run therefore completes an
 interrupted one without duplicates and never touches a person's shapes.
@@ -42,9 +44,9 @@ class CvatMaskSink:
     """
 
     def __init__(self, conn, task: TaskInfo, ledger: Ledger, shapes: TaskShapes, keys: dict[int, ObjectKey],
-                 first: int, truth: frozenset = frozenset()):
+                 first: int, truth: frozenset = frozenset(), job_id: int | None = None):
         self.conn, self.task, self.ledger, self.shapes = conn, task, ledger, shapes
-        self.keys, self.first, self.truth = keys, first, truth
+        self.keys, self.first, self.truth, self.job_id = keys, first, truth, job_id
         self.counts = SinkCounts()
         self.frames_written: set[int] = set()
 
@@ -72,22 +74,32 @@ class CvatMaskSink:
                 shape = {"type": "mask", "frame": frame, "label_id": key[0], "group": key[1], "source": "auto",
                          "points": points, "occluded": False, "z_order": 0, "rotation": 0.0, "attributes": []}
                 h = shape_hash(shape)
-                if len(old) == 1 and self.ledger.shapes.get(int(old[0]["id"])) == h:
+                same = next((s for s in old if self.ledger.shapes.get(int(s["id"])) == h), None)
+                if same is not None:  # already there: keep it, drop any copies of it
                     self.counts.unchanged += 1
+                    delete.extend(s for s in old if s is not same)
                     continue
                 create.append(((key, frame), shape, h))
             delete.extend(old)
             self.frames_written.add(frame)
-        self._upload(create)
+        fresh = self._upload(create)
         self._delete(delete)
+        for where, made in fresh.items():
+            self.shapes.ours[where] = made
 
-    def _upload(self, create: list) -> None:
+    def _upload(self, create: list) -> dict[tuple[ObjectKey, int], list[dict]]:
+        """Create the masks, each in one job; returns (object, frame) -> the created shapes."""
         if not create:
-            return
+            return {}
         self.ledger.pending = self.ledger.pending + [h for _, _, h in create]
         self.ledger.save()
-        made = self.conn.create_shapes(self.task.id, [s for _, s, _ in create])
-        self.counts.requests += 1
+        per_job: dict[int, list[dict]] = {}
+        for _, s, _ in create:
+            per_job.setdefault(self.task.job_for(s["frame"], self.job_id), []).append(s)
+        made: list[dict] = []
+        for job_id, shapes in sorted(per_job.items()):
+            made.extend(self.conn.create_shapes(job_id, shapes))
+            self.counts.requests += 1
         by_hash = {shape_hash(s): s for s in made}
         fresh: dict[tuple[ObjectKey, int], list[dict]] = {}
         for where, _, h in create:
@@ -99,22 +111,24 @@ class CvatMaskSink:
             fresh.setdefault(where, []).append(got)
         self.ledger.save()
         self.counts.created += len(create)
-        self._fresh = fresh
+        return fresh
 
     def _delete(self, delete: list[dict]) -> None:
-        fresh = getattr(self, "_fresh", {})
-        self._fresh = {}
-        if delete:
-            self.conn.delete_shapes(self.task.id, delete)
-            self.counts.requests += 1
-            self.counts.deleted += len(delete)
-            for s in delete:
-                self.ledger.shapes.pop(int(s["id"]), None)
-                where = ((int(s["label_id"]), int(s.get("group") or 0)), int(s["frame"]))
+        if not delete:
+            return
+        self.conn.delete_shapes(self.task.id, delete)
+        self.counts.requests += 1
+        self.counts.deleted += len(delete)
+        gone = {int(s["id"]) for s in delete}
+        for s in delete:
+            self.ledger.shapes.pop(int(s["id"]), None)
+            where = ((int(s["label_id"]), int(s.get("group") or 0)), int(s["frame"]))
+            left = [o for o in self.shapes.ours.get(where, []) if int(o["id"]) not in gone]
+            if left:
+                self.shapes.ours[where] = left
+            else:
                 self.shapes.ours.pop(where, None)
-            self.ledger.save()
-        for where, made in fresh.items():
-            self.shapes.ours[where] = made
+        self.ledger.save()
 
     def close(self) -> None:
         self.ledger.save()

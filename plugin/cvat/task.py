@@ -33,6 +33,18 @@ class LabelInfo:
 
 
 @dataclass(frozen=True)
+class JobInfo:
+    """An annotation job: task frames [start, stop] (inclusive, as CVAT)."""
+
+    id: int
+    start: int
+    stop: int
+
+    def holds(self, frame: int) -> bool:
+        return self.start <= frame <= self.stop
+
+
+@dataclass(frozen=True)
 class TaskInfo:
     """A task's frame layout and labels. ``size``: number of task frames;
     ``height``/``width``: frame size in pixels; ``step``: source-frame step."""
@@ -48,9 +60,21 @@ class TaskInfo:
     width: int
     labels: dict[int, LabelInfo]
     deleted_frames: frozenset[int] = frozenset()
+    jobs: tuple[JobInfo, ...] = ()
 
     def source_frame(self, frame: int) -> int:
         return self.start_frame + frame * self.step
+
+    def job_for(self, frame: int, prefer: int | None = None) -> int:
+        """The one job a new shape on ``frame`` is stored in: ``prefer`` (the
+        ``--job``) when it holds the frame, else the earliest job holding it.
+        Jobs of video tasks overlap, and a task-level upload would be stored in
+        every job holding the frame (a duplicate per overlap)."""
+        holders = sorted((j.start, j.id) for j in self.jobs if j.holds(frame))
+        if not holders:
+            raise CvatError(f"no annotation job of task {self.id} holds frame {frame}; re-read the task (was it re-split?)")
+        ids = [jid for _, jid in holders]
+        return prefer if prefer in ids else ids[0]
 
 
 def parse_step(frame_filter: str | None) -> int:
@@ -74,11 +98,15 @@ def load_task(conn, task_id: int) -> TaskInfo:
         attrs = {int(a["id"]): str(a["name"]) for a in lab.get("attributes", [])}
         labels[int(lab["id"])] = LabelInfo(int(lab["id"]), str(lab["name"]), attrs)
     size = int(meta.get("size") or task.get("size") or 0)
+    jobs = tuple(
+        JobInfo(int(j["id"]), int(j["start_frame"]), int(j["stop_frame"]))
+        for j in conn.jobs(task_id) if j.get("type", "annotation") == "annotation"  # never a ground-truth job
+    )
     return TaskInfo(
         id=int(task_id), name=str(task.get("name", "")), mode=str(task.get("mode", "")), size=size,
         start_frame=int(meta.get("start_frame", 0)), stop_frame=int(meta.get("stop_frame", size - 1)),
         step=parse_step(meta.get("frame_filter")), height=h, width=w, labels=labels,
-        deleted_frames=frozenset(int(f) for f in meta.get("deleted_frames") or ()),
+        deleted_frames=frozenset(int(f) for f in meta.get("deleted_frames") or ()), jobs=jobs,
     )
 
 

@@ -1,75 +1,45 @@
-"""Which models the FiftyOne operators, panel and model wrapper use.
+"""Deprecated shim: the FiftyOne code's old model choice over the one cached
+loader ``tam_core.models.get_models`` (which also honours
+``TAM_LABEL_MODEL_PROVIDER``; the provider now receives a ``ModelOptions``).
 
-By default ``tam_core.models.load_models`` (SAM + our XMem, weights resolved
-and downloaded by ``tam_core.weights``). The environment variable
-``TAM_LABEL_MODEL_PROVIDER=module:function`` names a function
-``function(choice: ModelChoice) -> Models-like`` to use instead — this is how
-tests (and the App server they start) inject deterministic doubles, and how a
-site can plug in its own loader. Loaded models are cached per choice, because
-the panel asks for the segmenter on every click.
+Kept only until the FiftyOne binding takes ``ModelOptions`` + ``RunOptions``
+directly. ``ModelChoice.refine`` is a *run* option: it is not part of what is
+loaded or cached (``to_model_options`` drops it).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import threading
 from dataclasses import dataclass
-from typing import Any
 
-from tam_core.errors import ConfigError
-
-PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
-SAM_TYPES = ("vit_b", "vit_l", "vit_h")
-
-_lock = threading.Lock()
-_cache: dict[tuple, Any] = {}
+from tam_core.models import PROVIDER_ENV, SAM_TYPES, ModelOptions, Models
+from tam_core.models import get_models as _get_models
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """What the user picked in a form (or in Python).
-
-    sam_type: "vit_b" | "vit_l" | "vit_h"; device: "auto" | "cpu" | "cuda[:N]";
-    refine: SAM refinement of degraded frames; checkpoints: local files
-    (None: the cached/downloaded official weights).
-    """
+    """What the user picked in a form (or in Python): sam_type "vit_b" |
+    "vit_l" | "vit_h"; device "auto" | "cpu" | "cuda[:N]"; refine: SAM
+    refinement (a run option); checkpoints: local files (None: the
+    cached/downloaded official weights); download False: offline."""
 
     sam_type: str = "vit_b"
     device: str = "auto"
     refine: bool = True
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
-    download: bool = True  # False: only cached/local weights (offline)
+    download: bool = True
 
     def __post_init__(self) -> None:
-        if self.sam_type not in SAM_TYPES:
-            raise ConfigError(f"SAM type {self.sam_type!r} is unknown: use one of {', '.join(SAM_TYPES)}")
+        self.to_model_options()  # the same checks as ModelOptions
+
+    def to_model_options(self) -> ModelOptions:
+        return ModelOptions(sam_type=self.sam_type, sam_checkpoint=self.sam_checkpoint,
+                            xmem_checkpoint=self.xmem_checkpoint, device=self.device, download=self.download)
 
 
-def get_models(choice: ModelChoice = ModelChoice()) -> Any:
-    """Models for ``choice`` (``segmenter``, ``tracker_factory``, ``refiner``), cached."""
-    provider = os.environ.get(PROVIDER_ENV, "").strip()
-    key = (provider, choice)
-    with _lock:
-        if key not in _cache:
-            _cache.clear()  # keep one model set in memory
-            _cache[key] = _load(provider, choice)
-        return _cache[key]
+def get_models(choice: ModelChoice | ModelOptions = ModelChoice()) -> Models:
+    """``tam_core.models.get_models`` for a ModelChoice (or a ModelOptions)."""
+    return _get_models(choice.to_model_options() if isinstance(choice, ModelChoice) else choice)
 
 
-def _load(provider: str, choice: ModelChoice) -> Any:
-    if provider:
-        module, _, func = provider.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), func or "provide_models")
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"{PROVIDER_ENV}={provider!r} cannot be imported ({exc}); use module:function") from exc
-        return fn(choice)
-    from tam_core.models import ModelOptions, load_models
-
-    # refine is applied per run (SessionOptions.refine), not when loading.
-    return load_models(ModelOptions(
-        sam_type=choice.sam_type, sam_checkpoint=choice.sam_checkpoint, xmem_checkpoint=choice.xmem_checkpoint,
-        device=choice.device, download=choice.download,
-    ))
+__all__ = ["PROVIDER_ENV", "SAM_TYPES", "ModelChoice", "get_models"]

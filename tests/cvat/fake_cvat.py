@@ -1,34 +1,33 @@
 """A small fake CVAT 2.x server for tests (stdlib ``http.server``, 127.0.0.1).
 
-It implements exactly the endpoints tam-label calls, with CVAT's payloads, so
-it can be checked against a real server later (docs/cvat.md lists them):
+This module holds the server's state and its rules; ``fake_cvat_http.py`` the
+HTTP side (the route table, auth, faults). Every rule below was checked
+against a real CVAT 2.23.1 server (docs/cvat.md, "What the real server does"):
 
-=========================================================  ====================================
-``GET  /api/server/about``                                  ``{"name", "description", "version"}``
-``POST /api/auth/login``                                    ``{"key"}`` + ``sessionid``/``csrftoken`` cookies;
-                                                            400 on bad credentials (as CVAT)
-``POST /api/auth/logout``                                   ``{"detail"}``
-``GET  /api/tasks/{id}``                                    task (id, name, mode, size, segment_size, ...)
-``GET  /api/tasks/{id}/data/meta``                          start_frame, stop_frame, frame_filter
-                                                            ``"step=N"``, size, frames, deleted_frames
-``GET  /api/tasks/{id}/data/?type=frame&number=N&quality=``  PNG (lossless, so tests compare exact pixels)
-``GET  /api/labels?task_id=&page=&page_size=``              paginated ``count/next/previous/results``
-``GET  /api/jobs/{id}``                                      job (id, task_id, start_frame, stop_frame)
-``GET  /api/tasks/{id}/annotations/``                       ``{"version", "tags", "shapes", "tracks"}``
-``PATCH /api/tasks/{id}/annotations/?action=create``        assigns ids, returns the created objects
-``PATCH ...?action=update`` / ``?action=delete``            by id, returns the listed objects
-``PUT``/``DELETE /api/tasks/{id}/annotations/``             replace / remove ALL (recorded, so tests can
-                                                            assert the tool never calls them)
-=========================================================  ====================================
+- Jobs: a task with ``segment_size`` S is split as CVAT does: overlap O =
+  ``overlap`` if given, else 5 for video (``mode="interpolation"``) and 0 for
+  images, at most S // 2; jobs start at 0, S-O, 2(S-O), ... and are
+  ``[start, min(start+S-1, size-1)]``. Video with S=10 over 30 frames: 0-9,
+  5-14, 10-19, 15-24, 20-29 (every frame from 5 on is in two jobs).
+- Storage is per job. A task-level ``PATCH .../annotations?action=create``
+  stores a copy (own id) in EVERY job holding the shape's frame and answers
+  with all copies; a job-level create stores once, in that job, even when the
+  frame lies outside the job (the server does not check).
+- Deletes/updates by id: a task-level one goes to every job holding the listed
+  frame, and each job changes the id only if it stores it; a job-level one
+  only in that job. Unknown ids are ignored (HTTP 200, the listed shapes echoed).
+- Task-level reads merge the jobs: objects of a later job in its first O frames
+  are matched to the earlier job's objects on the same frame, and a
+  rectangle/polygon pair with the same label and IoU >= 0.75 comes back once
+  (the earlier job's); masks and points are never matched, so copies come back
+  as duplicates.
+- Auth: session login (400 on bad credentials), CSRF on unsafe methods, Basic;
+  ``Authorization: Bearer`` exists only from 2.48 (older servers answer 401
+  "Authentication credentials were not provided.").
 
-Conventions of the real server kept here: paths match with or without the
-trailing ``/``; unauthenticated requests get 401; session auth needs the
-``X-CSRFToken`` header (equal to the ``csrftoken`` cookie) on unsafe methods
-(else 403), while ``Authorization: Bearer <token>`` and Basic auth need no
-CSRF; mask shapes are validated with ``cvat_sdk.masks.decode_mask`` (the
-oracle); the task frame ``number`` is 0..size-1 and maps to source frame
-``start_frame + number * step``; a task ``mode`` is ``interpolation`` (video)
-or ``annotation`` (images); list pages hold ``page_size`` items (default 10).
+Extending (e.g. other helpers' endpoints): subclass :class:`FakeCvat` and add
+``fake_cvat_http.Route`` entries to ``routes``; a route function gets
+``(handler, match, query, body)`` and returns ``(status, body, headers)``.
 
 Faults (:meth:`FakeCvat.add_fault`): answer the Nth matching request with an
 HTTP status, or drop the connection without answering (optionally after
@@ -37,21 +36,21 @@ applying the change, as when a reply is lost in flight).
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 import re
-import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from fake_cvat_http import ROUTES, Handler, HttpError, Route
+
+__all__ = ["FakeCvat", "FakeTask", "Fault", "HttpError", "Route", "TOKEN_VERSION"]
+
 SHAPE_TYPES = {"rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"}
 SOURCES = {"manual", "semi-auto", "auto", "file", "consensus"}
+TOKEN_VERSION = (2, 48)  # API access tokens (Bearer) exist from this release
 
 
 @dataclass
@@ -80,7 +79,9 @@ class FakeTask:
     step: int
     mode: str
     segment_size: int
-    shapes: dict[int, dict] = field(default_factory=dict)
+    overlap: int = 0
+    shapes: dict[int, dict] = field(default_factory=dict)  # every stored shape (all jobs), by id
+    shape_job: dict[int, int] = field(default_factory=dict)  # shape id -> the job storing it
     version: int = 0
     deleted_frames: list[int] = field(default_factory=list)
 
@@ -92,15 +93,35 @@ class FakeTask:
         return self.source_frames[self.start_frame + number * self.step]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # clients hanging up are normal here
+            super().handle_error(request, client_address)
+
+
+def segments(size: int, segment_size: int, overlap: int | None, mode: str) -> tuple[list[tuple[int, int]], int]:
+    """CVAT 2.23's split of ``size`` task frames into jobs: ([(start, stop)], overlap)."""
+    seg = size if segment_size == 0 or segment_size > size else segment_size
+    ov = min(overlap if overlap is not None else (5 if mode == "interpolation" else 0), seg // 2)
+    return [(s, min(s + seg - 1, size - 1)) for s in range(0, size - ov, seg - ov)], ov
+
+
 class FakeCvat:
     """The server state plus an HTTP server thread. Use as a context manager::
 
         with FakeCvat() as cvat:
-            tid = cvat.add_task(video.frames, labels=[{"name": "car"}])
+            tid = cvat.add_task(video.frames, labels=[{"name": "car"}], segment_size=10)
             cvat.url  # "http://127.0.0.1:PORT"
     """
 
-    def __init__(self, username: str = "alice", password: str = "s3cret-pass", token: str = "tok-123", version: str = "2.17.0"):
+    routes: list[Route] = ROUTES
+    handler_class: type = Handler
+
+    def __init__(self, username: str = "alice", password: str = "s3cret-pass", token: str = "tok-123", version: str = "2.23.1"):
         self.username, self.password, self.token, self.version = username, password, token, version
         self.tasks: dict[int, FakeTask] = {}
         self.labels: dict[int, dict] = {}
@@ -110,8 +131,13 @@ class FakeCvat:
         self.faults: list[Fault] = []
         self.page_size = 10
         self._ids = 0
+        self._shape_ids = 0
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
+
+    @property
+    def has_tokens(self) -> bool:
+        return tuple(int(x) for x in re.findall(r"\d+", self.version)[:2]) >= TOKEN_VERSION
 
     # -- setup ------------------------------------------------------------------
     def _next_id(self) -> int:
@@ -127,10 +153,12 @@ class FakeCvat:
         step: int = 1,
         mode: str = "interpolation",
         segment_size: int = 0,
+        overlap: int | None = None,
         name: str = "task",
     ) -> int:
         """A task over ``source_frames`` uint8 [N,H,W,3]. labels: ``{"name",
-        "attributes": [{"name", "input_type", "values", ...}]}``."""
+        "attributes": [{"name", "input_type", "values", ...}]}``. Jobs as CVAT
+        splits them (see the module docstring)."""
         with self._lock:
             tid = self._next_id()
             stop = len(source_frames) - 1 if stop_frame is None else stop_frame
@@ -147,11 +175,12 @@ class FakeCvat:
                 self.labels[lid] = {"id": lid, "name": spec["name"], "color": "#ff0000", "attributes": attrs,
                                     "type": spec.get("type", "any"), "sublabels": [], "has_parent": False,
                                     "parent_id": None, "task_id": tid, "project_id": None}
-            seg = segment_size or task.size
-            for start in range(0, task.size, seg):
+            spans, task.overlap = segments(task.size, segment_size, overlap, mode)
+            for start, end in spans:
                 jid = self._next_id()
-                self.jobs[jid] = {"id": jid, "task_id": tid, "start_frame": start, "stop_frame": min(start + seg, task.size) - 1,
-                                  "type": "annotation", "stage": "annotation", "state": "new", "mode": mode}
+                self.jobs[jid] = {"id": jid, "task_id": tid, "start_frame": start, "stop_frame": end,
+                                  "frame_count": end - start + 1, "type": "annotation", "stage": "annotation",
+                                  "state": "new", "mode": mode}
             return tid
 
     def label_id(self, task_id: int, name: str) -> int:
@@ -160,18 +189,32 @@ class FakeCvat:
     def attr_id(self, label_id: int, name: str) -> int:
         return next(a["id"] for a in self.labels[label_id]["attributes"] if a["name"] == name)
 
-    def add_shape(self, task_id: int, **fields: Any) -> int:
-        """Add a shape as a person would (``source="manual"`` unless given)."""
+    def task_jobs(self, task_id: int) -> list[dict]:
+        """The task's jobs by start frame."""
+        return sorted((j for j in self.jobs.values() if j["task_id"] == task_id), key=lambda j: j["start_frame"])
+
+    def jobs_holding(self, task_id: int, frame: int) -> list[int]:
+        return [j["id"] for j in self.task_jobs(task_id) if j["start_frame"] <= frame <= j["stop_frame"]]
+
+    def add_shape(self, task_id: int, job: int | None = None, **fields: Any) -> int:
+        """Add a shape as a person in the UI would: once, in ``job`` (default:
+        the earliest job holding the frame); ``source="manual"`` unless given."""
         with self._lock:
-            shape = self._new_shape(self.tasks[task_id], dict(fields, source=fields.get("source", "manual")))
-            return shape["id"]
+            task = self.tasks[task_id]
+            job = job if job is not None else self.jobs_holding(task_id, int(fields["frame"]))[0]
+            return self._new_shape(task, dict(fields, source=fields.get("source", "manual")), job)["id"]
 
     def shapes(self, task_id: int) -> list[dict]:
+        """Every stored shape (copies in overlapping jobs included), by id."""
         with self._lock:
             return [dict(s) for s in sorted(self.tasks[task_id].shapes.values(), key=lambda s: s["id"])]
 
+    def shape_jobs(self, task_id: int) -> dict[int, int]:
+        with self._lock:
+            return dict(self.tasks[task_id].shape_job)
+
     def edit_shape(self, task_id: int, shape_id: int, **fields: Any) -> None:
-        """Change a shape in place, like the CVAT UI saving an edit (same id)."""
+        """Change a shape in place, like the CVAT UI saving an edit (same id, same job)."""
         with self._lock:
             self.tasks[task_id].shapes[shape_id].update(fields)
             self.tasks[task_id].version += 1
@@ -191,10 +234,14 @@ class FakeCvat:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "start() the server first"
+        return self._httpd.server_address[1]
+
     def start(self) -> "FakeCvat":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        handler = type("BoundHandler", (self.handler_class,), {"fake": self})
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
@@ -210,35 +257,36 @@ class FakeCvat:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # -- shape validation (as CVAT's serializers + our mask oracle) -------------------
-    def _new_shape(self, task: FakeTask, data: dict) -> dict:
+    # -- shapes (as CVAT's serializers + our mask oracle) ------------------------------
+    def _new_shape(self, task: FakeTask, data: dict, job: int) -> dict:
         from cvat_sdk.masks import decode_mask
 
         kind = data.get("type")
         if kind not in SHAPE_TYPES:
-            raise _HttpError(400, {"type": [f'"{kind}" is not a valid choice.']})
+            raise HttpError(400, {"type": [f'"{kind}" is not a valid choice.']})
         label = self.labels.get(data.get("label_id"))
         if label is None or label["task_id"] != task.id:
-            raise _HttpError(400, {"label_id": [f"Invalid label id {data.get('label_id')}"]})
+            raise HttpError(400, {"label_id": [f"Invalid label id {data.get('label_id')}"]})
         frame = data.get("frame")
         if not isinstance(frame, int) or not 0 <= frame < task.size:
-            raise _HttpError(400, {"frame": [f"frame {frame} is outside the task"]})
+            raise HttpError(400, {"frame": [f"frame {frame} is outside the task"]})
         source = data.get("source", "manual")
         if source not in SOURCES:
-            raise _HttpError(400, {"source": [f'"{source}" is not a valid choice.']})
+            raise HttpError(400, {"source": [f'"{source}" is not a valid choice.']})
         points = [float(p) for p in data.get("points", [])]
         if kind == "mask":
             h, w = task.source_frames.shape[1:3]
             try:
                 decode_mask(points, image_width=w, image_height=h)
             except ValueError as exc:
-                raise _HttpError(400, {"points": [f"invalid mask: {exc}"]}) from None
+                raise HttpError(400, {"points": [f"invalid mask: {exc}"]}) from None
         spec_ids = {a["id"] for a in label["attributes"]}
         for a in data.get("attributes", []):
             if a.get("spec_id") not in spec_ids:
-                raise _HttpError(400, {"attributes": [f"attribute {a.get('spec_id')} is not an attribute of this label"]})
+                raise HttpError(400, {"attributes": [f"attribute {a.get('spec_id')} is not an attribute of this label"]})
+        self._shape_ids += 1
         shape = {
-            "id": self._next_id(), "type": kind, "frame": frame, "label_id": label["id"],
+            "id": data.get("id") or self._shape_ids, "type": kind, "frame": frame, "label_id": label["id"],
             "group": int(data.get("group") or 0), "source": source, "occluded": bool(data.get("occluded", False)),
             "outside": bool(data.get("outside", False)), "z_order": int(data.get("z_order", 0)),
             "rotation": float(data.get("rotation", 0.0)), "points": points,
@@ -246,242 +294,60 @@ class FakeCvat:
             "elements": [],
         }
         task.shapes[shape["id"]] = shape
+        task.shape_job[shape["id"]] = job
         task.version += 1
         return shape
 
-    def _patch(self, task: FakeTask, action: str, body: dict) -> dict:
+    def patch(self, task: FakeTask, action: str, body: dict, job: int | None = None) -> dict:
+        """PATCH annotations of the task (``job`` None: task-level) or of one job."""
         shapes = body.get("shapes", []) or []
         if body.get("tracks") or body.get("tags"):
-            raise _HttpError(400, {"detail": "this fake supports shapes only"})
-        if action == "create":
-            if any("id" in s and s["id"] is not None for s in shapes):
-                raise _HttpError(400, {"detail": "new objects must not have ids"})
-            out = [self._new_shape(task, s) for s in shapes]
-        elif action in ("update", "delete"):
-            missing = [s.get("id") for s in shapes if s.get("id") not in task.shapes]
-            if missing:
-                raise _HttpError(400, {"detail": f"unknown shape ids {missing}"})
-            out = []
-            for s in shapes:
+            raise HttpError(400, {"detail": "this fake supports shapes only"})
+        if action not in ("create", "update", "delete"):
+            raise HttpError(400, {"action": [f"unknown action {action!r}"]})
+        if action == "create" and any(s.get("id") is not None for s in shapes):
+            raise HttpError(400, {"detail": "new objects must not have ids"})
+        out = []
+        for s in shapes:
+            frame = s.get("frame")
+            targets = [job] if job is not None else self.jobs_holding(task.id, frame if isinstance(frame, int) else -1)
+            for jid in targets:
+                if action == "create":
+                    out.append(self._new_shape(task, s, jid))
+                    continue
+                out.append(dict(s))  # the real server echoes the listed shape per job, stored or not
+                if task.shape_job.get(s.get("id")) != jid:
+                    continue  # this job does not store that id: ignored, as the real server does
                 if action == "delete":
-                    out.append(task.shapes.pop(s["id"]))
-                else:
                     task.shapes.pop(s["id"])
-                    new = self._new_shape(task, {k: v for k, v in s.items() if k != "id"})
-                    task.shapes.pop(new["id"])
-                    new["id"] = s["id"]
-                    task.shapes[s["id"]] = new
-                    out.append(new)
-            task.version += 1
-        else:
-            raise _HttpError(400, {"action": [f"unknown action {action!r}"]})
+                    task.shape_job.pop(s["id"])
+                else:
+                    self._new_shape(task, dict(s), jid)
+        task.version += 1
         return {"version": task.version, "tags": [], "shapes": out, "tracks": []}
 
-
-class _HttpError(Exception):
-    def __init__(self, status: int, body: Any):
-        super().__init__(status)
-        self.status, self.body = status, body
-
-
-class _Drop(Exception):
-    """Close the connection without an answer."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeCvat
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self): self._handle("GET")  # noqa: E704
-    def do_POST(self): self._handle("POST")  # noqa: E704
-    def do_PATCH(self): self._handle("PATCH")  # noqa: E704
-    def do_PUT(self): self._handle("PUT")  # noqa: E704
-    def do_DELETE(self): self._handle("DELETE")  # noqa: E704
-
-    # -- dispatch -------------------------------------------------------------------
-    def _handle(self, method: str) -> None:
-        fake = self.fake
-        parts = urlsplit(self.path)
-        path = parts.path.rstrip("/") or "/"
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        with fake._lock:
-            fake.requests.append((method, path, parts.query))
-            fault = self._fault(method, path)
-        try:
-            if fault is not None and not fault.apply:
-                self._fire(fault)
-            with fake._lock:
-                status, body, headers = self._route(method, path, query, raw)
-            if fault is not None:
-                self._fire(fault)
-            self._reply(status, body, headers)
-        except _HttpError as exc:
-            self._reply(exc.status, exc.body)
-        except _Drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
-
-    def _fault(self, method: str, path: str) -> Fault | None:
-        for f in self.fake.faults:
-            if not f.fired and f.method == method and re.search(f.path, path):
-                f.seen += 1
-                if f.seen == f.nth:
-                    f.fired = True
-                    return f
-        return None
-
-    @staticmethod
-    def _fire(fault: Fault) -> None:
-        if fault.drop:
-            raise _Drop()
-        raise _HttpError(fault.status, {"detail": "injected fault"})
-
-    def _reply(self, status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> None:
-        if isinstance(body, (bytes, bytearray)):
-            data, ctype = bytes(body), "image/png"
-        else:
-            data, ctype = json.dumps(body).encode(), "application/vnd.cvat+json"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in headers or []:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    # -- auth -------------------------------------------------------------------------
-    def _cookies(self) -> dict[str, str]:
-        out = {}
-        for part in (self.headers.get("Cookie") or "").split(";"):
-            if "=" in part:
-                k, v = part.strip().split("=", 1)
-                out[k] = v
-        return out
-
-    def _authenticate(self, method: str) -> None:
-        fake = self.fake
-        auth = self.headers.get("Authorization") or ""
-        if auth.startswith("Bearer "):
-            if auth[7:] == fake.token:
-                return
-            raise _HttpError(401, {"detail": "Invalid token."})
-        if auth.startswith("Basic "):
-            user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
-            if (user, pw) == (fake.username, fake.password):
-                return
-            raise _HttpError(401, {"detail": "Invalid username/password."})
-        cookies = self._cookies()
-        csrf = fake.sessions.get(cookies.get("sessionid", ""))
-        if csrf is None:
-            raise _HttpError(401, {"detail": "Authentication credentials were not provided."})
-        if method not in ("GET", "HEAD", "OPTIONS") and (
-            self.headers.get("X-CSRFToken") != csrf or cookies.get("csrftoken") != csrf
-        ):
-            raise _HttpError(403, {"detail": "CSRF Failed: CSRF token missing or incorrect."})
-
-    # -- routes -----------------------------------------------------------------------
-    def _route(self, method: str, path: str, query: dict, raw: bytes):
-        fake = self.fake
-        if (method, path) == ("GET", "/api/server/about"):
-            return 200, {"name": "Computer Vision Annotation Tool", "description": "fake", "version": fake.version}, None
-        if (method, path) == ("POST", "/api/auth/login"):
-            body = json.loads(raw or b"{}")
-            user = body.get("username") or body.get("email")
-            if (user, body.get("password")) != (fake.username, fake.password):
-                raise _HttpError(400, {"non_field_errors": ["Unable to log in with provided credentials."]})
-            sid, csrf = secrets.token_hex(16), secrets.token_hex(16)
-            fake.sessions[sid] = csrf
-            cookies = [("Set-Cookie", f"sessionid={sid}; HttpOnly; Path=/; SameSite=Lax"),
-                       ("Set-Cookie", f"csrftoken={csrf}; Path=/; SameSite=Lax")]
-            return 200, {"key": secrets.token_hex(20)}, cookies
-        self._authenticate(method)
-        if (method, path) == ("POST", "/api/auth/logout"):
-            fake.sessions.pop(self._cookies().get("sessionid", ""), None)
-            return 200, {"detail": "Successfully logged out."}, None
-        if (method, path) == ("GET", "/api/labels"):
-            tid = int(query.get("task_id", 0))
-            items = [lab for lab in fake.labels.values() if lab["task_id"] == tid]
-            return 200, self._page(items, query, path), None
-        m = re.fullmatch(r"/api/jobs/(\d+)", path)
-        if m and method == "GET":
-            job = fake.jobs.get(int(m.group(1)))
-            if job is None:
-                raise _HttpError(404, {"detail": "Not found."})
-            return 200, job, None
-        m = re.fullmatch(r"/api/tasks/(\d+)(/.*)?", path)
-        if not m:
-            raise _HttpError(404, {"detail": "Not found."})
-        task = fake.tasks.get(int(m.group(1)))
-        if task is None:
-            raise _HttpError(404, {"detail": "Not found."})
-        sub = m.group(2) or ""
-        if (method, sub) == ("GET", ""):
-            return 200, self._task_json(task), None
-        if (method, sub) == ("GET", "/data/meta"):
-            return 200, self._meta_json(task), None
-        if (method, sub) == ("GET", "/data"):
-            if query.get("type") != "frame":
-                raise _HttpError(400, {"detail": "this fake serves type=frame only"})
-            number = int(query.get("number", -1))
-            if not 0 <= number < task.size:
-                raise _HttpError(400, {"detail": f"The frame number should be in the [0, {task.size - 1}] range"})
-            return 200, _png(task.frame(number)), None
-        if sub == "/annotations":
-            if method == "GET":
-                shapes = sorted(task.shapes.values(), key=lambda s: s["id"])
-                return 200, {"version": task.version, "tags": [], "shapes": shapes, "tracks": []}, None
-            if method == "PATCH":
-                return 200, fake._patch(task, query.get("action", ""), json.loads(raw or b"{}")), None
-            if method == "PUT":
-                task.shapes.clear()
-                for s in json.loads(raw or b"{}").get("shapes", []):
-                    fake._new_shape(task, s)
-                return 200, {"version": task.version, "tags": [], "shapes": list(task.shapes.values()), "tracks": []}, None
-            if method == "DELETE":
-                task.shapes.clear()
-                return 204, b"", None
-        raise _HttpError(405 if method != "GET" else 404, {"detail": f'Method "{method}" not allowed.'})
-
-    def _page(self, items: list, query: dict, path: str) -> dict:
-        size = int(query.get("page_size", self.fake.page_size))
-        page = int(query.get("page", 1))
-        chunk = items[(page - 1) * size : page * size]
-        base = f"{self.fake.url}{path}?task_id={query.get('task_id', '')}&page_size={size}"
-        more = page * size < len(items)
-        return {"count": len(items), "next": f"{base}&page={page + 1}" if more else None,
-                "previous": f"{base}&page={page - 1}" if page > 1 else None, "results": chunk}
-
-    def _task_json(self, task: FakeTask) -> dict:
-        jobs = [j for j in self.fake.jobs.values() if j["task_id"] == task.id]
-        return {"id": task.id, "name": task.name, "mode": task.mode, "size": task.size, "segment_size": task.segment_size or task.size,
-                "status": "annotation", "dimension": "2d", "data": task.id,
-                "jobs": {"count": len(jobs), "completed": 0, "validation": 0, "url": f"{self.fake.url}/api/jobs?task_id={task.id}"},
-                "labels": {"url": f"{self.fake.url}/api/labels?task_id={task.id}"}}
-
-    @staticmethod
-    def _meta_json(task: FakeTask) -> dict:
-        h, w = task.source_frames.shape[1:3]
-        if task.mode == "interpolation":  # a video: one entry for all frames, as CVAT
-            frames = [{"width": w, "height": h, "name": "video.mp4", "related_files": 0}]
-        else:
-            frames = [{"width": w, "height": h, "name": f"img_{i:05d}.png", "related_files": 0} for i in range(task.size)]
-        return {"chunk_size": 36, "size": task.size, "image_quality": 70, "start_frame": task.start_frame,
-                "stop_frame": task.stop_frame, "frame_filter": f"step={task.step}" if task.step > 1 else "",
-                "frames": frames, "deleted_frames": list(task.deleted_frames), "included_frames": None,
-                "chunks_updated_date": "2024-01-01T00:00:00Z", "storage": "local", "cloud_storage_id": None}
+    def task_annotations(self, task: FakeTask) -> dict:
+        """The task-level read: jobs merged as CVAT 2.23 merges them."""
+        merged: list[dict] = []
+        for job in self.task_jobs(task.id):
+            own = [s for sid, s in sorted(task.shapes.items()) if task.shape_job[sid] == job["id"]]
+            start = job["start_frame"]
+            for s in own:
+                if s["frame"] < start + task.overlap and start > 0 and any(_same_object(s, o) for o in merged):
+                    continue
+                merged.append(s)
+        return {"version": task.version, "tags": [], "shapes": merged, "tracks": []}
 
 
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
+def _same_object(a: dict, b: dict) -> bool:
+    """CVAT's overlap matching: same frame, type and label, and a rectangle or
+    polygon with IoU >= 0.75 (polygons: identical points here)."""
+    if (a["frame"], a["type"], a["label_id"]) != (b["frame"], b["type"], b["label_id"]):
+        return False
+    if a["type"] == "rectangle":
+        x0, y0, x1, y1 = a["points"][:4]
+        u0, v0, u1, v1 = b["points"][:4]
+        inter = max(0.0, min(x1, u1) - max(x0, u0)) * max(0.0, min(y1, v1) - max(y0, v0))
+        union = (x1 - x0) * (y1 - y0) + (u1 - u0) * (v1 - v0) - inter
+        return union > 0 and inter / union >= 0.75
+    return a["type"] == "polygon" and a["points"] == b["points"]

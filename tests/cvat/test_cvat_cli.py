@@ -6,8 +6,9 @@ import logging
 
 import pytest
 
-from helpers import click, make_task, models, source
-from plugin.cli import cvat_cmd, main
+from helpers import click, make_task, source
+from plugin.cli import main
+from tam_core.models import clear_models, load_count
 
 SECRET = "s3cret-pass"
 
@@ -26,7 +27,7 @@ def task(cvat, cvat_env):
 
 def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, caplog):
     tid, video = task
-    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: models(video))
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
     caplog.set_level(logging.DEBUG)
     assert cli(cvat, tid, "track") == 0
     out = capsys.readouterr()
@@ -40,9 +41,12 @@ def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, c
 
 def test_dry_run_changes_nothing_and_loads_no_model(cvat, task, monkeypatch, capsys):
     tid, _ = task
-    monkeypatch.setattr(cvat_cmd, "load_models", lambda args: pytest.fail("dry run must not load models"))
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
+    clear_models()  # any get_models call now counts as a load
+    loads = load_count()
     before = cvat.shapes(tid)
     assert cli(cvat, tid, "track", "--dry-run") == 0
+    assert load_count() == loads
     out = capsys.readouterr().out
     assert "dry run" in out and "keyframes (object, frame): [(1, 0)]" in out
     assert cvat.shapes(tid) == before and not cvat.calls("PATCH")
@@ -68,6 +72,7 @@ def test_missing_credentials_say_what_to_set(cvat, task, monkeypatch, capsys):
 
 def test_access_token_works_and_a_bad_one_is_refused(cvat, task, monkeypatch, capsys):
     tid, _ = task
+    cvat.version = "2.48.0"  # API access tokens exist from 2.48
     monkeypatch.delenv("CVAT_USERNAME")
     monkeypatch.delenv("CVAT_PASSWORD")
     monkeypatch.setenv("CVAT_ACCESS_TOKEN", cvat.token)
@@ -76,3 +81,29 @@ def test_access_token_works_and_a_bad_one_is_refused(cvat, task, monkeypatch, ca
     assert cli(cvat, tid, "track", "--dry-run") == 1
     err = capsys.readouterr().err
     assert "HTTP 401" in err and "not-the-token" not in err
+
+
+def test_a_token_on_a_server_without_tokens_says_to_use_a_password(cvat, task, monkeypatch, capsys):
+    """Issue 11 item 3: CVAT 2.23 answers any Bearer token with 401; say why instead."""
+    tid, _ = task
+    assert cvat.version == "2.23.1"
+    monkeypatch.delenv("CVAT_USERNAME")
+    monkeypatch.delenv("CVAT_PASSWORD")
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", cvat.token)
+    assert cli(cvat, tid, "track", "--dry-run") == 1
+    err = capsys.readouterr().err
+    assert "CVAT 2.23.1 has no API access tokens (they exist from 2.48)" in err
+    assert "CVAT_USERNAME and CVAT_PASSWORD" in err and err.count("\n") == 1
+    assert [c[1] for c in cvat.requests] == ["/api/server/about"]  # refused before any other request
+
+
+def test_the_fake_refuses_bearer_before_2_48(cvat):
+    """The fake models the real 2.23.1 server (docs/cvat.md): Bearer -> 401 'not provided'."""
+    import urllib3
+
+    r = urllib3.request("GET", f"{cvat.url}/api/labels?task_id=1", headers={"Authorization": f"Bearer {cvat.token}"})
+    assert r.status == 401 and r.json() == {"detail": "Authentication credentials were not provided."}
+    assert r.headers["WWW-Authenticate"] == "Token"
+    cvat.version = "2.48.0"
+    r = urllib3.request("GET", f"{cvat.url}/api/labels?task_id=1", headers={"Authorization": f"Bearer {cvat.token}"})
+    assert r.status == 200

@@ -8,6 +8,7 @@ import pytest
 from helpers import auto_masks, click, make_task, models, source
 from plugin.cvat import CvatConnectionError, CvatOptions, connect, track_task
 from plugin.cvat.credentials import Credentials
+from tam_core.options import RunOptions
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_interrupted_upload_is_consistent_and_a_rerun_completes_it(cvat, conn, c
     tid, video, want = prompted(cvat)
     manual = cvat.shapes(tid)
     cvat.add_fault("PATCH", r"/annotations$", nth=2, **fault)
-    opts = CvatOptions(state_dir=cvat_env / "state", batch_size=4)
+    opts = CvatOptions(state_dir=cvat_env / "state", run=RunOptions(batch_size=4))
     with pytest.raises(CvatConnectionError, match="re-run the same command"):
         track_task(conn, tid, models(video), opts)
     partial = check_consistent(cvat, tid, video, want, manual)
@@ -69,7 +70,7 @@ def test_a_person_edit_during_a_lost_reply_is_not_adopted(cvat, conn, cvat_env):
     """Shapes created by a request whose reply was lost are ours only while unchanged."""
     tid, video, want = prompted(cvat)
     cvat.add_fault("PATCH", r"/annotations$", nth=1, drop=True, apply=True)
-    opts = CvatOptions(state_dir=cvat_env / "state", batch_size=4)
+    opts = CvatOptions(state_dir=cvat_env / "state", run=RunOptions(batch_size=4))
     with pytest.raises(CvatConnectionError):
         track_task(conn, tid, models(video), opts)
     orphan = next(s for s in cvat.shapes(tid) if s["source"] == "auto")

@@ -11,6 +11,7 @@ from helpers import auto_masks, click, make_task, source
 from plugin.cvat import CvatOptions, connect, fix_task, track_task
 from plugin.cvat.credentials import Credentials
 from plugin.cvat.masks import encode_mask
+from tam_core.options import RunOptions
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 
 DEGRADE = 3  # task frame where the tracker double starts to drift (loses the right half)
@@ -33,7 +34,7 @@ def tracked(cvat, conn, cvat_env):
     tid, video = make_task(cvat)
     car = cvat.label_id(tid, "car")
     cvat.add_shape(tid, type="points", frame=0, label_id=car, points=click(video, source(0), 1))
-    opts = CvatOptions(state_dir=cvat_env / "state", batch_size=4)
+    opts = CvatOptions(state_dir=cvat_env / "state", run=RunOptions(batch_size=4))
     track_task(conn, tid, drifting(video), opts)
     masks = auto_masks(cvat, tid, video)
     for f in range(13):  # exact before the drift, damaged from it on

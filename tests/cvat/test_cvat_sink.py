@@ -20,7 +20,7 @@ def test_sink_replaces_skips_identical_and_removes_on_empty(cvat, cvat_env):
     manual = cvat.add_shape(tid, type="points", frame=2, label_id=car, points=[1.0, 1.0])
     with connect(cvat.url, Credentials("alice", "s3cret-pass")) as conn:
         task = load_task(conn, tid)
-        ledger = Ledger(cvat_env / "l.json", cvat.url, tid)
+        ledger = Ledger(cvat_env / "l.json", conn.identity, tid)
 
         def sink():
             return CvatMaskSink(conn, task, ledger, classify(conn.annotations(tid), ledger), {1: (car, 5)}, first=2)

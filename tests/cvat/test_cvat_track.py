@@ -9,6 +9,8 @@ from helpers import START, STEP, auto_masks, click, make_task, models, source
 from plugin.cvat import CvatOptions, connect, fix_task, track_task
 from plugin.cvat.credentials import Credentials
 from tam_core.errors import PromptError
+from tam_core.models import ModelOptions, clear_models, load_count
+from tam_core.options import RunOptions
 
 
 @pytest.fixture
@@ -18,7 +20,7 @@ def conn(cvat, cvat_env):
 
 
 def opts(cvat_env, **kw):
-    return CvatOptions(state_dir=cvat_env / "state", batch_size=4, **kw)
+    return CvatOptions(state_dir=cvat_env / "state", run=RunOptions(batch_size=4), **kw)
 
 
 def setup_prompts(cvat, tid, video):
@@ -79,7 +81,11 @@ def test_rerun_is_idempotent(cvat, conn, cvat_env):
     assert len(cvat.calls("PATCH")) == patches and report.counts.unchanged > 0
 
 
-def test_no_prompts_is_a_clear_error(cvat, conn, cvat_env):
+def test_no_prompts_is_a_clear_error(cvat, conn, cvat_env, monkeypatch):
     tid, video = make_task(cvat)
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
+    clear_models()  # any get_models call now counts as a load
+    loads = load_count()
     with pytest.raises(PromptError, match="has no prompts"):
-        track_task(conn, tid, lambda: pytest.fail("models must not load"), opts(cvat_env))
+        track_task(conn, tid, ModelOptions(sam_type="vit_h"), opts(cvat_env))
+    assert load_count() == loads  # checked before loading anything

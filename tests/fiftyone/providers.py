@@ -1,11 +1,8 @@
-"""Model provider for tests (TAM_LABEL_MODEL_PROVIDER): the deterministic
-color doubles instead of SAM/XMem. Colors survive H.264 within the doubles'
-tolerance, so they track the synthetic clips' objects."""
+"""Model provider for the FiftyOne tests and the App server they start
+(``TAM_LABEL_MODEL_PROVIDER=tests.fiftyone.providers:color_models``): the
+deterministic color doubles of tests/providers.py. Colors survive H.264 within
+the doubles' tolerance, so they track the synthetic clips' objects."""
 
-from types import SimpleNamespace
+from tests.providers import color_models
 
-from tests.doubles import ColorSegmenter, ColorTrackerFactory
-
-
-def color_models(choice):
-    return SimpleNamespace(segmenter=ColorSegmenter(), tracker_factory=ColorTrackerFactory(), refiner=None, choice=choice)
+__all__ = ["color_models"]

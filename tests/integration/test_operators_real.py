@@ -9,8 +9,9 @@ import pytest
 
 from operators.correct import correct
 from operators.interfaces import MemorySink
-from operators.track import TrackOptions, track
+from operators.track import track
 from tam_core.models import ModelOptions, load_models
+from tam_core.options import RunOptions
 from tam_core.types import Prompt
 from tam_core.video import open_video
 
@@ -37,7 +38,7 @@ def test_correction_keeps_other_labels(checkpoints, video):
     x, y = click_on(video, 8, 3)
     prompts = [Prompt(2, 1, mask=video.mask(2, 1)),
                Prompt(8, 3, points=np.array([[x, y]]), point_labels=np.array([1]))]
-    opts = TrackOptions(direction="forward", batch_size=3)
+    opts = RunOptions(direction="forward", batch_size=3)
     sink = LoggingSink()
     report = track(frames, prompts, sink, models, opts)
     # forward: object 1 from its keyframe 2 on, object 3 from 8 on, nothing before

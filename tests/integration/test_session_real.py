@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tam_core.models import ModelOptions, load_models
+from tam_core.options import RunOptions
 from tam_core.refine import RefineOptions
-from tam_core.session import SessionOptions, TrackingSession
+from tam_core.session import TrackingSession
 from tam_core.types import Prompt
 from tam_core.video import open_video
 from tam_core.xmem import XMemConfig
@@ -46,7 +47,7 @@ def run(models, video):
     """One session: prompts, first propagation, a correction and its propagation."""
     log = TrackerLog(frame_of=video.index_of)
     session = TrackingSession(open_video(video.frames), recording_factory(models, log), models.segmenter,
-                              models.refiner, SessionOptions(direction="both", refine=True))
+                              models.refiner, RunOptions(direction="both", refine=True))
     key1 = session.add_prompt(Prompt(2, 1, mask=video.mask(2, 1)))
     x, y = click_on(video, 8, 3)
     key3 = session.add_prompt(Prompt(8, 3, points=np.array([[x, y]]), point_labels=np.array([1])))

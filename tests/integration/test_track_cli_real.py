@@ -144,7 +144,7 @@ def test_late_failing_prompt_keeps_the_finished_results(first_run, inputs, capsy
     out, _, summary, before = first_run
     record = (out / "progress.json").read_bytes()
     assert track(inputs, out, prompts=inputs["prompts"] + ["--point", "0:300:5,5"]) == 1
-    _one_line_error(capsys, "object ids are integers 1..255")
+    _one_line_error(capsys, "object ids must be integers 1..255")
     assert _state(out) == before and (out / "progress.json").read_bytes() == record
     assert json.loads((out / "summary.json").read_text())["frames"] == summary["frames"]
     assert track(inputs, out) == 0

@@ -1,41 +1,31 @@
 import numpy as np
 import pytest
 
-from operators.prompts import group_by_object, merge_prompts, normalize_prompt, object_labels
+from operators.prompts import group_by_object, merge_prompts, object_labels
 from tam_core.errors import PromptError
 from tam_core.types import Prompt
 
 SIZE = (40, 60)  # H, W
 
 
-def test_points_default_to_positive_and_get_canonical_dtypes():
-    p = normalize_prompt(Prompt(frame=2, object_id=1, points=[[10, 5], [20, 30]]), 5, SIZE)
-    assert p.points.dtype == np.float32 and p.points.shape == (2, 2)
-    assert p.point_labels.tolist() == [1, 1]
+def test_merge_validates_each_prompt_with_the_core_rules():
+    with pytest.raises(PromptError, match=r"frame 5 does not exist \(the video has frames 0..4\)"):
+        merge_prompts([Prompt(frame=5, object_id=1, points=[[1, 1]])], 5, SIZE)
+    with pytest.raises(PromptError, match="must satisfy 0 <= x0 < x1 <= 60"):
+        merge_prompts([Prompt(frame=0, object_id=1, box=[-5, 2, 70, 30])], 5, SIZE)  # no silent clipping
+    with pytest.raises(PromptError, match=r"integers 1..255 \(the most an indexed PNG holds\), got 256"):
+        merge_prompts([Prompt(frame=0, object_id=256, points=[[1, 1]])], 5, SIZE, max_object_id=255)
+    # the edge of the frame is inside: x == W, y == H
+    merged = merge_prompts([Prompt(frame=0, object_id=255, points=[[60, 40]])], 5, SIZE, max_object_id=255)
+    assert merged[0].points.tolist() == [[60.0, 40.0]] and merged[0].point_labels.tolist() == [1]
 
 
-@pytest.mark.parametrize(
-    "prompt, message",
-    [
-        (Prompt(frame=5, object_id=1, points=[[1, 1]]), "frames 0..4"),
-        (Prompt(frame=0, object_id=0, points=[[1, 1]]), "ids are integers >= 1"),
-        (Prompt(frame=0, object_id=1, points=[[61, 1]]), "outside the 60x40 frame"),
-        (Prompt(frame=0, object_id=1, points=[[1, 1]], point_labels=[2]), "1 (positive) or 0"),
-        (Prompt(frame=0, object_id=1, points=[[1, 1]], point_labels=[0]), "only negative points"),
-        (Prompt(frame=0, object_id=1, box=[10, 10, 5, 20]), "box is empty"),
-        (Prompt(frame=0, object_id=1, mask=np.zeros((10, 10), bool)), "expected (40, 60)"),
-        (Prompt(frame=0, object_id=1, mask=np.zeros(SIZE, bool)), "mask prompt is empty"),
-        (Prompt(frame=0, object_id=1), "no points, box or mask"),
-    ],
-)
-def test_invalid_prompts_raise_actionable_errors(prompt, message):
-    with pytest.raises(PromptError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        normalize_prompt(prompt, 5, SIZE)
-
-
-def test_box_is_clipped_to_the_frame():
-    p = normalize_prompt(Prompt(frame=0, object_id=1, box=[-5, 2, 70, 30]), 5, SIZE)
-    assert p.box.tolist() == [0, 2, 60, 30]
+def test_only_negative_points_on_a_merged_keyframe_are_rejected():
+    with pytest.raises(PromptError, match="only negative points"):
+        merge_prompts([Prompt(frame=0, object_id=1, points=[[1, 1]], point_labels=[0])], 5, SIZE)
+    # a negative click next to a box of the same keyframe is fine
+    merged = merge_prompts([Prompt(0, 1, points=[[1, 1]], point_labels=[0]), Prompt(0, 1, box=[0, 0, 9, 9])], 5, SIZE)
+    assert merged[0].point_labels.tolist() == [0] and merged[0].box.tolist() == [0, 0, 9, 9]
 
 
 def test_merge_concatenates_points_and_keeps_box_of_the_same_keyframe():

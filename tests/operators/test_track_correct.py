@@ -8,8 +8,9 @@ import pytest
 
 from operators.correct import correct
 from operators.interfaces import LabelSink, MemorySink
-from operators.track import TrackOptions, track
+from operators.track import track
 from tam_core.errors import ConfigError, PromptError
+from tam_core.options import RunOptions
 from tam_core.types import Prompt
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory
 from tests.synthetic import make_video
@@ -54,7 +55,7 @@ def test_track_writes_exact_masks_in_batches_with_progress(video):
     sink = MemorySink()
     seen = []
     report = track(frames, [click(video, 1, 0, "ball"), click(video, 2, 0)], sink, models_for(video),
-                   TrackOptions(direction="forward", batch_size=5), progress=lambda d, t: seen.append((d, t)))
+                   RunOptions(direction="forward", batch_size=5), progress=lambda d, t: seen.append((d, t)))
     assert_matches_gt(sink, video, (1, 2), range(12))
     assert sink.batches == [5, 5, 2]
     assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -71,20 +72,20 @@ def test_track_writes_exact_masks_in_batches_with_progress(video):
 def test_object_starting_later_is_tracked_both_ways_and_absent_before(video):
     # object 3 enters on frame 5: prompt it on frame 8, track both ways.
     sink = MemorySink()
-    track(ArrayFrames(video.frames), [click(video, 3, 8)], sink, models_for(video), TrackOptions(direction="both"))
+    track(ArrayFrames(video.frames), [click(video, 3, 8)], sink, models_for(video), RunOptions(direction="both"))
     assert_matches_gt(sink, video, (3,), range(12))
     assert all(3 not in sink.masks.get(f, {}) for f in range(5))
 
 
 def test_forward_only_leaves_frames_before_the_keyframe_alone(video):
     sink = MemorySink()
-    track(ArrayFrames(video.frames), [click(video, 1, 6)], sink, models_for(video), TrackOptions(direction="forward"))
+    track(ArrayFrames(video.frames), [click(video, 1, 6)], sink, models_for(video), RunOptions(direction="forward"))
     assert sorted(sink.masks) == list(range(6, 12))
 
 
 def test_track_is_idempotent(video):
     sink = MemorySink()
-    opts = TrackOptions(direction="both", batch_size=4)
+    opts = RunOptions(direction="both", batch_size=4)
     prompts = [click(video, 1, 3), click(video, 2, 3)]
     track(ArrayFrames(video.frames), prompts, sink, models_for(video), opts)
     first = {f: {o: m.copy() for o, m in d.items()} for f, d in sink.masks.items()}
@@ -99,7 +100,7 @@ def test_invalid_inputs_raise_before_any_write(video):
         track(ArrayFrames(video.frames), [click(video, 1, 0), Prompt(40, 1, points=[[1, 1]])], sink, models_for(video))
     assert sink.batches == []
     with pytest.raises(ConfigError, match="direction 'sideways'"):
-        TrackOptions(direction="sideways")
+        RunOptions(direction="sideways")
 
 
 def test_correct_retracks_only_the_span_of_the_changed_keyframe(video):
@@ -107,7 +108,7 @@ def test_correct_retracks_only_the_span_of_the_changed_keyframe(video):
     models = models_for(video)
     sink = MemorySink()
     p1, p2 = click(video, 1, 0), click(video, 2, 0)
-    opts = TrackOptions(direction="forward", batch_size=100)
+    opts = RunOptions(direction="forward", batch_size=100)
     track(frames, [p1, p2], sink, models, opts)
     # Simulate stale output of object 1 after frame 7 and a user correction there.
     for f in range(7, 12):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from tam_core.prompts import pixel_index
 from tam_core.types import SegmenterOutput
 
 H, W = 96, 128
@@ -113,15 +114,15 @@ class OracleSegmenter:
         lab = self.gt[self._frame]
         pos = [tuple(p) for p, l in zip(points, point_labels) if l == 1]
         neg = [tuple(p) for p, l in zip(points, point_labels) if l == 0]
-        pos_labels = {int(lab[int(y), int(x)]) for x, y in pos}
-        neg_labels = {int(lab[int(y), int(x)]) for x, y in neg}
+        pos_labels = set(lab[pixel_index(pos, lab.shape)].tolist())
+        neg_labels = set(lab[pixel_index(neg, lab.shape)].tolist())
         if self.answer is not None:
             pos_labels = {self.answer}
         out = np.zeros(lab.shape, bool)
         for v in pos_labels - neg_labels:
             n, comp = cv2.connectedComponents((lab == v).astype(np.uint8))
-            for x, y in pos if self.answer is None else [tuple(np.argwhere(lab == v)[0][::-1])]:
-                c = comp[int(y), int(x)]
+            for y, x in zip(*pixel_index(pos, lab.shape)) if self.answer is None else [np.argwhere(lab == v)[0]]:
+                c = comp[y, x]
                 if c:
                     out |= comp == c
         good = len(pos_labels) == 1 and 0 not in pos_labels and not (pos_labels & neg_labels)

@@ -114,6 +114,7 @@ PROMPTS = [
     dict(points=np.array([[40.0, 30.0]]), point_labels=np.array([1])),
     dict(points=np.array([[10.0, 20.0], [70.0, 40.0]]), point_labels=np.array([1, 0]), box=np.array([2, 3, 80, 55])),
     dict(box=np.array([0, 0, 90, 60])),  # the box touching the right and bottom edges
+    dict(points=np.array([[90.0, 60.0]]), point_labels=np.array([1])),  # the bottom-right corner, x == W, y == H
 ]
 
 
@@ -164,7 +165,7 @@ def test_embedding_of_another_size_is_checked_against_its_own_image(seg):
     tall = seg.embed(_image(h=120, w=40))
     out = seg.predict(np.array([[39.0, 110.0]]), np.array([1]), embedding=tall)  # outside the current 90x60 image
     assert out.mask.shape == (120, 40)
-    with pytest.raises(PromptError, match="outside the 40x120 image"):
+    with pytest.raises(PromptError, match="outside the 40x120 frame"):
         seg.predict(np.array([[60.0, 10.0]]), np.array([1]), embedding=tall)
     with pytest.raises(PromptError, match="must be a SamEmbedding"):
         seg.predict(np.array([[5.0, 5.0]]), np.array([1]), embedding=np.zeros((1, 32, 8, 8)))
@@ -186,7 +187,8 @@ def test_no_writes_to_segment_anything_private_state():
     dict(points=np.array([[90.5, 5.0]]), point_labels=np.array([1])),  # beyond x == W
     dict(points=np.array([[5.0, -1.0]]), point_labels=np.array([0])),
     dict(points=np.array([[5.0, 5.0]]), point_labels=np.array([2])),
-    dict(points=np.array([[5.0, 5.0]]), point_labels=None),
+    dict(points=np.array([[5.0, 60.5]]), point_labels=np.array([1])),  # beyond y == H
+    dict(point_labels=np.array([1])),
     dict(points=np.array([[5.0, 5.0], [6, 6]]), point_labels=np.array([1])),
     dict(box=np.array([0, 0, 91, 10])),
     dict(box=np.array([10, 10, 5, 20])),

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tam_core.errors import ConfigError, PromptError
-from tam_core.session import ObjectInfo, SessionOptions, TrackingSession
+from tam_core.options import RunOptions
+from tam_core.session import ObjectInfo, TrackingSession
 from tam_core.types import Prompt
 
 from tests.session.helpers import click, collect
@@ -18,7 +19,7 @@ T = 30
 
 
 def _session(frames, factory, segmenter=None, **kw):
-    return TrackingSession(frames, factory, segmenter, options=SessionOptions(**kw))
+    return TrackingSession(frames, factory, segmenter, options=RunOptions(**kw))
 
 
 def test_both_directions_exact_masks_objects_starting_on_different_frames(video, frames, factory, segmenter):
@@ -188,7 +189,7 @@ def test_refiner_repairs_and_amends_tracker(video, frames):
 
     def run(refiner):
         factory = ColorTrackerFactory(frame_index_of=video.index_of, degrade_on={6})
-        s = TrackingSession(frames, factory, refiner=refiner, options=SessionOptions(direction="forward"))
+        s = TrackingSession(frames, factory, refiner=refiner, options=RunOptions(direction="forward"))
         s.add_prompt(Prompt(0, 1, mask=video.mask(0, 1)))
         s.add_prompt(Prompt(0, 2, mask=video.mask(0, 2)))
         return list(s.propagate()), factory
@@ -221,15 +222,17 @@ def test_clicks_accumulate_on_the_same_keyframe(video, frames, factory, segmente
 @pytest.mark.parametrize(
     "prompt, message",
     [
-        (Prompt(30, 1, mask=np.zeros((64, 96), bool)), "frame 30 does not exist (the video has 30 frames, 0..29)"),
+        (Prompt(30, 1, mask=np.zeros((64, 96), bool)), "frame 30 does not exist (the video has frames 0..29)"),
         (Prompt(-1, 1, mask=np.zeros((64, 96), bool)), "frame -1 does not exist"),
-        (Prompt(0, 0, mask=np.zeros((64, 96), bool)), "object ids must be integers >= 1"),
-        (Prompt(2, 1, points=np.array([[96.0, 5.0]])), "point (96, 5) is outside the 96x64 frame (x in [0, 96)"),
+        (Prompt(0, 0, mask=np.zeros((64, 96), bool)), "object ids must be integers >= 1, got 0"),
+        (Prompt(2, 1, points=np.array([[96.5, 5.0]])), "point (96.5, 5) is outside the 96x64 frame (x in [0, 96]"),
+        (Prompt(2, 1, points=np.array([[5.0, 64.01]])), "point (5, 64.01) is outside the 96x64 frame"),
         (Prompt(2, 1, points=np.array([[5.0, 5.0]]), point_labels=np.array([1, 0])), "1 points but 2 point labels"),
         (Prompt(2, 1, points=np.array([[5.0, 5.0]]), point_labels=np.array([2])), "must be 1 (positive) or 0 (negative)"),
         (Prompt(2, 1, box=np.array([10, 10, 5, 20])), "must satisfy 0 <= x0 < x1 <= 96"),
         (Prompt(2, 1, box=np.array([1, 2, 3])), "a box is 4 numbers"),
         (Prompt(2, 1, mask=np.zeros((32, 96), bool)), "has shape (32, 96), expected (64, 96)"),
+        (Prompt(2, 1, mask=np.zeros((64, 96), bool)), "the mask prompt is empty"),
         (Prompt(2, 1), "has no points, box or mask"),
     ],
 )
@@ -250,7 +253,7 @@ def test_other_user_errors(video, frames, factory):
     with pytest.raises(ConfigError, match="unknown direction 'sideways'"):
         s.propagate("sideways")
     with pytest.raises(ConfigError):
-        SessionOptions(direction="up")
+        RunOptions(direction="up")
 
 
 def test_remove_object_forgets_it(video, frames, factory):
@@ -283,7 +286,7 @@ def test_real_refiner_wiring(video, frames):
 
     seg = ColorSegmenter()
     factory = ColorTrackerFactory(frame_index_of=video.index_of, degrade_on={6})
-    s = TrackingSession(frames, factory, seg, refiner=Refiner(seg), options=SessionOptions(direction="forward"))
+    s = TrackingSession(frames, factory, seg, refiner=Refiner(seg), options=RunOptions(direction="forward"))
     s.add_prompt(Prompt(0, 1, mask=video.mask(0, 1)))
     s.add_prompt(Prompt(0, 2, mask=video.mask(0, 2)))
     results = list(s.propagate())

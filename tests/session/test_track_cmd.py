@@ -139,9 +139,9 @@ def test_prompt_parsing():
     for bad, msg in [
         (lambda: parse_point("3:2"), "expected FRAME:OBJ:X,Y"),
         (lambda: parse_point("a:2:1,2"), "FRAME and OBJ must be integers"),
-        (lambda: parse_point("1:0:1,2"), "object ids are integers 1..255"),
-        (lambda: parse_point("1:256:1,2"), "object ids are integers 1..255"),
-        (lambda: parse_box("1:300:1,2,3,4"), "object ids are integers 1..255"),
+        (lambda: parse_point("1:0:1,2"), "object ids must be integers 1..255"),
+        (lambda: parse_point("1:256:1,2"), "object ids must be integers 1..255"),
+        (lambda: parse_box("1:300:1,2,3,4"), "object ids must be integers 1..255"),
         (lambda: parse_point("1:1:1"), "X,Y must be 2 comma-separated numbers"),
         (lambda: parse_point("1:1:1,2:maybe"), "pos, neg, 1 or 0"),
         (lambda: parse_box("1:1:1,2,3"), "X0,Y0,X1,Y1 must be 4"),

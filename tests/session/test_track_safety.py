@@ -165,10 +165,10 @@ def test_checks_before_any_model_loads(folder, tmp_path, video, engine, capsys):
     cases = [
         (["--point", "12:1:5,5"], "frames 0..11"),
         (["--point", "0:1:96.5,5"], "outside the 96x64 frame"),
-        (["--box", "0:1:100,5,200,20"], "outside the 96x64 frame"),
+        (["--box", "0:1:100,5,200,20"], "0 <= x0 < x1 <= 96"),
         (["--mask", f"0:{small}"], "mask has shape (10, 10), expected (64, 96)"),
-        (["--point", "0:256:5,5"], "object ids are integers 1..255"),
-        (["--point", "0:0:5,5"], "object ids are integers 1..255"),
+        (["--point", "0:256:5,5"], "object ids must be integers 1..255"),
+        (["--point", "0:0:5,5"], "object ids must be integers 1..255"),
         (ok + ["--device", "tpu"], "unknown device 'tpu'"),
         (ok + ["--fp16"], "--fp16 needs a CUDA GPU but the device is cpu; drop --fp16"),
         (ok + ["--sam-checkpoint", str(tmp_path / "nope.pth")], "checkpoint file not found"),

@@ -1,0 +1,100 @@
+"""The model flags every ``tam-label`` command shares, and their conversion to
+``tam_core.models.ModelOptions`` (what to load) and
+``tam_core.options.RunOptions`` (how to run).
+
+``add_model_args(parser)`` adds: ``--sam-type {vit_b,vit_l,vit_h,tiny}``,
+``--sam-checkpoint``, ``--xmem-checkpoint``, ``--cache-dir``, ``--offline``,
+``--device``, ``--fp16`` / ``--bf16`` and ``--no-refine``. Parsing imports
+neither torch nor the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tam_core.models import AUTOCAST, SAM_TYPES, TEST_SAM_TYPES, ModelOptions
+from tam_core.options import RunOptions
+
+
+class _DeprecatedAlias(argparse.Action):
+    """A hidden old spelling of an option: stores into the new option's dest and
+    says on stderr which flag to use instead."""
+
+    def __init__(self, option_strings, dest, new_flag: str, **kwargs):
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"tam-label: {option_string} is deprecated; use {self.new_flag}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool = False) -> None:
+    """Add the shared model flags to ``parser`` (a command's sub-parser).
+
+    deprecated_sam_alias: also accept the old ``--sam TYPE`` spelling (hidden
+    from --help), as ``tam-label cvat`` did before ``--sam-type``.
+    """
+    g = parser.add_argument_group("models")
+    types = SAM_TYPES + TEST_SAM_TYPES
+    g.add_argument("--sam-type", choices=types, default="vit_b",
+                   help="SAM model: vit_b (default, fastest), vit_l, vit_h; tiny is a test architecture that needs --sam-checkpoint")
+    if deprecated_sam_alias:
+        g.add_argument("--sam", dest="sam_type", choices=types, default=argparse.SUPPRESS, action=_DeprecatedAlias,
+                       new_flag="--sam-type", help=argparse.SUPPRESS)
+    g.add_argument("--sam-checkpoint", default=None, metavar="PATH",
+                   help="local SAM checkpoint (.pth) instead of the cached/downloaded official weights")
+    g.add_argument("--xmem-checkpoint", default=None, metavar="PATH",
+                   help="local XMem checkpoint (.pth) instead of the cached/downloaded official weights")
+    g.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="weights cache folder (default $TAM_LABEL_CACHE, else ~/.cache/tam-label)")
+    g.add_argument("--offline", action="store_true",
+                   help="never download weights: use the cache or the --*-checkpoint files")
+    g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    prec = g.add_mutually_exclusive_group()
+    prec.add_argument("--fp16", action="store_const", dest="autocast", const="fp16", help="half precision (CUDA only)")
+    prec.add_argument("--bf16", action="store_const", dest="autocast", const="bf16", help="bfloat16 precision (CUDA only)")
+    g.add_argument("--no-refine", action="store_true", help="no SAM refinement of frames whose tracking quality dropped")
+    parser.set_defaults(autocast=AUTOCAST[0])
+
+
+def model_options(args: argparse.Namespace, **overrides) -> ModelOptions:
+    """What to load, from the flags of :func:`add_model_args` (validated, and
+    given checkpoint files must exist; loads nothing). ``overrides`` set other
+    ModelOptions fields (e.g. ``xmem_config``)."""
+    for flag, value in (("--sam-checkpoint", args.sam_checkpoint), ("--xmem-checkpoint", args.xmem_checkpoint)):
+        if value is not None:
+            _check_file(flag, value)
+    fields = dict(
+        sam_type=args.sam_type, sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint,
+        device=args.device, cache_dir=args.cache_dir, autocast=args.autocast, download=not args.offline,
+    )
+    fields.update(overrides)
+    return ModelOptions(**fields)
+
+
+def _check_file(flag: str, value: str) -> None:
+    from pathlib import Path
+
+    from tam_core.errors import CheckpointError
+
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"{flag} {path} is a folder; pass the .pth file inside it")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path} ({flag}); check the path")
+
+
+def run_options(args: argparse.Namespace, **overrides) -> RunOptions:
+    """How to run: ``--no-refine``, plus ``--direction`` and ``--batch-size``
+    when the command has them (else RunOptions' defaults); ``overrides`` win."""
+    fields = {"refine": not args.no_refine}
+    for name in ("direction", "batch_size"):
+        if getattr(args, name, None) is not None:
+            fields[name] = getattr(args, name)
+    fields.update(overrides)
+    return RunOptions(**fields)
+
+
+__all__ = ["add_model_args", "model_options", "run_options"]

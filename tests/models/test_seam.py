@@ -1,0 +1,159 @@
+"""The one seam for models and options: ``tam_core.models.get_models`` is the
+only cached loader and ``ModelOptions`` its only key; run options
+(``tam_core.options.RunOptions``) never change what is loaded, and
+``RunOptions(refine=False)`` never refines."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from operators.correct import correct
+from operators.interfaces import MemorySink
+from operators.track import track
+from tam_core.errors import ConfigError
+from tam_core.models import Models, ModelOptions, clear_models, get_models, load_count
+from tam_core.options import RunOptions
+from tam_core.types import Prompt
+from tests.doubles import ArrayFrames
+from tests.synthetic import make_video
+
+T = 12
+
+
+@pytest.fixture
+def video():
+    return make_video(num_frames=T, size=(48, 64))
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    """Use a provider from tests/providers.py; the cache starts empty."""
+
+    def use(name: str = "color_models") -> None:
+        monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", f"tests.providers:{name}")
+        clear_models()
+
+    yield use
+    clear_models()
+
+
+def click(video, oid: int, frame: int) -> Prompt:
+    ys, xs = np.nonzero(video.mask(frame, oid))
+    i = len(ys) // 2
+    return Prompt(frame=frame, object_id=oid, points=np.array([[xs[i], ys[i]]], float), point_labels=np.array([1]))
+
+
+def test_run_options_never_reach_the_cache(provider, video):
+    """Four tracking runs that differ only in run options load the models once."""
+    provider()
+    before = load_count()
+    seen = []
+    for run in (RunOptions(), RunOptions(refine=False), RunOptions(direction="forward"), RunOptions(batch_size=3)):
+        models = get_models(ModelOptions(device="cpu"))
+        track(ArrayFrames(video.frames), [click(video, 1, 0)], MemorySink(), models, run)
+        seen.append(models)
+    assert load_count() - before == 1
+    assert all(m is seen[0] for m in seen)
+
+
+def test_the_old_fiftyone_choice_no_longer_keys_the_cache_by_refine(provider):
+    """plugin.fiftyone.models.ModelChoice (deprecated shim) differing only in
+    refine loaded SAM + XMem once per value before; now once in all."""
+    from plugin.fiftyone.models import ModelChoice, get_models as fo_get_models
+
+    provider()
+    before = load_count()
+    got = [fo_get_models(ModelChoice(refine=r)) for r in (True, False, True, False)]
+    assert load_count() - before == 1
+    assert all(m is got[0] for m in got)
+    assert got[0].options == ModelOptions()  # the provider received exactly the ModelOptions
+
+
+def test_other_model_options_load_again_and_keep_one_set(provider):
+    provider()
+    before = load_count()
+    a = get_models(ModelOptions(sam_type="vit_b"))
+    b = get_models(ModelOptions(sam_type="vit_l"))
+    assert a is not b and b.options.sam_type == "vit_l"
+    assert get_models(ModelOptions(sam_type="vit_l")) is b
+    a2 = get_models(ModelOptions(sam_type="vit_b"))  # only one set is kept: vit_b was dropped
+    assert a2 is not a
+    assert load_count() - before == 3
+
+
+def test_concurrent_callers_share_one_load(provider):
+    provider("slow_color_models")
+    before = load_count()
+    out: list = []
+    threads = [threading.Thread(target=lambda: out.append(get_models(ModelOptions()))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 6 and all(m is out[0] for m in out)
+    assert load_count() - before == 1
+
+
+def test_get_models_takes_only_model_options(provider):
+    provider()
+    with pytest.raises(ConfigError, match="not RunOptions"):
+        get_models(RunOptions(refine=False))
+
+
+def test_provider_errors_are_one_line_config_errors(provider, monkeypatch):
+    provider("incomplete_models")
+    with pytest.raises(ConfigError, match="returned models without device"):
+        get_models(ModelOptions())
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.no_such_module:fn")
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        get_models(ModelOptions())
+
+
+def test_loaded_models_satisfy_the_protocol(provider):
+    provider()
+    assert isinstance(get_models(ModelOptions()), Models)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sam_type="vit_x"), "unknown SAM model type 'vit_x'"),
+        (dict(sam_type="tiny"), "give its checkpoint file"),
+        (dict(autocast="fp8"), "unknown autocast 'fp8'"),
+        (dict(sam_cache_size=0), "sam_cache_size must be an integer >= 1"),
+    ],
+)
+def test_model_options_are_checked_when_built(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelOptions(**kwargs)
+
+
+@pytest.mark.parametrize("refine, expected", [(True, list(range(1, T))), (False, [])])
+def test_track_refines_exactly_when_the_run_says_so(provider, video, refine, expected):
+    provider("recording_models")
+    models = get_models(ModelOptions())
+    track(ArrayFrames(video.frames), [click(video, 1, 0)], MemorySink(), models,
+          RunOptions(direction="forward", refine=refine))
+    assert models.refiner.calls == expected  # every tracked frame after the keyframe, or none
+
+
+@pytest.mark.parametrize("refine, expected", [(True, list(range(7, T))), (False, [])])
+def test_correct_refines_exactly_when_the_run_says_so(provider, video, refine, expected):
+    provider("recording_models")
+    models = get_models(ModelOptions())
+    frames, sink = ArrayFrames(video.frames), MemorySink()
+    prompts = [click(video, 1, 0), click(video, 1, 6)]
+    track(frames, prompts, sink, models, RunOptions(direction="forward", refine=False))
+    assert models.refiner.calls == []
+    correct(frames, prompts, [(1, 6)], sink, models, RunOptions(direction="forward", refine=refine))
+    assert models.refiner.calls == expected  # only the re-tracked span 6..11, after its keyframe
+
+
+def test_refinement_has_one_switch_and_it_is_a_run_option():
+    from tam_core.refine import RefineOptions
+
+    with pytest.raises(ConfigError, match=r"RunOptions\(refine=False\)"):
+        ModelOptions(refine=RefineOptions(enabled=False))
