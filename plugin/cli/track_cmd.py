@@ -88,7 +88,7 @@ def run_track(
     """
     from operators.progress import ProgressReporter
     from operators.run_record import Fingerprint, RunRecord, track_runs
-    from operators.track import TrackOptions, build_session
+    from operators.track import build_session
     from tam_core.fingerprint import video_fingerprint
 
     log = log or (lambda line: print(f"tam-label: {line}", file=sys.stderr, flush=True))
@@ -102,8 +102,7 @@ def run_track(
     out_dir = check_out_dir(out_dir, video if isinstance(video, (str, os.PathLike)) else None)
     size = (int(frames.size[0]), int(frames.size[1]))
     merged = check_prompts(prompts, frames.num_frames, size)
-    topts = TrackOptions(direction=options.direction, batch_size=options.batch_size, refine=options.refine)
-    session = build_session(frames, models, topts)
+    session = build_session(frames, models, options)
     for p in merged:  # segments clicks/boxes (SAM): a failure here leaves --out untouched
         session.add_prompt(p)
     fingerprint = Fingerprint({
