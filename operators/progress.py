@@ -61,6 +61,7 @@ class ProgressReporter:
         self.done = 0
         self._start = clock()
         self._last_line = self._start
+        self._printed = -1  # ``done`` of the last line printed
         self._bar = None
         if tty is None:
             tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -90,15 +91,19 @@ class ProgressReporter:
         now = self.clock()
         if now - self._last_line >= self.every_s:
             self._last_line = now
-            print(self.line(), file=self.stream, flush=True)
+            self._print()
+
+    def _print(self) -> None:
+        self._printed = self.done
+        print(self.line(), file=self.stream, flush=True)
 
     def close(self) -> None:
         if not self.enabled:
             return
         if self._bar is not None:
             self._bar.close()
-        elif self.done > 0:
-            print(self.line(), file=self.stream, flush=True)
+        elif self.done > 0 and self._printed != self.done:
+            self._print()
         self.enabled = False
 
     def __enter__(self) -> "ProgressReporter":
