@@ -22,7 +22,7 @@ _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-l
 
 
 def check_url(url: str) -> str:
-    """The URL to connect to (trailing ``/`` removed); ConfigError for a URL
+    """The URL to connect to (scheme lower-cased, trailing ``/`` removed); ConfigError for a URL
     without an http(s) scheme or host (never guess https)."""
     text = (url or "").strip()
     if "://" not in text:
@@ -40,7 +40,7 @@ def check_url(url: str) -> str:
         raise ConfigError(f"CVAT server URL {text!r} has an invalid port") from None
     if parts.query or parts.fragment:
         raise ConfigError(f"CVAT server URL {text!r} must not have a query or fragment: give the server's base URL")
-    return text.rstrip("/")
+    return (parts.scheme.lower() + text[len(parts.scheme):]).rstrip("/")
 
 
 def normalise_url(url: str) -> str:

@@ -56,8 +56,9 @@ TOKEN_VERSION = (2, 48)  # API access tokens (Bearer) exist from this release
 @dataclass
 class Fault:
     """Answer the ``nth`` (1-based) request matching ``method`` and ``path``
-    (a regex on the path) with ``status``, or drop the connection (``drop``);
-    ``apply`` first performs the request's change (reply lost in flight)."""
+    (a regex on the path) and the ``times - 1`` after it (``times=0``: all
+    after it: the server is gone) with ``status``, or drop the connection
+    (``drop``); ``apply`` first performs the request's change (reply lost in flight)."""
 
     method: str
     path: str
@@ -65,8 +66,9 @@ class Fault:
     status: int = 500
     drop: bool = False
     apply: bool = False
+    times: int = 1
     seen: int = 0
-    fired: bool = False
+    fired: bool = False  # fired as often as it will
 
 
 @dataclass
@@ -219,8 +221,9 @@ class FakeCvat:
             self.tasks[task_id].shapes[shape_id].update(fields)
             self.tasks[task_id].version += 1
 
-    def add_fault(self, method: str, path: str, nth: int = 1, status: int = 500, drop: bool = False, apply: bool = False) -> Fault:
-        fault = Fault(method, path, nth, status, drop, apply)
+    def add_fault(self, method: str, path: str, nth: int = 1, status: int = 500, drop: bool = False, apply: bool = False,
+                  times: int = 1) -> Fault:
+        fault = Fault(method, path, nth, status, drop, apply, times)
         self.faults.append(fault)
         return fault
 

@@ -121,8 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         for f in self.fake.faults:
             if not f.fired and f.method == method and re.search(f.path, path):
                 f.seen += 1
-                if f.seen == f.nth:
-                    f.fired = True
+                if f.seen >= f.nth:
+                    f.fired = f.times > 0 and f.seen - f.nth + 1 >= f.times
                     return f
         return None
 
