@@ -160,7 +160,10 @@ counter = Path(sys.argv[1])
 real_write = track_out.DavisPngSink.write
 def slow_write(self, results):
     real_write(self, results)
-    counter.write_text(str(int(counter.read_text() or 0) + len(results)) if counter.exists() else str(len(results)))
+    done = int(counter.read_text() or 0) if counter.exists() else 0
+    tmp = counter.with_suffix(".tmp")
+    tmp.write_text(str(done + len(results)))
+    tmp.replace(counter)  # atomic: the test never reads a half-written number
     time.sleep(0.15)
 track_out.DavisPngSink.write = slow_write
 sys.exit(main(sys.argv[2:]))
@@ -193,8 +196,14 @@ def test_kill_9_then_resume_equals_the_uninterrupted_run(inputs, video, tmp_path
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen([sys.executable, "-c", _SLOW_CHILD, str(counter), *argv], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def writes() -> int:  # the child rewrites the counter: an empty read is "not yet"
+        try:
+            return int(counter.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
     deadline = time.monotonic() + 300
-    while not (counter.exists() and counter.read_text() and int(counter.read_text()) >= NUM_FRAMES + 2):
+    while writes() < NUM_FRAMES + 2:  # the forward run (12 frames) and 2 frames of the backward run
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
         time.sleep(0.02)
     os.kill(child.pid, signal.SIGKILL)
