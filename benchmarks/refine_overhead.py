@@ -76,6 +76,7 @@ class _Sync:
 def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
     """Per-frame seconds (frame 0, the keyframe, excluded) and the triggered frames."""
     from tam_core.refine import ObjectHistory
+    from tam_core.types import ObjectProbs
     from tam_core.xmem import XMemTracker
 
     now = _Sync(device)
@@ -89,11 +90,11 @@ def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
     for t in range(1, len(frames)):
         start = now()
         probs = tracker.step(frames[t], end=(t == len(frames) - 1))
-        _ = probs.argmax(0)  # what a consumer does with the result
+        _ = probs.label_map()  # what a consumer does with the result
         mid = now()
         if refiner is not None:
             judged = tracker_probs(labels[t], unsure=(t % every == every // 2))
-            out = refiner.refine_frame(t, frames[t], judged, [1], histories)
+            out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), histories)
             if out.terms[1].score < refiner.options.quality_threshold:
                 triggered.append(t)
                 tracker.amend({1: out.masks[1]})  # worst case: accepted
@@ -135,6 +136,7 @@ def main(argv=None) -> dict:
     from tam_core.device import resolve_device
     from tam_core.refine import RefineOptions, Refiner
     from tam_core.sam import SamConfig, SamSegmenter, build_sam
+    from tam_core.types import ObjectProbs
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -179,7 +181,7 @@ def main(argv=None) -> dict:
             for t in range(1, args.frames):
                 judged = tracker_probs(labels[t], unsure=(t % args.every == args.every // 2))
                 s = now()
-                out = refiner.refine_frame(t, frames[t], judged, [1], hist)
+                out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), hist)
                 spent += now() - s
                 if out.terms[1].score < refiner.options.quality_threshold:
                     triggered.append(t)

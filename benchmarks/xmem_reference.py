@@ -56,7 +56,7 @@ def run_case(weights: str, case: Path, config_path: Path, threads: int = 2) -> d
         masks = None
         if t in given:
             masks = {int(v): given[t] == v for v in np.unique(given[t]) if v != 0}
-        out = tracker.step(frames[t], masks, end=(t == num_frames - 1))
+        out = tracker.step(frames[t], masks, end=(t == num_frames - 1)).stacked  # [K+1,H,W], channel order
         tracker.commit()
         probs[t, : out.shape[0]] = out
         num_channels[t] = out.shape[0]

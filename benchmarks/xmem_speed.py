@@ -58,7 +58,7 @@ class Ours:
         self.tracker.step(frames[0], {int(v): first == v for v in np.unique(first) if v})
 
     def step(self, frame, end):
-        return self.tracker.step(frame, end=end).argmax(0)  # what a consumer does with the result
+        return self.tracker.step(frame, end=end).label_map()  # what a consumer does with the result
 
 
 class Original:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Collection, Iterable
+
+from tam_core.errors import frame_label
 
 from .track import ObjectRecord
 
@@ -36,13 +38,18 @@ class ReviewItem:
     reasons: tuple[str, ...]
 
 
-def review_queue(records: Iterable[ObjectRecord], limit: int | None = 20, options: ReviewOptions = ReviewOptions()) -> list[ReviewItem]:
+def review_queue(records: Iterable[ObjectRecord], limit: int | None = 20, options: ReviewOptions = ReviewOptions(),
+                 person_set: Collection[tuple[int, int]] = ()) -> list[ReviewItem]:
     """Frames to review first, most suspicious first (ties: earlier frame).
 
     records: one ObjectRecord per present (frame, object) — ``TrackReport.records``
     or the same summaries read back from a labeling tool. Neighbours are the
     object's previous and next *present* frames. Unflagged frames are omitted.
+    person_set: (frame, object_id) masks a person set (keyframes: prompted or
+    corrected there); they are neighbours of other frames but never flagged
+    themselves, so a frame only a person's masks would flag is not listed.
     """
+    skip = {(int(f), int(o)) for f, o in person_set}
     by_obj: dict[int, list[ObjectRecord]] = defaultdict(list)
     for r in records:
         by_obj[r.object_id].append(r)
@@ -50,6 +57,8 @@ def review_queue(records: Iterable[ObjectRecord], limit: int | None = 20, option
     for oid, recs in by_obj.items():
         recs.sort(key=lambda r: r.frame)
         for i, r in enumerate(recs):
+            if (r.frame, oid) in skip:
+                continue
             for sev, why in _flags(r, recs[i - 1] if i > 0 else None, recs[i + 1] if i + 1 < len(recs) else None, options):
                 findings[r.frame].append((sev, oid, f"object {oid}: {why}"))
     items = []
@@ -91,13 +100,13 @@ def _flags(r: ObjectRecord, prev: ObjectRecord | None, nxt: ObjectRecord | None,
         if spike:
             sev += 0.25
         what = "area spike" if spike else "area changed"
-        yield sev, f"{what} x{worst_ratio:.1f} vs frame {worst_n.frame}"
+        yield sev, f"{what} x{worst_ratio:.1f} vs frame {frame_label(worst_n.frame)}"
     if worst_s is not None and worst_iou < opt.shape_iou:
         spike = prev is not None and nxt is not None and max(
             _centred_box_iou(r.box, prev.box), _centred_box_iou(r.box, nxt.box)
         ) < opt.shape_iou
         what = "shape spike" if spike else "shape changed"
-        yield 1.0 - worst_iou + (0.25 if spike else 0.0), f"{what} (box shape IoU {worst_iou:.2f} vs frame {worst_s.frame})"
+        yield 1.0 - worst_iou + (0.25 if spike else 0.0), f"{what} (box shape IoU {worst_iou:.2f} vs frame {frame_label(worst_s.frame)})"
     if r.refined:
         yield opt.refined_weight, "refined by SAM"
 

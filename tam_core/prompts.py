@@ -13,7 +13,7 @@ prompts here, so one rule holds everywhere:
 * Object ids are integers >= 1, at most ``max_object_id`` where the output
   limits them (:data:`PNG_MAX_OBJECT_ID` = 255 for indexed PNGs). An explicit id
   is never changed; automatic ids start above the largest explicit id
-  (:func:`assign_object_ids`).
+  (:class:`AutomaticIds` one at a time, :func:`assign_object_ids` all at once).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Hashable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import PromptError
+from .errors import PromptError, frame_label
 from .types import Prompt
 
 PNG_MAX_OBJECT_ID = 255  # the largest object id an indexed (palette) PNG can hold
@@ -102,6 +102,10 @@ def check_mask(mask: object, size: Sequence[int], where: str = "") -> np.ndarray
     return m
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def validate_prompt(prompt: Prompt, num_frames: int, size: Sequence[int], max_object_id: int | None = None) -> Prompt:
     """Check one prompt against a video of ``num_frames`` frames of ``size`` (H, W).
 
@@ -110,10 +114,12 @@ def validate_prompt(prompt: Prompt, num_frames: int, size: Sequence[int], max_ob
     [4], mask bool [H,W]; absent parts stay None. Raises PromptError (one line,
     naming the object and frame) on the first violation of the module's rules.
     """
-    where = f"prompt for object {prompt.object_id} on frame {prompt.frame}"
+    shown = frame_label(prompt.frame) if _is_int(prompt.frame) else prompt.frame  # the user's numbering
+    where = f"prompt for object {prompt.object_id} on frame {shown}"
     frame = prompt.frame
     if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, (int, np.integer)) or not 0 <= frame < num_frames:
-        raise PromptError(f"{where}: frame {frame} does not exist (the video has frames 0..{num_frames - 1})")
+        raise PromptError(f"{where}: frame {shown} does not exist "
+                          f"(the video has frames {frame_label(0)}..{frame_label(num_frames - 1)})")
     object_id = check_object_id(prompt.object_id, max_object_id, where)
     points, labels = check_points(prompt.points, prompt.point_labels, size, where)
     box = check_box(prompt.box, size, where)
@@ -150,30 +156,40 @@ def pixel_index(points: object, size: Sequence[int]) -> tuple[np.ndarray, np.nda
     return rows, cols
 
 
-def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
-                      max_object_id: int | None = None) -> dict[Hashable, int]:
+class AutomaticIds:
     """Ids for objects that have none, next to objects with explicit ids.
 
-    explicit: every explicit id of the input (validated, never changed);
-    automatic: the key of each object without an id (e.g. its class label), in
-    the input's order; equal keys are one object. Returns key -> id, numbered
-    from the largest explicit id + 1 upward in order of first appearance, so no
-    automatic id can collide with an explicit one. Read every explicit id of
-    the input first (e.g. on all frames), then call this once.
+    explicit: every explicit id of the input (validated, never changed; read
+    all of them first, e.g. on every frame). Calling the allocator with an
+    object's key (e.g. its class label; equal keys are one object) returns its
+    id: the first key gets the largest explicit id + 1, each new key the next,
+    so no automatic id can collide with an explicit one. ``ids``: key -> id.
     """
-    ids = [check_object_id(i, max_object_id) for i in explicit]
-    next_id = max(ids, default=0) + 1
-    out: dict[Hashable, int] = {}
+
+    def __init__(self, explicit: Iterable[int] = (), max_object_id: int | None = None) -> None:
+        self.max_object_id = max_object_id
+        self._next = max((check_object_id(i, max_object_id) for i in explicit), default=0) + 1
+        self.ids: dict[Hashable, int] = {}
+
+    def __call__(self, key: Hashable) -> int:
+        if key not in self.ids:
+            if self.max_object_id is not None and self._next > self.max_object_id:
+                raise PromptError(f"too many objects: an automatic id for {key!r} would be {self._next}, "
+                                  f"above the largest allowed id {self.max_object_id}")
+            self.ids[key] = self._next
+            self._next += 1
+        return self.ids[key]
+
+
+def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
+                      max_object_id: int | None = None) -> dict[Hashable, int]:
+    """All at once with :class:`AutomaticIds`: key -> id for the keys of
+    ``automatic`` (in order of first appearance), above every ``explicit`` id."""
+    allocate = AutomaticIds(explicit, max_object_id)
     for key in automatic:
-        if key in out:
-            continue
-        if max_object_id is not None and next_id > max_object_id:
-            raise PromptError(f"too many objects: an automatic id for {key!r} would be {next_id}, "
-                              f"above the largest allowed id {max_object_id}")
-        out[key] = next_id
-        next_id += 1
-    return out
+        allocate(key)
+    return allocate.ids
 
 
-__all__ = ["PNG_MAX_OBJECT_ID", "assign_object_ids", "check_box", "check_mask", "check_object_id", "check_points",
+__all__ = ["PNG_MAX_OBJECT_ID", "AutomaticIds", "assign_object_ids", "check_box", "check_mask", "check_object_id", "check_points",
            "pixel_index", "to_pixels", "validate_prompt"]

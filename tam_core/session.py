@@ -38,7 +38,7 @@ from .errors import PromptError
 from .options import RunOptions
 from .prompts import validate_prompt
 from .spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
-from .types import FrameResult, FrameSource, Prompt, Segmenter, Tracker, as_bool_mask
+from .types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class TrackingSession:
     frames: the video (lazy ``FrameSource``); tracker_factory: builds a fresh
     ``Tracker`` for each run of frames; segmenter: turns clicks/boxes into masks
     (needed only for point/box prompts); refiner: ``tam_core.refine.Refiner``
-    (anything with ``refine_frame(frame_index, image, probs, object_ids,
+    (anything with ``refine_frame(frame_index, image, probs: ObjectProbs,
     histories)``), optional.
     """
 
@@ -277,9 +277,8 @@ class TrackingSession:
             if self.refiner is not None and self.options.refine:
                 for oid, m in inject.items():  # the keyframe starts the object's history
                     histories[oid] = _new_history(self.refiner, oid, t, m)
-            probs = np.asarray(tracker.step(image, inject or None, end=(t == last)))
-            channel = {oid: i + 1 for i, oid in enumerate(tracker.object_ids)}
-            labels = probs.argmax(axis=0)
+            probs = tracker.step(image, inject or None, end=(t == last))  # ObjectProbs: id -> [H,W]
+            labels = probs.label_map()  # object id (0: background) per pixel
             masks: dict[int, np.ndarray] = {}
             quality: dict[int, float] = {}
             tracked = [oid for oid in sorted(active) if oid not in inject]
@@ -288,32 +287,28 @@ class TrackingSession:
                     masks[oid] = inject[oid].copy()
                     quality[oid] = self._objects[oid].keyframes[t].quality
             for oid in tracked:
-                m = labels == channel[oid]
+                m = labels == oid
                 masks[oid] = m
-                quality[oid] = float(probs[channel[oid]][m].mean()) if m.any() else 0.0
+                quality[oid] = float(probs[oid][m].mean()) if m.any() else 0.0
             refined: frozenset[int] = frozenset()
             if tracked and self.refiner is not None and self.options.refine:
                 given = np.zeros(self.size, bool)
                 for m in inject.values():
                     given |= m
-                refined = self._refine(tracker, t, image, probs, channel, tracked, histories, masks, quality, given)
+                refined = self._refine(tracker, t, image, probs, tracked, histories, masks, quality, given)
             ids = tuple(sorted(masks))
             if ids:
                 yield FrameResult(t, ids, masks, quality, refined)
 
-    def _refine(self, tracker, t, image, probs, channel, tracked, histories, masks, quality, given) -> frozenset[int]:
+    def _refine(self, tracker, t, image, probs: ObjectProbs, tracked, histories, masks, quality, given) -> frozenset[int]:
         """Step 3: let the refiner judge (and maybe repair) the tracked objects;
         repaired masks are written back into the tracker's memory via amend.
         ``given``: bool [H,W] pixels of keyframe masks injected on this frame."""
-        sub = probs[[0] + [channel[oid] for oid in tracked]]
         # Objects given on this frame count as background for the refiner, so
         # neither its argmax nor SAM can hand their pixels to a tracked object.
-        others = [c for oid, c in channel.items() if oid not in tracked]
-        if others:
-            sub[0] += probs[others].sum(0)
         # The refiner reads and updates the histories in place (bounded: a few
         # scalars and the last mask per object).
-        out = self.refiner.refine_frame(t, image, sub, tuple(tracked), histories)
+        out = self.refiner.refine_frame(t, image, probs.restrict(tracked), histories)
         refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
         for oid in tracked:
             if oid in out.masks:
@@ -330,7 +325,7 @@ def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> 
     refiner's consistency check already applies to the next frame."""
     if hasattr(refiner, "new_history"):  # refiners other than tam_core.refine.Refiner
         return refiner.new_history(object_id, frame, mask)
-    from .refine import ObjectHistory
+    from .quality import ObjectHistory
 
     history = ObjectHistory()
     ema = getattr(getattr(refiner, "options", None), "history_ema", None)

@@ -7,7 +7,7 @@ Arrays at this boundary are numpy; shapes and dtypes are given in brackets:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -103,6 +103,70 @@ class Segmenter(Protocol):
         ``multimask`` the best of SAM's candidates by predicted IoU is returned."""
 
 
+@dataclass(frozen=True, eq=False)
+class ObjectProbs(Mapping[int, np.ndarray]):
+    """One frame's tracker output: object id -> float32 [H,W] probability.
+
+    A read-only mapping keyed by object id, so no consumer works out a channel
+    from a position. ``stacked`` is the same data as one array float32
+    [K+1,H,W]: row 0 the background, row i+1 the object ``object_ids[i]``
+    (the probabilities sum to 1 over the rows at every pixel).
+    """
+
+    object_ids: tuple[int, ...]
+    stacked: np.ndarray
+    _row: dict[int, int] = field(init=False, repr=False)  # object id -> row of ``stacked``
+
+    def __post_init__(self) -> None:
+        ids = tuple(int(o) for o in self.object_ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"object ids must be unique, got {list(ids)}")
+        if self.stacked.ndim != 3 or self.stacked.shape[0] != len(ids) + 1:
+            raise ValueError(f"stacked has shape {tuple(self.stacked.shape)}, expected ({len(ids) + 1}, H, W) "
+                             f"for background and {len(ids)} objects")
+        object.__setattr__(self, "object_ids", ids)
+        object.__setattr__(self, "_row", {o: i + 1 for i, o in enumerate(ids)})
+
+    def __getitem__(self, object_id: int) -> np.ndarray:
+        return self.stacked[self._row[object_id]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.object_ids)
+
+    def __len__(self) -> int:
+        return len(self.object_ids)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ObjectProbs) and self.object_ids == other.object_ids
+                and np.array_equal(self.stacked, other.stacked))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def background(self) -> np.ndarray:
+        """float32 [H,W] probability of no object."""
+        return self.stacked[0]
+
+    def label_map(self) -> np.ndarray:
+        """int64 [H,W]: the most probable object's id at each pixel, 0 for background."""
+        return np.asarray((0, *self.object_ids), np.int64)[self.stacked.argmax(0)]
+
+    def hard_masks(self) -> dict[int, np.ndarray]:
+        """object id -> bool [H,W] where that object is the most probable (disjoint)."""
+        labels = self.label_map()
+        return {o: labels == o for o in self.object_ids}
+
+    def restrict(self, object_ids: Iterable[int]) -> "ObjectProbs":
+        """Only ``object_ids`` (in that order); the other objects' probability
+        is added to the background, so the rows still sum to 1."""
+        keep = [int(o) for o in object_ids]
+        out = self.stacked[[0, *(self._row[o] for o in keep)]].copy()
+        others = [r for o, r in self._row.items() if o not in keep]
+        if others:
+            out[0] += self.stacked[others].sum(0)
+        return ObjectProbs(tuple(keep), out)
+
+
 @runtime_checkable
 class Tracker(Protocol):
     """One video's propagation state (tam_core.xmem.XMemTracker, or a double).
@@ -113,24 +177,24 @@ class Tracker(Protocol):
 
     @property
     def object_ids(self) -> list[int]:
-        """Known object ids in channel order (channel i+1 of ``step``'s output)."""
+        """Known object ids (the keys of ``step``'s output)."""
 
     def step(
         self,
         image: np.ndarray,
         masks: Mapping[int, np.ndarray] | None = None,
         end: bool = False,
-    ) -> np.ndarray:
+    ) -> ObjectProbs:
         """Track one frame.
 
         image: uint8 [H,W,3]. masks: object id -> bool [H,W] given on this frame
         (new objects, or a correction of known ones); objects not in ``masks``
         are predicted from memory. ``end`` marks the last frame of the pass (it
-        is not written to memory). Returns float32 [K+1,H,W] probabilities,
-        background first, then ``object_ids`` in order.
+        is not written to memory). Returns every known object's probability,
+        keyed by object id (``ObjectProbs``).
         """
 
-    def amend(self, masks: Mapping[int, np.ndarray]) -> None:
+    def amend(self, masks: Mapping[int, np.ndarray]) -> ObjectProbs | None:
         """Replace the last stepped frame's result for the given objects with
         these masks (bool [H,W]) and write that frame into memory, so later
         frames follow the amended masks (used by SAM refinement)."""

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from tam_core.prompts import pixel_index
-from tam_core.types import SegmenterOutput
+from tam_core.types import ObjectProbs, SegmenterOutput
 
 LOW_RES = 256  # SAM's low-res mask side
 COLOR_TOL = 40  # max per-channel difference that still counts as "the same color"
@@ -199,8 +199,10 @@ class TrackerCall:
 class ColorTracker:
     """Tracks each object by the color it had under its given mask.
 
-    ``step`` returns float32 [K+1,H,W] probabilities (background first): 0.95 on
-    the pixels assigned to a channel, the rest spread over the others. Objects
+    ``step`` returns ObjectProbs (object id -> float32 [H,W]): 0.95 on the
+    pixels assigned to an object, the rest spread over the others. With
+    ``reverse_channels`` its rows come in the reverse of ``object_ids`` (a
+    consumer that maps ids to rows by position gets the wrong objects). Objects
     given in ``masks`` return exactly that mask on that frame and (re)learn
     their color from it (a correction). ``frame_index_of`` (e.g.
     ``SyntheticVideo.index_of``) maps an image to its frame index for the call
@@ -216,12 +218,14 @@ class ColorTracker:
         calls: list[TrackerCall] | None = None,
         tracker_no: int = 0,
         tol: int = COLOR_TOL,
+        reverse_channels: bool = False,
     ):
         self.frame_index_of = frame_index_of
         self.degrade_on = set(degrade_on)
         self.calls: list[TrackerCall] = calls if calls is not None else []
         self.tracker_no = tracker_no
         self.tol = tol
+        self.reverse_channels = reverse_channels
         self._colors: dict[int, np.ndarray] = {}
         self._damaged: set[int] = set()
         self._steps = 0
@@ -235,7 +239,7 @@ class ColorTracker:
     def _log(self, kind: str, frame: int | None, ids=(), end=False) -> None:
         self.calls.append(TrackerCall(self.tracker_no, kind, frame, self._steps, tuple(ids), end))
 
-    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> np.ndarray:
+    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> ObjectProbs:
         image = np.asarray(image)
         h, w = image.shape[:2]
         masks = {int(k): np.asarray(v, bool) for k, v in (masks or {}).items()}
@@ -273,7 +277,9 @@ class ColorTracker:
         probs = self._probs(hard, conf)
         self._last = (image, probs)
         self.ended = end
-        return probs
+        if self.reverse_channels:
+            return ObjectProbs(tuple(reversed(ids)), np.concatenate([probs[:1], probs[:0:-1]]))
+        return ObjectProbs(tuple(ids), probs)
 
     @staticmethod
     def _probs(hard: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -318,15 +324,18 @@ class ColorTrackerFactory:
     ``trackers`` lists every tracker built (in order); ``calls`` is the merged log.
     """
 
-    def __init__(self, frame_index_of=None, degrade_on=frozenset(), tol: int = COLOR_TOL):
+    def __init__(self, frame_index_of=None, degrade_on=frozenset(), tol: int = COLOR_TOL,
+                 reverse_channels: bool = False):
         self.frame_index_of = frame_index_of
         self.degrade_on = set(degrade_on)
         self.tol = tol
+        self.reverse_channels = reverse_channels
         self.trackers: list[ColorTracker] = []
         self.calls: list[TrackerCall] = []
 
     def __call__(self) -> ColorTracker:
-        t = ColorTracker(self.frame_index_of, self.degrade_on, self.calls, len(self.trackers), self.tol)
+        t = ColorTracker(self.frame_index_of, self.degrade_on, self.calls, len(self.trackers), self.tol,
+                         self.reverse_channels)
         self.trackers.append(t)
         return t
 

@@ -35,6 +35,9 @@ def add_parser(subparsers) -> None:
         q.add_argument("--no-progress", action="store_true", help="no progress bar")
         add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
+    from .cvat_agent import add_agent_parser
+
+    add_agent_parser(sub)  # CVAT Online/Enterprise in-UI functions (plugin/cli/cvat_agent.py)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 

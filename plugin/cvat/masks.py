@@ -51,3 +51,16 @@ def decode_mask(points: Sequence[float], height: int, width: int) -> np.ndarray:
     out = np.zeros((height, width), dtype=bool)
     out[top : bottom + 1, left : right + 1] = np.repeat(values, runs).reshape(h, w)
     return out
+
+
+def polygon_to_mask(points: Sequence[float], height: int, width: int) -> np.ndarray:
+    """CVAT polygon ``points`` [x0, y0, x1, y1, ...] (pixels) -> bool [height,width]
+    (pixels on or inside the polygon); PromptError for fewer than 3 vertices."""
+    import cv2
+
+    pts = np.asarray([float(v) for v in points], dtype=np.float64)
+    if pts.size < 6 or pts.size % 2:
+        raise PromptError(f"a polygon needs at least 3 (x, y) vertices, got {pts.size} numbers")
+    canvas = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(canvas, [np.round(pts.reshape(-1, 2)).astype(np.int32)], 1)
+    return canvas.astype(bool)

@@ -16,14 +16,13 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from tam_core.errors import PromptError
 from tam_core.types import Prompt
 
 from .ledger import Ledger, shape_hash
-from .masks import decode_mask
+from .masks import decode_mask, polygon_to_mask
 from .task import TaskInfo
 
 log = logging.getLogger(__name__)
@@ -168,9 +167,7 @@ def _prompt(shapes: list[dict], task: TaskInfo, key: ObjectKey, frame: int, oid:
 def _shape_mask(shape: dict, task: TaskInfo, where: str) -> np.ndarray:
     if shape["type"] == "mask":
         return decode_mask(shape.get("points", []), task.height, task.width)
-    pts = np.asarray(shape.get("points", []), dtype=np.float64)
-    if pts.size < 6 or pts.size % 2:
+    pts = shape.get("points", [])
+    if len(pts) < 6 or len(pts) % 2:
         raise PromptError(f"{where}: polygon {shape['id']} needs at least 3 points")
-    canvas = np.zeros((task.height, task.width), np.uint8)
-    cv2.fillPoly(canvas, [np.round(pts.reshape(-1, 2)).astype(np.int32)], 1)
-    return canvas.astype(bool)
+    return polygon_to_mask(pts, task.height, task.width)

@@ -14,26 +14,31 @@ replaces only what tam-label wrote and can tell when a user edited a mask.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 import cv2
 import numpy as np
 
 from tam_core.errors import PromptError
+from tam_core.prompts import to_pixels
 from tam_core.types import Prompt
 
 REFINED_ATTR = "refined"  # True when SAM refinement produced the mask
 DIGEST_ATTR = "tam_digest"  # digest of the mask as written (edits change it)
 PROMPT_ATTR = "tam_prompt"  # on a keyframe: digest of the prompt it came from
-TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR)
+SOURCE_ATTR = "tam_source"  # on a keyframe: the prompt field(s) it came from, comma-separated
+TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR, SOURCE_ATTR)
 
 
-def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: dict[str, int] | None = None) -> list[Prompt]:
+def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: Mapping[str, int] | None = None) -> list[Prompt]:
     """Turn one frame's prompt label into Prompts (pixel coordinates, 0-based frame).
 
     label: fo.Keypoints, fo.Detections or fo.Segmentation; size: (H, W).
-    auto_ids: label -> object id for prompts without ``index`` (same class
-    without index = same object); filled in as new labels appear.
+    auto_ids: class name -> object id for prompts without ``index`` (same
+    class without index = same object; ``tam_core.prompts.assign_object_ids``);
+    None: ``index`` is required. Normalised points go through
+    ``tam_core.prompts.to_pixels`` (1.0 is the frame's right/bottom edge).
     """
     import fiftyone as fo
 
@@ -52,9 +57,14 @@ def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], aut
                     f"keypoints on frame {frame_number}: {len(pts)} points but {len(labels)} sam2_labels; give one 1/0 per point"
                 )
             keep = np.isfinite(pts).all(axis=1)  # FiftyOne stores missing points as NaN
-            pts, labels = pts[keep] * [w, h], labels[keep]
+            pts, labels = pts[keep], labels[keep]
             if len(pts):
-                out.append(Prompt(frame, _object_id(kp, frame_number, auto_ids), kp.label, pts, labels))
+                oid = _object_id(kp, frame_number, auto_ids)
+                try:
+                    pixels = to_pixels(pts, size)
+                except PromptError as exc:
+                    raise PromptError(f"keypoints of object {oid} on frame {frame_number}: {exc}") from None
+                out.append(Prompt(frame, oid, kp.label, pixels, labels))
     elif isinstance(label, fo.Detections):
         for det in label.detections:
             box = box_to_pixels(det.bounding_box, size)
@@ -81,15 +91,37 @@ def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], aut
     return out
 
 
-def _object_id(label: Any, frame_number: int, auto_ids: dict[str, int] | None) -> int:
+def explicit_ids(label: Any) -> list[int]:
+    """The explicit object ids in one prompt label (``index`` values, or the
+    values of a Segmentation prompt's mask)."""
+    import fiftyone as fo
+
+    if isinstance(label, fo.Keypoints):
+        return [int(k.index) for k in label.keypoints if k.index is not None]
+    if isinstance(label, fo.Detections):
+        return [int(d.index) for d in label.detections if d.index is not None]
+    if isinstance(label, fo.Segmentation):
+        seg = label.get_mask()
+        return [int(v) for v in np.unique(seg) if v > 0] if seg is not None else []
+    return []
+
+
+def automatic_keys(label: Any) -> list[str]:
+    """The class names of one prompt label's objects without ``index`` (one
+    automatic object per class name)."""
+    import fiftyone as fo
+
+    items = label.keypoints if isinstance(label, fo.Keypoints) else label.detections if isinstance(label, fo.Detections) else []
+    return [x.label for x in items if x.index is None and x.label]
+
+
+def _object_id(label: Any, frame_number: int, auto_ids: Mapping[str, int] | None) -> int:
     if label.index is not None:
         return int(label.index)
-    if auto_ids is None or not label.label:
+    if auto_ids is None or label.label not in auto_ids:
         raise PromptError(
-            f"a prompt on frame {frame_number} has no `index`: set `index` to the object id (1, 2, ...)"
+            f"a prompt on frame {frame_number} has no `index` (nor a class label): set `index` to the object id (1, 2, ...)"
         )
-    if label.label not in auto_ids:
-        auto_ids[label.label] = max(auto_ids.values(), default=0) + 1
     return auto_ids[label.label]
 
 
@@ -116,7 +148,18 @@ def paste_mask(crop: np.ndarray, box: tuple[int, int, int, int], size: tuple[int
     return full
 
 
-def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quality: float, refined: bool, prompt_digest: str | None = None):
+@dataclass(frozen=True)
+class KeyframeTag:
+    """What a keyframe's output detection records: the digest of the prompt
+    it was tracked from (an edit changes it) and the prompt field(s) it came
+    from (a correction reads them again, whatever fields it is given)."""
+
+    digest: str
+    sources: tuple[str, ...] = ()
+
+
+def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quality: float, refined: bool,
+                      keyframe: KeyframeTag | None = None):
     """bool [H,W] -> fo.Detection with the mask cropped to its tight box, or
     None when the mask is empty (absent objects get no detection)."""
     import fiftyone as fo
@@ -137,8 +180,10 @@ def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quali
     )
     det[REFINED_ATTR] = bool(refined)
     det[DIGEST_ATTR] = detection_digest(det)
-    if prompt_digest:
-        det[PROMPT_ATTR] = prompt_digest
+    if keyframe is not None:
+        det[PROMPT_ATTR] = keyframe.digest
+        if keyframe.sources:
+            det[SOURCE_ATTR] = ",".join(keyframe.sources)
     return det
 
 

@@ -1,25 +1,31 @@
 """FiftyOne operators: track, correct, review (App forms and execute_operator).
 
-Targets: the current sample, the selected samples or the whole view. Long
-tracking is delegated (``fiftyone delegated launch`` runs it). Inputs are
-validated in the form with a message saying what to fix; the same checks run
-again in ``execute``.
+Targets: the current sample, the selected samples, the whole view in one job,
+or the whole view as one delegated job per video (``jobs.queue_per_video``:
+``fiftyone delegated launch`` workers share them). Long tracking is delegated;
+immediate runs report progress. Inputs are validated in the form with a
+message saying what to fix; the same checks run again in ``execute``. Models:
+``settings`` (form > plugin settings > secrets) and the one cached loader.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from operators.track import DIRECTIONS, TrackOptions
 from tam_core.errors import TamError
+from tam_core.models import SAM_TYPES, TEST_SAM_TYPES
+from tam_core.options import DIRECTIONS
 
-from . import api
-from .models import SAM_TYPES, ModelChoice
+from . import api, jobs, settings
+from .review import review
 
 # Videos with more frames than this (in total) are delegated by default.
 DELEGATE_ABOVE_FRAMES = 300
 REVIEW_VIEW = "tam-review"
+EACH_VIDEO = "EACH_VIDEO"  # target: the whole view, one delegated job per video
 
 
 def _target_view(ctx):
@@ -31,9 +37,12 @@ def _target_view(ctx):
     return ctx.view
 
 
-def _target_input(ctx, inputs):
+def _target_input(ctx, inputs, per_video=False):
     choices = types.RadioGroup()
     choices.add_choice("CURRENT_VIEW", label="Whole view")
+    if per_video:
+        choices.add_choice(EACH_VIDEO, label="Whole view, one delegated job per video",
+                           description="Each `fiftyone delegated launch` worker takes the next video")
     default = "CURRENT_VIEW"
     if ctx.selected:
         choices.add_choice("SELECTED_SAMPLES", label=f"Selected samples ({len(ctx.selected)})")
@@ -51,12 +60,31 @@ def _frame_fields(ctx, kinds):
     return [n for n, f in schema.items() if isinstance(f, fo.EmbeddedDocumentField) and issubclass(f.document_type, kinds)]
 
 
-def _model_inputs(ctx, inputs, with_direction=True):
-    inputs.enum("sam_type", list(SAM_TYPES), default="vit_b", label="SAM model", view=types.DropdownView())
-    inputs.str("device", default="auto", label="Device", description="auto, cpu, cuda or cuda:N")
+def _model_inputs(ctx, inputs) -> bool:
+    """Model choice (defaults from plugin settings / secrets) and run options.
+    Returns True when the model choice is valid."""
+    d = settings.model_defaults(ctx)
+    inputs.enum("sam_type", list(SAM_TYPES + TEST_SAM_TYPES), default=d["sam_type"], label="SAM model",
+                view=types.DropdownView())
+    sam = inputs.str("sam_checkpoint", default=d["sam_checkpoint"], label="SAM checkpoint",
+                     description="A local .pth (e.g. fine-tuned); blank: the official weights")
+    xmem = inputs.str("xmem_checkpoint", default=d["xmem_checkpoint"], label="XMem checkpoint",
+                      description="A local .pth; blank: the official weights")
+    inputs.str("cache_dir", default=d["cache_dir"], label="Weights cache folder",
+               description="Where official weights are downloaded; blank: $TAM_LABEL_CACHE or ~/.cache/tam-label")
+    inputs.str("device", default=d["device"], label="Device", description="auto, cpu, cuda or cuda:N")
     inputs.bool("refine", default=True, label="SAM refinement", description="Repair frames where tracking degrades")
-    if with_direction:
-        inputs.enum("direction", list(DIRECTIONS), default="both", label="Direction", view=types.RadioGroup())
+    inputs.enum("direction", list(DIRECTIONS), default="both", label="Direction", view=types.RadioGroup())
+    ok = True
+    for prop, key in ((sam, "sam_checkpoint"), (xmem, "xmem_checkpoint")):
+        path = (ctx.params.get(key) or d[key] or "").strip()
+        if path and not Path(path).expanduser().is_file():
+            prop.invalid, prop.error_message, ok = True, f"no file {path!r}; give an existing .pth or leave blank", False
+    try:
+        settings.model_options(ctx.params, d)
+    except TamError as exc:
+        sam.invalid, sam.error_message, ok = True, str(exc), False
+    return ok
 
 
 def _field_inputs(ctx, inputs) -> bool:
@@ -68,33 +96,28 @@ def _field_inputs(ctx, inputs) -> bool:
 
     prompt_fields = _frame_fields(ctx, (fo.Keypoints, fo.Detections, fo.Segmentation))
     default_pf = api.DEFAULT_PROMPT_FIELD if api.DEFAULT_PROMPT_FIELD in prompt_fields else (prompt_fields[0] if prompt_fields else None)
-    pf_prop = inputs.str("prompt_field", default=default_pf, required=True, label="Prompt field",
-                         description="Frame field with Keypoints (clicks), Detections (boxes) or Segmentation")
+    pf_prop = inputs.str("prompt_field", default=default_pf, required=True, label="Prompt field(s)",
+                         description="Frame field(s), comma-separated: Keypoints (clicks), Detections (boxes) or "
+                                     "Segmentation, e.g. tam_prompts,boxes")
     lf_prop = inputs.str("label_field", default=api.DEFAULT_LABEL_FIELD, label="Output field",
                          description="Frame-level Detections field for the tracked masks")
     ok = True
-    pf = ctx.params.get("prompt_field", default_pf)
+    fields = ()
     try:
-        pf = api.check_prompt_field(ctx.view, pf or "")
-        if ctx.view.count(f"frames.{pf}") == 0:
-            raise TamError(f"frame field {pf!r} has no prompts in this view; click objects in the Track Anything panel or add Keypoints/boxes")
+        fields = api.check_prompt_fields(ctx.view, ctx.params.get("prompt_field", default_pf) or "")
+        if not any(ctx.view.count(f"frames.{f}") for f in fields):
+            names = ", ".join(repr(f) for f in fields)
+            what = f"frame field {names} has" if len(fields) == 1 else f"frame fields {names} have"
+            raise TamError(f"{what} no prompts in this view; click objects in the Track Anything panel or add Keypoints/boxes")
     except TamError as exc:
         pf_prop.invalid, pf_prop.error_message = True, str(exc)
         ok = False
     try:
-        check_output_field(ctx.dataset, ctx.params.get("label_field", api.DEFAULT_LABEL_FIELD) or "", pf)
+        check_output_field(ctx.dataset, ctx.params.get("label_field", api.DEFAULT_LABEL_FIELD) or "", fields)
     except TamError as exc:
         lf_prop.invalid, lf_prop.error_message = True, str(exc)
         ok = False
     return ok
-
-
-def _choice(params) -> ModelChoice:
-    return ModelChoice(sam_type=params.get("sam_type", "vit_b"), device=params.get("device") or "auto", refine=bool(params.get("refine", True)))
-
-
-def _options(params) -> TrackOptions:
-    return TrackOptions(direction=params.get("direction", "both"), refine=bool(params.get("refine", True)))
 
 
 def _total_frames(view) -> int:
@@ -106,48 +129,66 @@ class _TrackBase(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        _target_input(ctx, inputs)
+        _target_input(ctx, inputs, per_video=True)
         _field_inputs(ctx, inputs)
         _model_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label=self.config.label))
 
     def resolve_delegation(self, ctx):
-        # Long videos always go to a worker (immediate runs time out after
-        # 600 s); otherwise the user's choice in the App (None = ask).
+        # Queueing one job per video is quick: run it now. Long videos always
+        # go to a worker (immediate runs time out after 600 s); otherwise the
+        # user's choice in the App (None = ask).
+        if ctx.params.get("target") == EACH_VIDEO:
+            return False
         if _total_frames(_target_view(ctx)) > DELEGATE_ABOVE_FRAMES:
             return True
         return None
 
     def execute(self, ctx):
+        # Immediate runs are generators (execute_as_generator): progress and a
+        # summary stream to the App. A delegated run returns its summary.
+        if ctx.delegated:
+            return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
+        if ctx.params.get("target") == EACH_VIDEO:
+            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, ctx.view, self.uri, dict(ctx.params)),
+                                      lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated job(s), one per video: "
+                                                                  "run `fiftyone delegated launch` on each GPU machine")])
+        return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
+
+    def _finish(self, ctx, out):
+        skipped = f"; skipped: {'; '.join(out['skipped'])}" if out["skipped"] else ""
+        return [ctx.ops.notify(f"{self.action}: {out['tracked']} video(s), {out['frames']} frame(s) written{skipped}",
+                               variant="success"),
+                ctx.ops.reload_dataset()]
+
+    def run(self, ctx, report) -> dict:
+        """Track or correct the target videos; ``report(fraction, label)`` after each batch."""
         view = _target_view(ctx)
         fn = api.track if self.action == "track" else api.correct
-        total = max(len(view), 1)
-        done = []
-
-        def progress(sample_id, d, t):
-            frac = (len(done) + d / max(t, 1)) / total
-            label = f"{self.action}: video {len(done) + 1}/{total}, frame {d}/{t}"
-            if ctx.delegated:
-                ctx.set_progress(progress=frac, label=label)
-
+        defaults = settings.model_defaults(ctx)
+        model_options = settings.model_options(ctx.params, defaults)
+        options = settings.run_options(ctx.params)
+        ids = view.values("id")
+        total = max(len(ids), 1)
         reports = []
-        for s in view.select_fields():
-            reports += fn(view.select(s.id), ctx.params.get("prompt_field"), ctx.params.get("label_field") or api.DEFAULT_LABEL_FIELD,
-                          model_choice=_choice(ctx.params), options=_options(ctx.params), progress=progress)
-            done.append(s.id)
-        if not ctx.delegated:
-            ctx.trigger("reload_dataset")
+        for i, sid in enumerate(ids):
+            def progress(sample_id, d, t, i=i):
+                report((i + d / max(t, 1)) / total, f"{self.action}: video {i + 1}/{total}, frame {d}/{t}")
+
+            reports += fn(view.select(sid), ctx.params.get("prompt_field"), ctx.params.get("label_field") or api.DEFAULT_LABEL_FIELD,
+                          model_options=model_options, options=options, progress=progress)
         return _summary(reports)
 
 
 def _summary(reports) -> dict:
-    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": []}
+    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": [], "videos": []}
     for r in reports:
         if r.report is None:
             out["skipped"].append(f"{r.filepath}: {r.note}")
         else:
             out["tracked"] += 1
             out["frames"] += r.report.frames_written
+            out["videos"].append(r.filepath)
     return out
 
 
@@ -161,6 +202,7 @@ class TrackObjects(_TrackBase):
             label="Track Anything: track objects",
             description="Segment prompted objects with SAM and track them through the videos",
             dynamic=True,
+            execute_as_generator=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
         )
@@ -176,6 +218,7 @@ class CorrectObjects(_TrackBase):
             label="Track Anything: correct and re-track",
             description="Re-track only the spans affected by new prompts or edited masks",
             dynamic=True,
+            execute_as_generator=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
         )
@@ -202,13 +245,14 @@ class ReviewQueue(foo.Operator):
         if (ctx.params.get("label_field") or default) not in fields:
             prop.invalid, prop.error_message = True, "pick a frame-level Detections field written by Track objects"
         inputs.int("limit", default=50, min=1, label="Frames to list")
-        inputs.str("view_name", default=REVIEW_VIEW, label="Save as view", description="Saved view with the flagged frames")
+        inputs.str("view_name", default=REVIEW_VIEW, label="Save as view",
+                   description="Saved view with the flagged frames, worst video first")
         return types.Property(inputs, view=types.View(label="Review queue"))
 
     def execute(self, ctx):
         name = ctx.params.get("view_name", REVIEW_VIEW) or None
-        items, view = api.review(_target_view(ctx), ctx.params.get("label_field") or api.DEFAULT_LABEL_FIELD,
-                                 limit=int(ctx.params.get("limit") or 50), view_name=name)
+        items, view = review(_target_view(ctx), ctx.params.get("label_field") or api.DEFAULT_LABEL_FIELD,
+                             limit=int(ctx.params.get("limit") or 50), view_name=name)
         if not ctx.delegated and name:
             ctx.trigger("set_view", {"name": name})
         return {

@@ -1,12 +1,17 @@
 """A FiftyOne model for ``apply_model`` on video collections::
 
-    model = TrackAnythingModel()                      # or TrackAnythingModel(models=...)
+    model = TrackAnythingModel(label_field="tam_tracks")    # or models=..., options=RunOptions(...)
     dataset.apply_model(model, label_field="tam_tracks", prompt_field="frames.tam_prompts")
+    dataset.apply_model(model, label_field="tam_tracks",     # clicks and boxes in two fields
+                        prompt_field="frames.clicks", box_field="frames.boxes")
 
-Like FiftyOne's SAM 2 video model it returns one ``Detections`` per frame
-(FiftyOne then stores them with ``add_labels``, replacing that field's frame
-labels). Use ``plugin.fiftyone.api.track`` to keep user-made detections in the
-output field and for corrections.
+Every keyword argument of ``apply_model`` (FiftyOne's ``needs_fields``) names
+a prompt field. Each video is tracked exactly as ``api.track`` tracks it (the
+same per-sample runner writes ``frames.<label_field>``: your own detections in
+that field stay, a re-run replaces only what tam-label wrote), and ``predict``
+returns that field's resulting frame labels, which FiftyOne then stores again
+unchanged. Give the model the ``label_field`` you give ``apply_model``.
+Models come from ``tam_core.models.get_models`` (loaded once per process).
 """
 
 from __future__ import annotations
@@ -15,43 +20,30 @@ from typing import Any
 
 import fiftyone.core.models as fom
 
-from operators.prompts import object_labels
-from operators.track import TrackOptions, track
+from tam_core.errors import ConfigError
+from tam_core.models import ModelOptions, Models
+from tam_core.options import RunOptions
 
-from .api import field_name, read_prompts
-from .convert import mask_to_detection
-from .models import ModelChoice, get_models
-
-
-class _DictSink:
-    """Collects Detections per FiftyOne frame number."""
-
-    def __init__(self, labels):
-        self.labels = labels
-        self.frames: dict[int, dict[int, Any]] = {}
-
-    def write(self, results):
-        for res in results:
-            objs = self.frames.setdefault(res.frame + 1, {})
-            for oid in res.object_ids:
-                det = mask_to_detection(res.masks[oid], oid, self.labels.get(oid), res.quality.get(oid, 1.0), oid in res.refined)
-                if det is None:
-                    objs.pop(oid, None)
-                else:
-                    objs[oid] = det
-
-    def close(self):
-        pass
+from .api import DEFAULT_LABEL_FIELD, run_sample
+from .prompt_reader import check_prompt_fields, field_name
 
 
 class TrackAnythingModel(fom.Model, fom.SamplesMixin):
-    """SAM + XMem tracking as a FiftyOne video model (``prompt_field`` required)."""
+    """SAM + XMem tracking as a FiftyOne video model (a prompt field is required).
 
-    def __init__(self, model_choice: ModelChoice = ModelChoice(), options: TrackOptions = TrackOptions(), models: Any = None):
+    model_options: what to load (ignored when ``models`` is given);
+    options: how to run, used as given; label_field: the output frame field,
+    the same as ``apply_model``'s ``label_field``.
+    """
+
+    def __init__(self, model_options: ModelOptions = ModelOptions(), options: RunOptions = RunOptions(),
+                 models: Models | None = None, label_field: str = DEFAULT_LABEL_FIELD):
         fom.SamplesMixin.__init__(self)
-        self.model_choice = model_choice
+        self.model_options = model_options
         self.options = options
+        self.label_field = field_name(label_field)
         self._models = models
+        self.reports: list = []  # one api.SampleReport per video predicted
 
     @property
     def media_type(self):
@@ -74,18 +66,18 @@ class TrackAnythingModel(fom.Model, fom.SamplesMixin):
         pass
 
     def predict(self, video_reader, sample=None):
-        import fiftyone as fo
-
-        from tam_core.errors import ConfigError
-        from tam_core.video import open_video
-
-        pf = (self.needs_fields or {}).get("prompt_field")
-        if not pf:
+        """{FiftyOne frame number: Detections} of ``label_field`` after tracking ``sample``."""
+        fields = tuple((self.needs_fields or {}).values())
+        if not fields:
             raise ConfigError("pass prompt_field='frames.<field>' to apply_model (the frame field holding your prompts)")
-        with open_video(sample.filepath) as video:
-            prompts = read_prompts(sample, field_name(pf), video.size)
-            if not prompts:
-                return {}
-            sink = _DictSink(object_labels(prompts))
-            track(video, prompts, sink, self._models or get_models(self.model_choice), self.options)
-        return {fn: fo.Detections(detections=sorted(d.values(), key=lambda x: x.index)) for fn, d in sorted(sink.frames.items())}
+        full = sample._dataset[sample.id]  # apply_model's sample holds only the prompt fields
+        fields = check_prompt_fields(full._dataset, fields)
+        report = run_sample(full, fields, self.label_field, self._models, self.model_options, self.options)
+        self.reports.append(report)
+        if report.report is None:
+            return {}
+        full.reload()
+        return {fn: frame[self.label_field] for fn, frame in full.frames.items() if frame[self.label_field] is not None}
+
+
+__all__ = ["TrackAnythingModel"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import api, panel_logic as logic
-from .models import ModelChoice, get_models
+from . import api, panel_logic as logic, settings
 
 
 class TrackAnythingPanel(foo.Panel):
@@ -35,12 +34,23 @@ class TrackAnythingPanel(foo.Panel):
         sid = ctx.current_sample or (ctx.view.first().id if len(ctx.view) else None)
         return ctx.dataset[sid] if sid else None
 
-    def _draw(self, ctx, preview=None):
+    def _models(self, ctx):
+        """The models the operators' form would pick by default (plugin
+        settings / secrets), through the one cached loader: loaded once per
+        App server process, shared with the Track/Correct runs."""
+        from tam_core.models import get_models
+
+        return get_models(settings.model_options({}, settings.model_defaults(ctx)))
+
+    def _draw(self, ctx, preview=None, image=None):
+        """Redraw the current frame; ``image`` is that frame when the caller
+        already decoded it (a click decodes its frame once)."""
         sample = self._sample(ctx)
         if sample is None:
             return
         frame_number = int(ctx.panel.state.frame or 1)
-        image = logic.read_frame(sample, frame_number)
+        if image is None:
+            image = logic.read_frame(sample, frame_number)
         masks = logic.tracked_masks(sample, frame_number, image.shape[:2])
         traces, layout = logic.plot_traces(logic.compose(image, masks, preview, int(ctx.panel.state.object_id or 1)))
         ctx.panel.set_data("frame_plot", traces)
@@ -57,13 +67,15 @@ class TrackAnythingPanel(foo.Panel):
             return
         frame_number = int(ctx.panel.state.frame or 1)
         oid = int(ctx.panel.state.object_id or 1)
-        h, w = logic.read_frame(sample, frame_number).shape[:2]
+        segmenter = self._models(ctx).segmenter  # a load error shows before anything is written
+        image = logic.read_frame(sample, frame_number)  # the one decode of this click
+        h, w = image.shape[:2]
         positive = not bool(ctx.params.get("shift_pressed"))
         logic.add_click(sample, frame_number, oid, ctx.panel.state.label or "", logic.cell_to_point(x, y, (h, w)), positive, (h, w))
-        mask = logic.preview_mask(sample, frame_number, oid, get_models(ModelChoice()).segmenter)
+        mask = logic.preview_mask(sample, frame_number, oid, segmenter, image)
         ctx.panel.state.status = f"{'positive' if positive else 'negative'} click at ({int(x)}, {int(y)}) on frame {frame_number}; " \
                                  f"preview: {int(mask.sum()) if mask is not None else 0} pixels"
-        self._draw(ctx, preview=mask)
+        self._draw(ctx, preview=mask, image=image)
 
     def on_clear(self, ctx):
         sample = self._sample(ctx)

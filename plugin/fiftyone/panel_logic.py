@@ -69,9 +69,10 @@ def clear_clicks(sample: Any, frame_number: int, object_id: int, field: str = DE
         sample.save()
 
 
-def preview_mask(sample: Any, frame_number: int, object_id: int, segmenter: Any, field: str = DEFAULT_PROMPT_FIELD) -> np.ndarray | None:
-    """SAM's mask (bool [H,W]) for the object's prompts on this frame, or None."""
-    image = read_frame(sample, frame_number)
+def preview_mask(sample: Any, frame_number: int, object_id: int, segmenter: Any, image: np.ndarray,
+                 field: str = DEFAULT_PROMPT_FIELD) -> np.ndarray | None:
+    """SAM's mask (bool [H,W]) for the object's prompts on this frame, or None.
+    image: uint8 [H,W,3], that frame (already decoded by the caller)."""
     prompts = [p for p in read_prompts(sample, field, image.shape[:2]) if p.frame == frame_number - 1 and p.object_id == object_id]
     if not prompts:
         return None

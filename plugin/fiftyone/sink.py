@@ -8,18 +8,19 @@ from typing import Any, Mapping, Sequence
 from tam_core.errors import ConfigError
 from tam_core.types import FrameResult
 
-from .convert import PROMPT_ATTR, is_ours, mask_to_detection
+from .convert import PROMPT_ATTR, KeyframeTag, is_ours, mask_to_detection
+from .prompt_reader import field_name, parse_fields
 
 
-def check_output_field(dataset: Any, field: str, prompt_field: str | None = None) -> None:
+def check_output_field(dataset: Any, field: str, prompt_fields: str | Sequence[str] | None = None) -> None:
     """Refuse an output field that would overwrite something else: a frame
     field of another type, a sample-level field, or the prompt field itself."""
     import fiftyone as fo
 
     if not field or field.startswith("frames.") and not field[len("frames."):]:
         raise ConfigError("the output field name is empty; give a name such as 'tam_tracks'")
-    name = field[len("frames."):] if field.startswith("frames.") else field
-    if prompt_field and name == _strip(prompt_field):
+    name = field_name(field)
+    if name in parse_fields(prompt_fields):
         raise ConfigError(f"the output field {name!r} is the prompt field; choose another output field name")
     if name in ("frame_number", "id", "filepath") or name.startswith("_"):
         raise ConfigError(f"{name!r} is a reserved field name; choose another output field name")
@@ -35,10 +36,6 @@ def check_output_field(dataset: Any, field: str, prompt_field: str | None = None
             )
 
 
-def _strip(field: str) -> str:
-    return field[len("frames."):] if field.startswith("frames.") else field
-
-
 class FrameDetectionsSink:
     """Writes results into ``frames.<field>`` of ``sample``.
 
@@ -48,15 +45,17 @@ class FrameDetectionsSink:
     document atomically, so an interrupted run leaves every frame with its old
     or its complete new labels.
 
-    labels: object id -> class; prompt_digests: (object_id, frame) -> digest of
-    the prompt of that keyframe (stored on its detection, to detect edits later).
+    labels: object id -> class; keyframes: (object_id, frame) -> the
+    :class:`~.convert.KeyframeTag` stored on that keyframe's detection (to
+    detect edits later and to know which prompt fields it came from).
     """
 
-    def __init__(self, sample: Any, field: str, labels: Mapping[int, str | None], prompt_digests: Mapping[tuple[int, int], str] | None = None):
+    def __init__(self, sample: Any, field: str, labels: Mapping[int, str | None],
+                 keyframes: Mapping[tuple[int, int], KeyframeTag] | None = None):
         self.sample = sample
-        self.field = _strip(field)
+        self.field = field_name(field)
         self.labels = dict(labels)
-        self.prompt_digests = dict(prompt_digests or {})
+        self.keyframes = dict(keyframes or {})
         self.frames_written: set[int] = set()
 
     def write(self, results: Sequence[FrameResult]) -> None:
@@ -71,7 +70,7 @@ class FrameDetectionsSink:
             for oid in res.object_ids:
                 det = mask_to_detection(
                     res.masks[oid], oid, self.labels.get(oid), res.quality.get(oid, 1.0), oid in res.refined,
-                    self.prompt_digests.get((oid, res.frame)),
+                    self.keyframes.get((oid, res.frame)),
                 )
                 if det is not None:
                     new.append(det)

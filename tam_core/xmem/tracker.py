@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, PromptError, TamError
+from ..types import ObjectProbs
 from .config import XMemConfig
 from .memory import MemoryManager
 from .network import XMemNetwork
+from .objects import ObjectManager
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -89,7 +91,7 @@ class XMemTracker:
 
     def reset(self) -> None:
         self.memory = MemoryManager(self.config)
-        self._objects: list[int] = []
+        self.objects = ObjectManager()  # the one owner of object id <-> channel
         self._hidden: torch.Tensor | None = None  # [n,Ch,h,w]
         self._t = -1
         self._last_mem = 0
@@ -100,7 +102,7 @@ class XMemTracker:
 
     @property
     def object_ids(self) -> list[int]:
-        return list(self._objects)
+        return list(self.objects.ids)
 
     @property
     def frames_seen(self) -> int:
@@ -108,32 +110,33 @@ class XMemTracker:
 
     # -- public steps
 
-    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> np.ndarray:
-        """image uint8 [H,W,3]; masks id -> bool/float [H,W]; returns float32 [K+1,H,W]."""
+    def step(self, image: np.ndarray, masks: Mapping[int, np.ndarray] | None = None, end: bool = False) -> ObjectProbs:
+        """image uint8 [H,W,3]; masks id -> bool/float [H,W]; returns every
+        known object's probability float32 [H,W], keyed by object id."""
         with torch.inference_mode(), self._autocast_ctx():
-            return self._crop(self._step(image, masks or {}, end)).float().cpu().numpy()
+            return self._output(self._step(image, masks or {}, end))
 
-    def amend(self, masks: Mapping[int, np.ndarray]) -> np.ndarray:
+    def amend(self, masks: Mapping[int, np.ndarray]) -> ObjectProbs:
         """Replace the last frame's result for some objects and memorise that frame.
 
-        Returns the amended probabilities float32 [K+1,H,W].
+        Returns the amended probabilities, keyed by object id.
         """
         if self._frame is None:
             raise TamError("amend() needs a frame: call step() first")
-        unknown = [o for o in masks if o not in self._objects]
+        unknown = [o for o in masks if o not in self.objects]
         if unknown:
-            raise PromptError(f"amend(): unknown object id(s) {unknown}; known: {self._objects}")
+            raise PromptError(f"amend(): unknown object id(s) {unknown}; known: {list(self.objects.ids)}")
         with torch.inference_mode(), self._autocast_ctx():
             fr = self._frame
             given = {o: self._pad_mask(m) for o, m in masks.items()}
-            fr.probs = self._merge(fr.probs[1:], self._objects, given)
+            fr.probs = self._merge(fr.probs[1:], given)
             if not fr.end:
                 fr.write = True
                 fr.deep = self.config.deep_update_every < 0 or fr.deep
                 if fr.shrinkage is None:
                     fr.shrinkage = self.network.key_proj.d_proj(fr.f16) ** 2 + 1
                 self._last_mem = fr.t
-            return self._crop(fr.probs).float().cpu().numpy()
+            return self._output(fr.probs)
 
     def commit(self) -> None:
         """Write the last frame into memory now (normally deferred to the next
@@ -142,10 +145,7 @@ class XMemTracker:
             self._flush()
 
     def remove_object(self, object_id: int) -> None:
-        if object_id not in self._objects:
-            raise PromptError(f"unknown object id {object_id}; known: {self._objects}")
-        i = self._objects.index(object_id)
-        self._objects.pop(i)
+        i = self.objects.remove(object_id)
         self.memory.remove_object(object_id)
         keep = [j for j in range(self._hidden.shape[0]) if j != i] if self._hidden is not None else []
         if self._hidden is not None:
@@ -184,23 +184,24 @@ class XMemTracker:
         top, bottom, left, right = self._pad
         return F.pad(t, (left, right, top, bottom))
 
-    def _crop(self, probs: torch.Tensor) -> torch.Tensor:
+    def _output(self, probs: torch.Tensor) -> ObjectProbs:
+        """Padded [K+1,H,W] probabilities (channel order) -> cropped, keyed by object id."""
         top, bottom, left, right = self._pad
         h, w = probs.shape[-2:]
-        return probs[:, top : h - bottom, left : w - right]
+        return self.objects.to_probs(probs[:, top : h - bottom, left : w - right].float().cpu().numpy())
 
-    def _merge(self, pred: torch.Tensor | None, objects: list[int], given: dict[int, torch.Tensor]) -> torch.Tensor:
-        """Object maps for ``objects``: given masks where given, else the
-        prediction (``pred`` [len(pred),H,W], channel order of ``objects``)
-        zeroed under the given masks; then soft-aggregated."""
+    def _merge(self, pred: torch.Tensor | None, given: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Object maps for every known object: given masks where given, else
+        the prediction (``pred`` [n,H,W] for the first n channels) zeroed under
+        the given masks, else nothing; then soft-aggregated."""
         ref = next(iter(given.values()))
         covered = torch.stack(list(given.values())).sum(0) > 0.5
         maps = []
-        for i, o in enumerate(objects):
+        for c, o in enumerate(self.objects.ids):  # c is o's channel
             if o in given:
                 maps.append(given[o].to(ref.dtype))
-            elif pred is not None and i < pred.shape[0]:
-                maps.append(pred[i].masked_fill(covered, 0).to(ref.dtype))
+            elif pred is not None and c < pred.shape[0]:
+                maps.append(pred[c].masked_fill(covered, 0).to(ref.dtype))
             else:
                 maps.append(torch.zeros_like(ref))
         return soft_aggregate(torch.stack(maps))
@@ -216,7 +217,7 @@ class XMemTracker:
         key = fr.key[0].flatten(1)
         shrink = fr.shrinkage[0].flatten()
         sel = fr.selection[0].flatten(1) if fr.selection is not None else None
-        self.memory.add(key, shrink, sel, v.reshape(n, v.shape[1], -1), self._objects)
+        self.memory.add(key, shrink, sel, v.reshape(n, v.shape[1], -1), list(self.objects.ids))
         if fr.deep:
             self._hidden = h
             self._last_deep = fr.t
@@ -253,22 +254,21 @@ class XMemTracker:
             seg_probs = soft_aggregate(torch.sigmoid(logits.float()))
             pred = seg_probs[1:]
 
-        new_ids = sorted(o for o in given if o not in self._objects)
+        new_ids = self.objects.add(given)
         if new_ids:
-            self._objects.extend(new_ids)
             _, _, h, w = key.shape
             zeros = torch.zeros(len(new_ids), net.hidden_dim, h, w, device=self.device, dtype=f16.dtype)
             self._hidden = zeros if self._hidden is None else torch.cat([self._hidden, zeros.to(self._hidden.dtype)], 0)
 
         if given:
-            probs = self._merge(pred, self._objects, given)
+            probs = self._merge(pred, given)
         elif seg_probs is not None:
             probs = seg_probs
         else:  # nothing known yet: all background
             hp, wp = img.shape[-2:]
             probs = torch.ones(1, hp, wp, device=self.device)
 
-        if mem and not self._objects:
+        if mem and not len(self.objects):
             mem = False  # nothing to memorise
         if mem:
             self._last_mem = t

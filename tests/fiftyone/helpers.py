@@ -74,6 +74,8 @@ def output_masks(sample, field="tam_tracks"):
     for fn, fr in sample.frames.items():
         dets = fr[field] if fr.has_field(field) else None
         for d in dets.detections if dets else []:
+            if d.mask is None:  # a user's own box, not a tracked mask
+                continue
             out[(d.index, fn - 1)] = paste_mask(d.mask, box_to_pixels(d.bounding_box, SIZE), SIZE)
     return out
 
@@ -81,3 +83,23 @@ def output_masks(sample, field="tam_tracks"):
 def iou(a, b):
     u = (a | b).sum()
     return (a & b).sum() / u if u else 1.0
+
+
+def triggers(result, operator):
+    """Params of the ``operator`` invocations an immediate run yielded (in
+    order): e.g. ``set_progress`` or ``notify``."""
+    return [r["params"] for r in result.executor.to_json()["requests"] if r["operator_uri"] == operator]
+
+
+def add_box(sample, video, oid, frame, label="box", field="boxes", pad=1):
+    """A box prompt (Detection with ``index``) around object ``oid`` on 0-based ``frame``."""
+    import fiftyone as fo
+
+    ys, xs = np.nonzero(video.mask(frame, oid))
+    h, w = video.size
+    box = [(xs.min() - pad) / w, (ys.min() - pad) / h, (xs.max() - xs.min() + 1 + 2 * pad) / w, (ys.max() - ys.min() + 1 + 2 * pad) / h]
+    fr = sample.frames[frame + 1]
+    dets = fr[field] if fr.has_field(field) and fr[field] is not None else fo.Detections()
+    dets.detections = [d for d in dets.detections if d.index != oid] + [fo.Detection(label=label, bounding_box=box, index=oid)]
+    fr[field] = dets
+    sample.save()

@@ -6,7 +6,8 @@ import pytest
 import fiftyone as fo
 
 from operators.interfaces import MemorySink
-from operators.track import TrackOptions, track as track_frames
+from operators.track import track as track_frames
+from tam_core.options import RunOptions
 from plugin.fiftyone import api
 from plugin.fiftyone.convert import REFINED_ATTR
 from tam_core.errors import ConfigError, PromptError
@@ -19,7 +20,7 @@ def expected_masks(path, prompts, direction="both"):
     """What the operators layer produces on the same decoded frames."""
     sink = MemorySink()
     with open_video(path) as v:
-        track_frames(v, prompts, sink, color_models(None), TrackOptions(direction=direction))
+        track_frames(v, prompts, sink, color_models(None), RunOptions(direction=direction))
     return {(o, f): m for f, d in sink.masks.items() for o, m in d.items()}
 
 
@@ -80,15 +81,15 @@ def test_correct_retracks_only_changed_spans_and_edits_become_keyframes(tmp_path
     sample = ds.first()
     add_click(sample, video, 1, 0)
     add_click(sample, video, 2, 0)
-    api.track(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    api.track(ds, models=color_models(None), options=RunOptions(direction="forward"))
     before = output_masks(sample)
     # nothing changed: no work
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report is None and "nothing changed" in rep.note
     # a new correction click for object 1 on frame 7 -> frames 7..11 of object 1 only
     models = color_models(None)
     add_click(sample, video, 1, 7)
-    (rep,) = api.correct(ds, models=models, options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=models, options=RunOptions(direction="forward"))
     assert rep.report.frames_written == 5 and len(models.tracker_factory.stepped()) == 5
     assert {r.object_id for r in rep.report.records} == {1}
     after = output_masks(sample)
@@ -100,12 +101,12 @@ def test_correct_retracks_only_changed_spans_and_edits_become_keyframes(tmp_path
     m[:, m.shape[1] // 2:] = False
     det.mask = m
     sample.save()
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report.frames_written == 3 and {r.object_id for r in rep.report.records} == {2}
     final = output_masks(sample)
     assert final[(2, 9)].sum() < after[(2, 9)].sum()  # the edit was kept, not overwritten
     assert all(np.array_equal(after[(1, f)], final[(1, f)]) for f in range(12))
-    (rep,) = api.correct(ds, models=color_models(None), options=TrackOptions(direction="forward"))
+    (rep,) = api.correct(ds, models=color_models(None), options=RunOptions(direction="forward"))
     assert rep.report is None  # the edit is now a stored keyframe: nothing left to do
 
 
@@ -167,14 +168,66 @@ def test_box_prompts_and_review_view(tmp_path):
     assert 6 in saved.first().frames and saved.count("frames") == len({it.frame for _, it in items})
 
 
-def test_apply_model_with_prompt_field(tmp_path):
+def _frame_labels(ds, field):
+    """{(frame_number, index, label): (box, mask bytes)} of ``frames.field`` - every detection, ours or not."""
+    out = {}
+    for fn, fr in ds.first().frames.items():
+        for d in (fr[field].detections if fr.has_field(field) and fr[field] is not None else []):
+            out[(fn, d.index, d.label)] = (tuple(np.round(d.bounding_box, 9)), None if d.mask is None else d.mask.tobytes())
+    return out
+
+
+def test_apply_model_keeps_user_detections_exactly_as_api_track(tmp_path):
     from plugin.fiftyone.model import TrackAnythingModel
 
     ds, (video,) = new_dataset(tmp_path)
-    add_click(ds.first(), video, 1, 4, "ball")
-    ds.apply_model(TrackAnythingModel(models=color_models(None)), label_field="applied", prompt_field="frames.tam_prompts", skip_failures=False)
-    got = output_masks(ds.first(), "applied")
-    assert sorted(got) == [(1, f) for f in range(12)]
-    want = expected_masks(ds.first().filepath, api.read_prompts(ds.first(), "tam_prompts", video.size))
-    assert all(np.array_equal(got[k], want[k]) for k in want)
-    assert ds.first().frames[1]["applied"].detections[0].label == "ball"
+    s = ds.first()
+    add_click(s, video, 1, 4, "ball")
+    # a user's own detection in the output field
+    s.frames[5]["applied"] = fo.Detections(detections=[fo.Detection(label="mine", bounding_box=[0.0, 0.0, 0.1, 0.1], index=1)])
+    s.save()
+    twin = ds.clone()
+    api.track(twin, "tam_prompts", "applied", models=color_models(None))
+    model = TrackAnythingModel(models=color_models(None), label_field="applied")
+    ds.apply_model(model, label_field="applied", prompt_field="frames.tam_prompts", skip_failures=False)
+    got, want = _frame_labels(ds, "applied"), _frame_labels(twin, "applied")
+    assert got == want
+    assert (5, 1, "mine") in got and sorted(k[0] for k in got if k[2] == "ball") == list(range(1, 13))
+    ds.apply_model(model, label_field="applied", prompt_field="frames.tam_prompts", skip_failures=False)  # re-run
+    assert _frame_labels(ds, "applied") == want
+    want_masks = expected_masks(s.filepath, api.read_prompts(s, "tam_prompts", video.size))
+    got_masks = output_masks(ds.first(), "applied")
+    assert all(np.array_equal(got_masks[k], want_masks[k]) for k in want_masks)
+    assert [r.report.frames_written for r in model.reports] == [12, 12]
+
+
+def test_review_skips_person_set_masks_ranks_by_score_and_the_saved_view_keeps_the_order(tmp_path):
+    ds, videos = new_dataset(tmp_path, num_samples=2)
+    s1, s2 = list(ds)
+    for s, v in ((s1, videos[0]), (s2, videos[1])):
+        add_click(s, v, 1, 0)
+    api.track(ds, models=color_models(None), options=RunOptions(direction="forward"))
+    for s, frame_number, conf in ((s1, 1, 0.05), (s1, 7, 0.3), (s2, 4, 0.1)):
+        s.reload()
+        s.frames[frame_number]["tam_tracks"].detections[0].confidence = conf  # not an edit: geometry unchanged
+        s.save()
+    s2.reload()
+    edited = s2.frames[9]["tam_tracks"].detections[0]  # a person shrinks object 1 on frame 9 to a sliver
+    edited.mask = np.zeros_like(edited.mask)
+    edited.mask[:2, :2] = True
+    s2.save()
+    items, view = api.review(ds, limit=10, view_name="tam-review")
+    got = [(sid, it.frame + 1, it.score) for sid, it in items]
+    # frame 1 of s1 (its keyframe: a person clicked there) and the edited frame 9 are never listed;
+    # the frames next to the edit are, with FiftyOne's frame numbers in the reasons.
+    assert [(sid, fn) for sid, fn, _ in got] == [(s2.id, 8), (s2.id, 10), (s2.id, 4), (s1.id, 7)]
+    assert [score for *_, score in got] == sorted((score for *_, score in got), reverse=True)
+    assert [it.reasons for _, it in items[2:]] == [("object 1: low quality 0.10",), ("object 1: low quality 0.30",)]
+    for _, it in items[:2]:
+        assert it.reasons[0].startswith("object 1: area changed x1") and it.reasons[0].endswith("vs frame 9")
+    saved = ds.load_saved_view("tam-review")
+    assert saved.values("id") == [s2.id, s1.id]  # the video with the worst frame first, not dataset order
+    assert saved.values("frames.frame_number") == [[4, 8, 10], [7]]
+    s2_scores = {fn: sc for fn, sc in zip(ds.select(s2.id).values("frames.frame_number")[0],
+                                          ds.select(s2.id).values("frames.tam_tracks_review")[0]) if sc is not None}
+    assert s2_scores == {fn: score for sid, fn, score in got if sid == s2.id}

@@ -12,7 +12,7 @@ import fiftyone.operators as foo
 import fiftyone.plugins as fop
 from fiftyone.operators.delegated import DelegatedOperationService
 
-from tests.fiftyone.helpers import add_click, iou, new_dataset, output_masks
+from tests.fiftyone.helpers import add_click, iou, new_dataset, output_masks, triggers
 
 PLUGIN = "@tam-label/track-anything"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +40,11 @@ def test_track_immediate_writes_labels_and_leaves_other_fields(tmp_path):
     res = foo.execute_operator(uri("track_objects"), ctx={"view": ds.view(), "params": {
         "target": "CURRENT_VIEW", "prompt_field": "tam_prompts", "label_field": "tam_tracks",
         "sam_type": "vit_b", "device": "cpu", "refine": False, "direction": "forward"}})
-    assert res.result == {"samples": 1, "tracked": 1, "frames": 12, "skipped": []}
+    # Immediate runs stream progress to the App, then a summary.
+    progress = triggers(res, "set_progress")
+    assert [p["progress"] for p in progress] == sorted(p["progress"] for p in progress) and progress[-1]["progress"] == 1.0
+    assert progress[-1]["label"] == "track: video 1/1, frame 12/12"
+    assert triggers(res, "notify")[-1]["message"] == "track: 1 video(s), 12 frame(s) written"
     got = output_masks(ds.first())
     assert sorted(got) == [(1, f) for f in range(12)]
     assert min(iou(got[(1, f)], video.mask(f, 1)) for f in range(12)) > 0.8
@@ -64,7 +68,7 @@ def test_delegated_track_then_correct_on_selected_sample(tmp_path):
     add_click(s1, videos[1], 2, 6)
     res = foo.execute_operator(uri("correct_objects"), ctx={"view": ds.view(), "current_sample": s1.id,
                                                           "params": {**params, "target": "CURRENT_SAMPLE"}})
-    assert res.result["frames"] == 6
+    assert triggers(res, "notify")[-1]["message"] == "correct: 1 video(s), 6 frame(s) written"
     after = output_masks(s1)
     assert all(np.array_equal(before[(2, f)], after[(2, f)]) for f in range(6))
 

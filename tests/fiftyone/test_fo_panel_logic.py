@@ -17,7 +17,7 @@ def test_click_writes_sam2_keypoints_and_previews_the_object(tmp_path):
     kp = ds.first().frames[4]["tam_prompts"].keypoints
     assert len(kp) == 1 and kp[0].index == 2 and kp[0].label == "box"
     assert kp[0]["sam2_labels"] == [1, 0] and np.allclose(kp[0].points[0], [nx, ny])
-    mask = logic.preview_mask(ds.first(), 4, 2, ColorSegmenter())
+    mask = logic.preview_mask(ds.first(), 4, 2, ColorSegmenter(), logic.read_frame(ds.first(), 4))
     assert iou(mask, video.mask(3, 2)) > 0.8
     img = logic.compose(video.decoded[3], {}, mask, 2)
     assert (img[mask] != video.decoded[3][mask]).any() and np.array_equal(img[~mask & ~np.roll(mask, 1, 0)][:10], video.decoded[3][~mask & ~np.roll(mask, 1, 0)][:10])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tam_core.errors import PromptError
-from tam_core.prompts import (PNG_MAX_OBJECT_ID, assign_object_ids, check_object_id, pixel_index, to_pixels,
+from tam_core.prompts import (PNG_MAX_OBJECT_ID, AutomaticIds, assign_object_ids, check_object_id, pixel_index, to_pixels,
                               validate_prompt)
 from tam_core.session import TrackingSession
 from tam_core.types import Prompt
@@ -153,3 +153,13 @@ def test_automatic_ids_respect_the_limit_and_explicit_ids_are_validated():
         assign_object_ids([253], ["a", "b", "c"], max_object_id=255)
     with pytest.raises(PromptError, match=r"1..255 .*got 256"):
         assign_object_ids([256], ["a"], max_object_id=255)
+
+
+def test_automatic_ids_one_at_a_time_for_streaming_readers():
+    allocate = AutomaticIds([2, 5])  # all explicit ids of the input, read first
+    assert [allocate("dog"), allocate("cat"), allocate("dog")] == [6, 7, 6]
+    assert allocate.ids == {"dog": 6, "cat": 7}
+    assert AutomaticIds()("x") == 1
+    full = AutomaticIds([255], max_object_id=255)
+    with pytest.raises(PromptError, match="automatic id for 'x' would be 256"):
+        full("x")

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from tam_core.prompts import pixel_index
-from tam_core.types import SegmenterOutput
+from tam_core.types import ObjectProbs, SegmenterOutput
 
 H, W = 96, 128
 DISC, SQUARE = 1, 2
@@ -76,7 +76,7 @@ class DegradedTracker:
     damaged: dict[int, tuple[int, str]] = field(default_factory=dict)
     ids: tuple[int, ...] = (DISC, SQUARE)
 
-    def probs(self, t: int) -> np.ndarray:
+    def probs(self, t: int) -> ObjectProbs:
         masks = {oid: self.gt[t] == oid for oid in self.ids}
         conf = {}
         if t in self.damaged:
@@ -88,7 +88,7 @@ class DegradedTracker:
                 for other in self.ids:  # keep the masks disjoint like an argmax
                     if other != oid:
                         masks[other] &= ~masks[oid]
-        return probs_from_masks(masks, list(self.ids), conf)
+        return ObjectProbs(self.ids, probs_from_masks(masks, list(self.ids), conf))
 
 
 @dataclass

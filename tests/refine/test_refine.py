@@ -24,7 +24,7 @@ def _iou(a, b):
 def run(tracker, segmenter, frames, options=RefineOptions()):
     refiner = Refiner(segmenter, options)
     histories: dict[int, ObjectHistory] = {}
-    results = [refiner.refine_frame(t, frames[t], tracker.probs(t), IDS, histories) for t in range(len(frames))]
+    results = [refiner.refine_frame(t, frames[t], tracker.probs(t), histories) for t in range(len(frames))]
     return results, histories
 
 
@@ -47,7 +47,7 @@ def test_refinement_repairs_exactly_the_damaged_frames(video, kind):
             oid = DAMAGED[t][0]
             assert res.refined == {oid}
             assert res.terms[oid].score < 0.5
-            tracker_mask = tracker.probs(t).argmax(0) == IDS.index(oid) + 1
+            tracker_mask = tracker.probs(t).hard_masks()[oid]
             assert _iou(res.masks[oid], gt[t] == oid) >= 0.99
             if kind != "lowconf":  # lowconf keeps the right mask, only the confidence is low
                 assert _iou(tracker_mask, gt[t] == oid) < 0.8
@@ -55,6 +55,21 @@ def test_refinement_repairs_exactly_the_damaged_frames(video, kind):
             assert res.refined == frozenset()
             assert min(res.quality.values()) >= 0.9
         assert not (res.masks[DISC] & res.masks[SQUARE]).any()
+
+
+def test_objects_are_found_by_id_whatever_their_row(video):
+    """The tracker's rows in another order (square first): the disc is still
+    the one judged damaged, prompted and repaired, and the square untouched."""
+    frames, gt = video
+    tracker = DegradedTracker(gt, {5: (DISC, "erode")}, ids=(SQUARE, DISC))
+    seg = OracleSegmenter(gt)
+    results, _ = run(tracker, seg, frames[:7])
+    assert results[5].refined == {DISC} and seg.set_image_calls == [5]
+    assert _iou(results[5].masks[DISC], gt[5] == DISC) >= 0.99
+    np.testing.assert_array_equal(results[5].masks[SQUARE], tracker.probs(5).hard_masks()[SQUARE])
+    assert _iou(results[5].masks[SQUARE], gt[5] == SQUARE) >= 0.95
+    points, labels, _ = seg.predict_calls[0]
+    assert set(gt[5][points[labels == 1, 1].astype(int), points[labels == 1, 0].astype(int)]) == {DISC}
 
 
 def test_good_tracking_never_calls_the_segmenter(video):
@@ -103,8 +118,8 @@ def test_segmenter_answer_on_another_object_is_rejected(video):
     assert seg.set_image_calls[0] == 5
     res = results[5]
     assert res.refined == frozenset()
-    np.testing.assert_array_equal(res.masks[DISC], tracker.probs(5).argmax(0) == 1)  # tracker's mask kept
-    np.testing.assert_array_equal(res.masks[SQUARE], tracker.probs(5).argmax(0) == 2)
+    np.testing.assert_array_equal(res.masks[DISC], tracker.probs(5).hard_masks()[DISC])  # tracker's mask kept
+    np.testing.assert_array_equal(res.masks[SQUARE], tracker.probs(5).hard_masks()[SQUARE])
     assert res.quality[DISC] < 0.5  # still flagged for review
 
 
@@ -140,7 +155,7 @@ def test_refined_mask_never_takes_another_objects_pixels(video):
     tracker = DegradedTracker(gt, {5: (DISC, "lowconf")})
     results, _ = run(tracker, seg, frames[:6], opts)
     res = results[5]
-    tracker_square = tracker.probs(5).argmax(0) == 2
+    tracker_square = tracker.probs(5).hard_masks()[SQUARE]
     assert res.refined == {DISC}
     np.testing.assert_array_equal(res.masks[SQUARE], tracker_square)  # the neighbour is untouched
     np.testing.assert_array_equal(res.masks[DISC], greedy & ~tracker_square)
@@ -154,7 +169,7 @@ def test_refinement_can_be_switched_off(video):
     assert seg.set_image_calls == []
     assert all(r.refined == frozenset() for r in results)
     assert results[5].quality[DISC] < 0.5  # still scored
-    np.testing.assert_array_equal(results[5].masks[DISC], tracker.probs(5).argmax(0) == 1)
+    np.testing.assert_array_equal(results[5].masks[DISC], tracker.probs(5).hard_masks()[DISC])
     # no segmenter at all behaves the same
     results2, _ = run(tracker, None, frames)
     assert results2[5].quality == results[5].quality
@@ -221,8 +236,8 @@ def test_score_terms_confidence_and_sharpness():
 
 
 def test_input_validation():
-    with pytest.raises(PromptError, match="expected \\(3, H, W\\)"):
-        Refiner(None).refine_frame(0, np.zeros((4, 4, 3), np.uint8), np.zeros((2, 4, 4), np.float32), [1, 2], {})
+    with pytest.raises(PromptError, match="probs must be ObjectProbs"):
+        Refiner(None).refine_frame(0, np.zeros((4, 4, 3), np.uint8), np.zeros((3, 4, 4), np.float32), {})
     with pytest.raises(ConfigError):
         RefineOptions(agreement_low=0.9, agreement_high=0.5)
     with pytest.raises(ConfigError):
@@ -242,7 +257,7 @@ def test_tiny_random_sam_runs_end_to_end(video):
     refiner = Refiner(seg, RefineOptions(min_predicted_iou=-1.0, agreement_low=0.0, agreement_high=1.0))
     histories: dict[int, ObjectHistory] = {}
     for t in range(6):
-        res = refiner.refine_frame(t, frames[t], tracker.probs(t), IDS, histories)
+        res = refiner.refine_frame(t, frames[t], tracker.probs(t), histories)
         for oid in IDS:
             assert res.masks[oid].shape == gt[t].shape and res.masks[oid].dtype == bool
             assert 0.0 <= res.quality[oid] <= 1.0

@@ -49,16 +49,24 @@ def test_tracker_follows_ground_truth_and_logs_calls(video):
     factory = ColorTrackerFactory(frame_index_of=video.index_of)
     tr = factory()
     probs = tr.step(video.frames[0], {1: video.mask(0, 1), 2: video.mask(0, 2)})
-    assert probs.dtype == np.float32 and probs.shape == (3, 64, 96)
+    assert probs.stacked.dtype == np.float32 and probs.stacked.shape == (3, 64, 96) and probs.object_ids == (1, 2)
     for t in range(1, 12):
         masks = {3: video.mask(5, 3)} if t == 5 else None
         probs = tr.step(video.frames[t], masks, end=t == 11)
-        lab = probs.argmax(0)
-        for ch, oid in enumerate(tr.object_ids, start=1):
-            assert np.array_equal(lab == ch, video.mask(t, oid)), (t, oid)
+        lab = probs.label_map()
+        for oid in tr.object_ids:
+            assert np.array_equal(lab == oid, video.mask(t, oid)), (t, oid)
     assert tr.object_ids == [1, 2, 3]
     assert factory.stepped() == list(range(12))
     assert factory.calls[5].ids == (3,) and factory.calls[-1].end
+
+
+def test_tracker_with_reversed_channels_keys_them_by_id(video):
+    tr = ColorTrackerFactory(frame_index_of=video.index_of, reverse_channels=True)()
+    probs = tr.step(video.frames[0], {1: video.mask(0, 1), 2: video.mask(0, 2)})
+    assert probs.object_ids == (2, 1) and tr.object_ids == [1, 2]
+    assert np.array_equal(probs.stacked[1] > 0.5, video.mask(0, 2))  # row 1 is object 2
+    assert np.array_equal(probs[1] > 0.5, video.mask(0, 1)) and np.array_equal(probs[2] > 0.5, video.mask(0, 2))
 
 
 def test_tracker_degrades_until_amended(video):

@@ -172,14 +172,13 @@ def test_refiner_repairs_and_amends_tracker(video, frames):
             assert np.array_equal(mask, video.mask(frame, object_id))
             return [1.0]
 
-        def refine_frame(self, frame_index, image, probs, object_ids, histories):
+        def refine_frame(self, frame_index, image, probs, histories):
             self.frames.append(frame_index)
-            assert probs.shape[0] == len(object_ids) + 1
-            labels = probs.argmax(0)
+            labels = probs.label_map()
             masks, quality, refined = {}, {}, set()
-            for ch, oid in enumerate(object_ids, start=1):
-                m = labels == ch
-                q = float(probs[ch][m].mean()) if m.any() else 0.0
+            for oid in probs.object_ids:
+                m = labels == oid
+                q = float(probs[oid][m].mean()) if m.any() else 0.0
                 histories[oid].append(q)
                 if m.any() and q < 0.9:
                     m, q = video.mask(frame_index, oid), 0.97

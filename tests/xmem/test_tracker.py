@@ -54,8 +54,8 @@ def test_eviction_with_objects_added_at_different_times(seed1_network):
         masks = {1: box(5, 20, 5, 25)} if t == 0 else {2: box(22, 38, 30, 50)} if t == 3 else None
         out = tr.step(img, masks)
         tr.commit()
-        assert out.shape == (1 + len(tr.object_ids), H, W)
-        assert np.isfinite(out).all()
+        assert out.stacked.shape == (1 + len(tr.object_ids), H, W) and out.object_ids == tuple(tr.object_ids)
+        assert np.isfinite(out.stacked).all()
     assert len(tr.memory.long.values) == 2
     for v in tr.memory.long.values + tr.memory.work.values:
         assert v.shape[2] <= tr.memory.long.size + tr.memory.work.size
@@ -67,24 +67,24 @@ def test_first_frame_returns_given_masks_and_new_objects_keep_order(seed1_networ
     tr = XMemTracker(seed1_network)
     imgs = list(frames(4))
     out = tr.step(imgs[0], {7: box(0, 10, 0, 10), 3: box(20, 30, 20, 30)})
-    assert tr.object_ids == [3, 7]  # ids sorted within a frame
-    assert out.shape == (3, H, W)
-    assert out[1][25, 25] > 0.99 and out[2][5, 5] > 0.99 and out[0][35, 50] > 0.99
+    assert tr.object_ids == [3, 7] and out.object_ids == (3, 7)  # ids sorted within a frame
+    assert out.stacked.shape == (3, H, W)
+    assert out[3][25, 25] > 0.99 and out[7][5, 5] > 0.99 and out.background[35, 50] > 0.99
     out = tr.step(imgs[1], {5: box(30, 40, 0, 10)})
-    assert tr.object_ids == [3, 7, 5]
-    assert out[3][35, 5] > 0.99
+    assert tr.object_ids == [3, 7, 5] and out.object_ids == (3, 7, 5)
+    assert out[5][35, 5] > 0.99
     # the old objects are predicted, and zeroed under the new object's mask
-    assert out[1][30:40, 0:10].max() < 1e-3
+    assert out[3][30:40, 0:10].max() < 1e-3 and out[7][30:40, 0:10].max() < 1e-3
 
 
 def test_frames_before_any_object_are_background(seed1_network):
     tr = XMemTracker(seed1_network)
     imgs = list(frames(3))
     out = tr.step(imgs[0])
-    assert out.shape == (1, H, W) and np.allclose(out, 1)
+    assert out.object_ids == () and out.stacked.shape == (1, H, W) and np.allclose(out.background, 1)
     out = tr.step(imgs[1], {1: box(0, 10, 0, 10)})  # object first given mid-video
-    assert out.shape == (2, H, W) and out[1][5, 5] > 0.99
-    assert tr.step(imgs[2]).shape == (2, H, W)
+    assert out.stacked.shape == (2, H, W) and out[1][5, 5] > 0.99
+    assert tr.step(imgs[2]).object_ids == (1,)
 
 
 def test_amend_writes_the_frame_into_memory_and_steers_later_frames(seed1_network):
@@ -104,7 +104,7 @@ def test_amend_writes_the_frame_into_memory_and_steers_later_frames(seed1_networ
     assert plain.memory.work_size == HW  # frame 1 is not a memory frame by itself
     assert amended.memory.work_size == 2 * HW  # the amended frame reached memory
     a, b = plain.step(imgs[2]), amended.step(imgs[2])
-    assert np.abs(a - b).max() > 1e-3
+    assert np.abs(a.stacked - b.stacked).max() > 1e-3
 
 
 def test_remove_object(seed1_network):
@@ -115,9 +115,28 @@ def test_remove_object(seed1_network):
     tr.remove_object(1)
     assert tr.object_ids == [2]
     out = tr.step(imgs[2])
-    assert out.shape == (2, H, W)
+    assert out.object_ids == (2,) and out.stacked.shape == (2, H, W)
     with pytest.raises(PromptError, match="unknown object id 1"):
         tr.remove_object(1)
+
+
+def test_ids_follow_their_objects_when_a_middle_channel_is_removed(seed1_network):
+    """Object ids, not positions: after the middle object of three leaves, the
+    others keep their own masks under their own ids (channels shift down)."""
+    tr = XMemTracker(seed1_network)
+    imgs = list(frames(4))
+    a, b, c = box(0, 10, 0, 10), box(20, 30, 20, 30), box(30, 40, 44, 56)
+    tr.step(imgs[0], {9: a, 4: b})  # channels: 4, 9
+    tr.step(imgs[1], {2: c})  # channels: 4, 9, 2
+    assert tr.objects.ids == (4, 9, 2) and tr.objects.channel(2) == 2
+    tr.remove_object(9)
+    assert tr.objects.ids == (4, 2) and tr.objects.channel(2) == 1
+    out = tr.step(imgs[2], {4: b, 2: c})
+    assert out.object_ids == (4, 2)
+    assert out[4][b].min() > 0.99 and out[2][c].min() > 0.99 and out[2][b].max() < 1e-3
+    assert set(out.hard_masks()) == {4, 2} and np.array_equal(out.hard_masks()[2], c)
+    probs = tr.amend({2: a})
+    assert probs[2][a].min() > 0.99 and probs[4][b].min() > 0.99
 
 
 def test_correction_of_a_known_object(seed1_network):
@@ -192,4 +211,4 @@ def test_removing_the_first_object_drops_the_memory_only_it_used(seed1_network):
     ro = np.asarray(imgs[3]).copy()
     ro.setflags(write=False)  # decoded frames are often read-only
     out = tr.step(ro)
-    assert out.shape == (2, H, W) and np.isfinite(out).all()
+    assert out.object_ids == (2,) and np.isfinite(out.stacked).all()

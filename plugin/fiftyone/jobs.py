@@ -1,0 +1,65 @@
+"""How the track/correct operators run: one delegated job per video (so
+several ``fiftyone delegated launch`` workers share a dataset), and progress
+for immediate runs.
+
+Scale-out: :func:`queue_per_video` queues one delegated operation per video
+of a view, each pinned to its one sample. FiftyOne hands a queued operation
+to exactly one worker (it moves QUEUED -> RUNNING atomically), so N workers on
+N GPUs label N videos at a time, each video once. A job writes its video's
+frames in batches, each frame atomically; a worker killed mid-job leaves that
+video with complete old-or-new frames and its job "running": mark it failed
+and re-run it (``fiftyone delegated fail ID``, ``fiftyone delegated rerun
+ID``): tracking a video again rewrites all of it, identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from typing import Any, AsyncIterator, Callable
+
+Report = Callable[[float, str], None]  # (fraction done, label)
+
+
+def queue_per_video(ctx: Any, view: Any, operator_uri: str, params: dict) -> list[str]:
+    """Queue ``operator_uri`` once per sample of ``view`` (params as given,
+    target = that one sample). Returns the delegated operation ids."""
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    service = DelegatedOperationService()
+    ids = []
+    for sid, path in zip(*view.values(["id", "filepath"])):
+        request = {k: v for k, v in ctx.request_params.items() if k not in ("selected", "current_sample", "params")}
+        job_params = {**params, "target": "CURRENT_VIEW"}
+        request.update(dataset_name=view._dataset.name, view=view.select(sid)._serialize(), delegated=True,
+                       params=job_params)
+        name = path.rsplit("/", 1)[-1]
+        op = service.queue_operation(operator=operator_uri, label=f"Track Anything: {name}",
+                                     context={"request_params": request, "params": job_params},
+                                     delegation_target=getattr(ctx, "delegation_target", None))
+        ids.append(str(op.id))
+    return ids
+
+
+async def with_progress(ctx: Any, job: Callable[[Report], Any], finish: Callable[[Any], list]) -> AsyncIterator:
+    """Run ``job(report)`` in a worker thread and yield the App's
+    ``set_progress`` for each ``report(fraction, label)`` it makes (the event
+    loop stays free meanwhile), then whatever ``finish(result)`` returns
+    (notifications, reloads). The job's exception is raised here."""
+    events: queue.Queue = queue.Queue()
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, job, lambda frac, label: events.put((frac, label)))
+    while True:
+        done = future.done()  # before draining: every report of a finished job is then queued
+        while not events.empty():
+            frac, label = events.get_nowait()
+            yield ctx.ops.set_progress(label=label, progress=frac)
+        if done:
+            break
+        await asyncio.sleep(0.05)
+    result = future.result()
+    for message in finish(result):
+        yield message
+
+
+__all__ = ["queue_per_video", "with_progress"]

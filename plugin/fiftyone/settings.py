@@ -1,0 +1,91 @@
+"""Model choice in the App: what to load and how to run, from the operator
+form, the plugin's settings and its secrets (FiftyOne's conventions).
+
+Precedence, per item: the operator form > plugin settings in the dataset's
+App config (``dataset.app_config.plugins["@tam-label/track-anything"]``) >
+plugin settings in the App config (``fo.app_config.plugins[...]``, i.e.
+``~/.fiftyone/app_config.json``) > the plugin's secrets (``fiftyone.yml``
+``secrets:``; in open-source FiftyOne these are environment variables of the
+App server / delegated worker) > built-in defaults. Setting names:
+
+================  ===========================  =====================================
+setting           secret / env var             meaning
+================  ===========================  =====================================
+sam_type          TAM_LABEL_SAM_TYPE           vit_b | vit_l | vit_h | tiny
+sam_checkpoint    TAM_LABEL_SAM_CHECKPOINT     a local SAM .pth (e.g. fine-tuned)
+xmem_checkpoint   TAM_LABEL_XMEM_CHECKPOINT    a local XMem .pth
+cache_dir         TAM_LABEL_CACHE              where official weights are cached
+device            TAM_LABEL_DEVICE             auto | cpu | cuda | cuda:N
+================  ===========================  =====================================
+
+Every entry point (operators, panel) turns these into one
+``tam_core.models.ModelOptions`` and loads through
+``tam_core.models.get_models``, so the same choice loads once per process and
+is reused across runs and panel clicks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from tam_core.models import ModelOptions
+from tam_core.options import RunOptions
+
+PLUGIN = "@tam-label/track-anything"
+SECRETS = {
+    "sam_type": "TAM_LABEL_SAM_TYPE",
+    "sam_checkpoint": "TAM_LABEL_SAM_CHECKPOINT",
+    "xmem_checkpoint": "TAM_LABEL_XMEM_CHECKPOINT",
+    "cache_dir": "TAM_LABEL_CACHE",
+    "device": "TAM_LABEL_DEVICE",
+}
+BUILTIN = {"sam_type": "vit_b", "sam_checkpoint": None, "xmem_checkpoint": None, "cache_dir": None, "device": "auto"}
+
+
+def _plugin_settings(dataset: Any) -> list[Mapping[str, Any]]:
+    import fiftyone as fo
+
+    out = []
+    if dataset is not None:
+        out.append((dataset.app_config.plugins or {}).get(PLUGIN) or {})
+    out.append((fo.app_config.plugins or {}).get(PLUGIN) or {})
+    return out
+
+
+def _secret(ctx: Any, key: str) -> str | None:
+    try:
+        value = ctx.secrets[key] if ctx is not None else None
+    except (KeyError, AttributeError):  # not resolved for this operator
+        value = None
+    return value or None
+
+
+def model_defaults(ctx: Any) -> dict[str, str | None]:
+    """The model items before the form: plugin settings, then secrets, then built-ins."""
+    layers = _plugin_settings(getattr(ctx, "dataset", None))
+    out: dict[str, str | None] = {}
+    for key, secret in SECRETS.items():
+        value = next((layer[key] for layer in layers if layer.get(key)), None)
+        out[key] = str(value) if value else (_secret(ctx, secret) or BUILTIN[key])
+    return out
+
+
+def model_options(params: Mapping[str, Any], defaults: Mapping[str, str | None]) -> ModelOptions:
+    """ModelOptions from the form's values (blank = the default). Validated, nothing loaded."""
+
+    def pick(key: str) -> str | None:
+        value = params.get(key)
+        value = value.strip() if isinstance(value, str) else value
+        return value or defaults.get(key)
+
+    return ModelOptions(sam_type=pick("sam_type") or "vit_b", sam_checkpoint=pick("sam_checkpoint"),
+                        xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
+                        device=pick("device") or "auto")
+
+
+def run_options(params: Mapping[str, Any]) -> RunOptions:
+    """RunOptions from the form (direction, refine), everything else default."""
+    return RunOptions(direction=params.get("direction") or "both", refine=bool(params.get("refine", True)))
+
+
+__all__ = ["PLUGIN", "SECRETS", "model_defaults", "model_options", "run_options"]
