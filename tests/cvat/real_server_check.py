@@ -125,6 +125,7 @@ class Check:
                "--state-dir", str(self.work / "state"), "--no-progress", "--batch-size", "8", *self.model_args, *extra]
         full = dict(os.environ, PYTHONPATH=str(ROOT), CVAT_USERNAME=self.user, CVAT_PASSWORD=self.password)
         full.pop("CVAT_ACCESS_TOKEN", None)
+        full.setdefault("OMP_NUM_THREADS", "1")  # tiny frames: one thread each, kinder to a shared machine
         full.update(env or {})
         proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if not wait:
