@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tam_core.errors import PromptError
+from tam_core.errors import PromptError, frame_label
 from tam_core.prompts import validate_prompt
 from tam_core.types import Prompt
 
@@ -24,7 +24,7 @@ def _check_positive(p: Prompt) -> None:
     # Negative clicks alone do not say where the object is.
     if p.box is None and p.mask is None and not (p.point_labels == 1).any():
         raise PromptError(
-            f"object {p.object_id} on frame {p.frame}: only negative points; add at least one positive point or a box"
+            f"object {p.object_id} on frame {frame_label(p.frame)}: only negative points; add at least one positive point or a box"
         )
 
 
@@ -55,7 +55,7 @@ def _merge_one(key: tuple[int, int], group: list[Prompt]) -> Prompt:
     if len(group) == 1:
         return group[0]
     oid, frame = key
-    where = f"object {oid} on frame {frame}"
+    where = f"object {oid} on frame {frame_label(frame)}"
     pts = [p.points for p in group if p.points is not None]
     lbl = [p.point_labels for p in group if p.points is not None]
     boxes = _distinct([p.box for p in group if p.box is not None])
@@ -101,7 +101,7 @@ def object_labels(prompts: Iterable[Prompt]) -> dict[int, str | None]:
         old = labels.get(p.object_id)
         if p.label and old and p.label != old:
             raise PromptError(
-                f"object {p.object_id} is labelled {old!r} on one frame and {p.label!r} on frame {p.frame}; "
+                f"object {p.object_id} is labelled {old!r} on one frame and {p.label!r} on frame {frame_label(p.frame)}; "
                 "give each object id one class (or use a new id)"
             )
         labels[p.object_id] = old or p.label

@@ -7,6 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Collection, Iterable
 
+from tam_core.errors import frame_label
+
 from .track import ObjectRecord
 
 
@@ -17,15 +19,12 @@ class ReviewOptions:
     low_quality: quality below this is flagged; area_ratio: area differs from a
     neighbouring tracked frame by more than this factor; shape_iou: the box
     shape (centred box IoU) versus a neighbour falls below this.
-    first_frame: the number reasons give the video's first frame (0 inside
-    tam-label and in CVAT; 1 in FiftyOne, which counts frames from 1).
     """
 
     low_quality: float = 0.5
     area_ratio: float = 1.5
     shape_iou: float = 0.6
     refined_weight: float = 0.25
-    first_frame: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,13 @@ def _flags(r: ObjectRecord, prev: ObjectRecord | None, nxt: ObjectRecord | None,
         if spike:
             sev += 0.25
         what = "area spike" if spike else "area changed"
-        yield sev, f"{what} x{worst_ratio:.1f} vs frame {worst_n.frame + opt.first_frame}"
+        yield sev, f"{what} x{worst_ratio:.1f} vs frame {frame_label(worst_n.frame)}"
     if worst_s is not None and worst_iou < opt.shape_iou:
         spike = prev is not None and nxt is not None and max(
             _centred_box_iou(r.box, prev.box), _centred_box_iou(r.box, nxt.box)
         ) < opt.shape_iou
         what = "shape spike" if spike else "shape changed"
-        yield 1.0 - worst_iou + (0.25 if spike else 0.0), f"{what} (box shape IoU {worst_iou:.2f} vs frame {worst_s.frame + opt.first_frame})"
+        yield 1.0 - worst_iou + (0.25 if spike else 0.0), f"{what} (box shape IoU {worst_iou:.2f} vs frame {frame_label(worst_s.frame)})"
     if r.refined:
         yield opt.refined_weight, "refined by SAM"
 

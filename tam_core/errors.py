@@ -2,7 +2,35 @@
 
 Every error a user can cause derives from :class:`TamError`; the command line
 prints ``str(err)`` on one line and exits non-zero instead of a traceback.
+
+Frames are 0-based everywhere inside tam-label; a message names a frame with
+:func:`frame_label`, which counts from 0 unless the caller runs inside
+``frames_counted_from(1)`` (FiftyOne counts frames from 1, so its entry points
+do), so every message uses the numbering of the tool the user sees.
 """
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from typing import Iterator
+
+_FIRST_FRAME: contextvars.ContextVar[int] = contextvars.ContextVar("tam_label_first_frame", default=0)
+
+
+def frame_label(frame: int) -> int:
+    """The number a message gives the 0-based frame ``frame``."""
+    return int(frame) + _FIRST_FRAME.get()
+
+
+@contextmanager
+def frames_counted_from(first: int) -> Iterator[None]:
+    """Within this block (this thread / task), messages number frames from ``first``."""
+    token = _FIRST_FRAME.set(int(first))
+    try:
+        yield
+    finally:
+        _FIRST_FRAME.reset(token)
 
 
 class TamError(Exception):

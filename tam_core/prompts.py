@@ -22,7 +22,7 @@ from typing import Hashable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import PromptError
+from .errors import PromptError, frame_label
 from .types import Prompt
 
 PNG_MAX_OBJECT_ID = 255  # the largest object id an indexed (palette) PNG can hold
@@ -102,6 +102,10 @@ def check_mask(mask: object, size: Sequence[int], where: str = "") -> np.ndarray
     return m
 
 
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def validate_prompt(prompt: Prompt, num_frames: int, size: Sequence[int], max_object_id: int | None = None) -> Prompt:
     """Check one prompt against a video of ``num_frames`` frames of ``size`` (H, W).
 
@@ -110,10 +114,12 @@ def validate_prompt(prompt: Prompt, num_frames: int, size: Sequence[int], max_ob
     [4], mask bool [H,W]; absent parts stay None. Raises PromptError (one line,
     naming the object and frame) on the first violation of the module's rules.
     """
-    where = f"prompt for object {prompt.object_id} on frame {prompt.frame}"
+    shown = frame_label(prompt.frame) if _is_int(prompt.frame) else prompt.frame  # the user's numbering
+    where = f"prompt for object {prompt.object_id} on frame {shown}"
     frame = prompt.frame
     if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, (int, np.integer)) or not 0 <= frame < num_frames:
-        raise PromptError(f"{where}: frame {frame} does not exist (the video has frames 0..{num_frames - 1})")
+        raise PromptError(f"{where}: frame {shown} does not exist "
+                          f"(the video has frames {frame_label(0)}..{frame_label(num_frames - 1)})")
     object_id = check_object_id(prompt.object_id, max_object_id, where)
     points, labels = check_points(prompt.points, prompt.point_labels, size, where)
     box = check_box(prompt.box, size, where)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from operators.correct import correct as correct_frames
 from operators.prompts import merge_prompts, object_labels
 from operators.track import TrackReport, track as track_frames
+from tam_core.errors import frames_counted_from
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 from tam_core.types import Prompt
@@ -119,7 +120,7 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
     ``frames.<label_field>``. Models are loaded (cached) only when there is work."""
     from tam_core.video import open_video
 
-    with open_video(sample.filepath) as video:
+    with frames_counted_from(1), open_video(sample.filepath) as video:  # messages in FiftyOne's frame numbers
         p = plan(sample, fields, label_field, video.size, video.num_frames)
         if p is None:
             return SampleReport(sample.id, sample.filepath, None, f"no prompts in {', '.join('frames.' + f for f in fields)}")

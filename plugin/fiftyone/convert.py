@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import cv2
 import numpy as np
 
 from tam_core.errors import PromptError
+from tam_core.prompts import to_pixels
 from tam_core.types import Prompt
 
 REFINED_ATTR = "refined"  # True when SAM refinement produced the mask
@@ -30,12 +31,14 @@ SOURCE_ATTR = "tam_source"  # on a keyframe: the prompt field(s) it came from, c
 TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR, SOURCE_ATTR)
 
 
-def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: AutoIds | None = None) -> list[Prompt]:
+def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: Mapping[str, int] | None = None) -> list[Prompt]:
     """Turn one frame's prompt label into Prompts (pixel coordinates, 0-based frame).
 
     label: fo.Keypoints, fo.Detections or fo.Segmentation; size: (H, W).
-    auto_ids: ids for prompts without ``index`` (same class without index =
-    same object); None: ``index`` is required.
+    auto_ids: class name -> object id for prompts without ``index`` (same
+    class without index = same object; ``tam_core.prompts.assign_object_ids``);
+    None: ``index`` is required. Normalised points go through
+    ``tam_core.prompts.to_pixels`` (1.0 is the frame's right/bottom edge).
     """
     import fiftyone as fo
 
@@ -54,9 +57,14 @@ def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], aut
                     f"keypoints on frame {frame_number}: {len(pts)} points but {len(labels)} sam2_labels; give one 1/0 per point"
                 )
             keep = np.isfinite(pts).all(axis=1)  # FiftyOne stores missing points as NaN
-            pts, labels = pts[keep] * [w, h], labels[keep]
+            pts, labels = pts[keep], labels[keep]
             if len(pts):
-                out.append(Prompt(frame, _object_id(kp, frame_number, auto_ids), kp.label, pts, labels))
+                oid = _object_id(kp, frame_number, auto_ids)
+                try:
+                    pixels = to_pixels(pts, size)
+                except PromptError as exc:
+                    raise PromptError(f"keypoints of object {oid} on frame {frame_number}: {exc}") from None
+                out.append(Prompt(frame, oid, kp.label, pixels, labels))
     elif isinstance(label, fo.Detections):
         for det in label.detections:
             box = box_to_pixels(det.bounding_box, size)
@@ -83,22 +91,6 @@ def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], aut
     return out
 
 
-class AutoIds:
-    """Object ids for prompts without ``index``: one id per class name, the
-    first above ``largest_explicit`` (so an explicit id is never taken or
-    changed), then counting up as new class names appear."""
-
-    def __init__(self, largest_explicit: int = 0):
-        self.next = int(largest_explicit) + 1
-        self.ids: dict[str, int] = {}
-
-    def __call__(self, label: str) -> int:
-        if label not in self.ids:
-            self.ids[label] = self.next
-            self.next += 1
-        return self.ids[label]
-
-
 def explicit_ids(label: Any) -> list[int]:
     """The explicit object ids in one prompt label (``index`` values, or the
     values of a Segmentation prompt's mask)."""
@@ -114,14 +106,23 @@ def explicit_ids(label: Any) -> list[int]:
     return []
 
 
-def _object_id(label: Any, frame_number: int, auto_ids: AutoIds | None) -> int:
+def automatic_keys(label: Any) -> list[str]:
+    """The class names of one prompt label's objects without ``index`` (one
+    automatic object per class name)."""
+    import fiftyone as fo
+
+    items = label.keypoints if isinstance(label, fo.Keypoints) else label.detections if isinstance(label, fo.Detections) else []
+    return [x.label for x in items if x.index is None and x.label]
+
+
+def _object_id(label: Any, frame_number: int, auto_ids: Mapping[str, int] | None) -> int:
     if label.index is not None:
         return int(label.index)
-    if auto_ids is None or not label.label:
+    if auto_ids is None or label.label not in auto_ids:
         raise PromptError(
-            f"a prompt on frame {frame_number} has no `index`: set `index` to the object id (1, 2, ...)"
+            f"a prompt on frame {frame_number} has no `index` (nor a class label): set `index` to the object id (1, 2, ...)"
         )
-    return auto_ids(label.label)
+    return auto_ids[label.label]
 
 
 def box_to_pixels(bounding_box: Iterable[float], size: tuple[int, int]) -> tuple[int, int, int, int]:

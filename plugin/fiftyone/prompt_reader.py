@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from tam_core.errors import ConfigError, PromptError
+from tam_core.prompts import assign_object_ids, check_object_id
 from tam_core.types import Prompt
 
-from .convert import AutoIds, explicit_ids, prompts_from_label
+from .convert import automatic_keys, explicit_ids, prompts_from_label
 
 @dataclass(frozen=True)
 class SourcedPrompt:
@@ -106,7 +107,8 @@ def read_sourced(sample: Any, fields: str | Sequence[str], size: tuple[int, int]
             if fn > num_frames:
                 raise PromptError(f"frames.{f} has a prompt on frame {fn}, but the video has frames 1..{num_frames}; "
                                   "move or delete it")
-    auto = AutoIds(max((i for _, _, label in labels for i in explicit_ids(label)), default=0))
+    explicit = [check_object_id(i, where=f"frames.{f} on frame {fn}") for f, fn, label in labels for i in explicit_ids(label)]
+    auto = assign_object_ids(explicit, (k for _, _, label in labels for k in automatic_keys(label)))
     return [SourcedPrompt(f, p) for f, fn, label in labels for p in prompts_from_label(label, fn, size, auto)]
 
 

@@ -15,12 +15,10 @@ from typing import Any
 
 from operators.review import ReviewItem, ReviewOptions, review_queue
 from operators.track import ObjectRecord
+from tam_core.errors import frames_counted_from
 
 from .convert import PROMPT_ATTR, REFINED_ATTR, box_to_pixels, is_edited, is_ours
 from .prompt_reader import field_name, frames_with
-
-FIFTYONE_REVIEW = ReviewOptions(first_frame=1)  # reasons in FiftyOne's 1-based frame numbers
-
 
 def score_field(label_field: str) -> str:
     """The frame field holding each flagged frame's review score."""
@@ -56,7 +54,7 @@ def review(
     samples: Any,
     label_field: str = "tam_tracks",
     limit: int | None = 50,
-    options: ReviewOptions = FIFTYONE_REVIEW,
+    options: ReviewOptions = ReviewOptions(),
     view_name: str | None = None,
 ) -> tuple[list[tuple[str, ReviewItem]], Any]:
     """The frames to check first across ``samples``, highest score first.
@@ -74,7 +72,8 @@ def review(
     for s in samples.select_fields():
         sample = s._dataset[s.id]
         records, person = read_records(sample, lf)
-        items += [(sample.id, it) for it in review_queue(records, None, options, person_set=person)]
+        with frames_counted_from(1):  # reasons name frames as FiftyOne does
+            items += [(sample.id, it) for it in review_queue(records, None, options, person_set=person)]
     items.sort(key=lambda t: (-t[1].score, t[0], t[1].frame))
     _store_scores(samples, lf, items)
     if limit is not None:
@@ -108,4 +107,4 @@ def _frames_view(samples: Any, label_field: str, items: list[tuple[str, ReviewIt
     return samples.select_frames(frame_ids).sort_by(worst, reverse=True)
 
 
-__all__ = ["FIFTYONE_REVIEW", "read_records", "review", "score_field"]
+__all__ = ["read_records", "review", "score_field"]

@@ -85,11 +85,44 @@ def test_explicit_index_is_never_renumbered_and_automatic_ids_start_above_it(tmp
     assert got == [(0, 6, "ball"), (0, 5, "ball"), (2, 6, "ball"), (1, 7, "car")]
 
 
-def test_messages_use_fiftyone_frame_numbers(tmp_path):
+def _kp(points, index=1, labels=None):
+    kw = {} if labels is None else {"sam2_labels": labels}
+    return fo.Keypoints(keypoints=[fo.Keypoint(label="x", points=points, index=index, **kw)])
+
+
+def _box(x, index=2):
+    return fo.Detections(detections=[fo.Detection(label="box", bounding_box=[x, 0.2, 0.2, 0.2], index=index)])
+
+
+@pytest.mark.parametrize("frames, message", [
+    ({25: {"tam_prompts": _kp([[0.5, 0.5]])}},
+     r"^frames.tam_prompts has a prompt on frame 25, but the video has frames 1..20; move or delete it$"),
+    ({4: {"tam_prompts": _kp([[1.2, 0.5]])}},
+     r"^keypoints of object 1 on frame 4: normalised point \(1.2, 0.5\) is outside \[0, 1\] x \[0, 1\]$"),
+    ({4: {"tam_prompts": _kp([[0.5, 0.5]], labels=[0])}}, r"^object 1 on frame 4: only negative points"),
+    ({4: {"boxes": _box(0.1), "more_boxes": _box(0.5)}}, r"^object 2 on frame 4 has 2 different boxes"),
+    ({4: {"tam_prompts": _kp([[0.5, 0.5]], index=0)}}, r"^frames.tam_prompts on frame 4: object ids must be integers >= 1, got 0$"),
+])
+def test_messages_use_fiftyone_frame_numbers(tmp_path, frames, message):
     ds, (video,) = new_dataset(tmp_path, num_frames=20)
     s = ds.first()
     add_click(s, video, 1, 0)
-    s.frames[25]["tam_prompts"] = fo.Keypoints(keypoints=[fo.Keypoint(label="x", points=[[0.5, 0.5]], index=1)])
+    for fn, labels in frames.items():
+        for field, label in labels.items():
+            s.frames[fn][field] = label
     s.save()
-    with pytest.raises(PromptError, match=r"frames.tam_prompts has a prompt on frame 25, but the video has frames 1..20"):
-        api.track(ds)
+    with pytest.raises(PromptError, match=message):
+        api.track(ds, "tam_prompts,boxes,more_boxes" if "boxes" in str(frames) else "tam_prompts")
+
+
+def test_a_keypoint_on_the_right_and_bottom_edge_is_valid(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    s.frames[3]["tam_prompts"] = _kp([[1.0, 1.0], [0.0, 0.0]], labels=[1, 0])
+    s.save()
+    (p,) = api.read_prompts(s, "tam_prompts", video.size)
+    h, w = video.size
+    assert p.frame == 2 and p.points.tolist() == [[w, h], [0, 0]] and p.point_labels.tolist() == [1, 0]
+    from operators.prompts import merge_prompts
+
+    assert merge_prompts([p], 12, video.size)[0].points.tolist() == [[w, h], [0, 0]]
