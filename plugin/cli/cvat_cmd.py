@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
         ("fix", "re-track only the spans after frames a person corrected since the last run"),
     ):
         q = sub.add_parser(name, help=helptext, description=helptext)
-        q.add_argument("--server", required=True, help="CVAT URL, e.g. https://app.cvat.ai or http://localhost:8080")
+        q.add_argument("--server", required=True, help="CVAT URL with its scheme, e.g. https://app.cvat.ai or http://localhost:8080")
         q.add_argument("--task", type=int, required=True, help="task id")
         q.add_argument("--job", type=int, default=None, help="work on this job's frames only")
         q.add_argument("--frames", default=None, metavar="A:B", help="task frames A..B-1 only (task frame numbers)")

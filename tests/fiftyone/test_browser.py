@@ -24,6 +24,7 @@ from tests.fiftyone.browser_app import (
 )
 from plugin.fiftyone import panel_logic as logic
 from tests.fiftyone.helpers import NUM_FRAMES, SIZE, iou, new_dataset, output_masks
+from tests.fiftyone.providers import event_lines
 
 
 MODAL = "[data-cy=modal-content]"
@@ -143,13 +144,17 @@ def test_click_preview_track_in_the_app(tmp_path):
     background = (w - 4, 3)  # top-right corner: no object there on frame 1
     assert not video.gt[0, background[1], background[0]]
 
+    # The server loads models through tests.fiftyone.providers:observed_models,
+    # which logs each model load and each frame decoded in the server process.
+    events = tmp_path / "events.txt"
+    env = {"TAM_LABEL_MODEL_PROVIDER": "tests.fiftyone.providers:observed_models", "TAM_TEST_EVENTS": str(events)}
     try:
-        with app_server() as server, sync_api.sync_playwright() as pw:
+        with app_server(env=env) as server, sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(T)
             try:
-                _run(page, server, ds, video, frame0, disc, target, background, tmp_path)
+                _run(page, server, ds, video, frame0, disc, target, background, tmp_path, events)
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"))
                 print(f"screenshot of the failure: {tmp_path / 'failure.png'}\nApp server log:\n{server.log_tail()}")
@@ -160,7 +165,12 @@ def test_click_preview_track_in_the_app(tmp_path):
         ds.delete()
 
 
-def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
+def _decodes(events, since=0):
+    lines = event_lines(events)
+    return sum(e.startswith("decode") for _, e in lines[since:]), len(lines)
+
+
+def _run(page, server, ds, video, frame0, disc, target, background, tmp_path, events):
     h, w = SIZE
     # ?id= opens the sample modal directly.
     page.goto(f"{server.url}/datasets/{ds.name}?id={ds.first().id}", wait_until="load")
@@ -183,13 +193,16 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     page.locator(PANEL).get_by_text(re.compile(r"positive click at \(\d+, \d+\) on frame 1; preview: \d+ pixels")).wait_for()
 
     # Shift+click on the background: a negative point; the object stays the disc.
+    # A click decodes its frame once (stores the point, previews, redraws).
     n = len(kp.points)
+    _, mark = _decodes(events)
     kp = _click_until_stored(page, ds, background, shift=True, n_before=n)
     assert kp["sam2_labels"][:n] == [1] * n and set(kp["sam2_labels"][n:]) == {0}
     nx, ny = kp.points[-1]
     assert abs(nx * w - (background[0] + 0.5)) <= 1.0 and abs(ny * h - (background[1] + 0.5)) <= 1.0, (kp.points, background)
     page.locator(PANEL).get_by_text(re.compile(r"negative click at")).wait_for()
     assert iou(_changed(page, frame0), disc) > 0.9
+    assert _decodes(events, mark)[0] == len(kp.points) - n, event_lines(events)[mark:]
 
     # Track: the panel opens the operator's form, prefilled for the current sample.
     page.locator(f"{PANEL} button").filter(has_text=re.compile(r"^Track$")).click()
@@ -198,6 +211,8 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     masks = output_masks(ds.first())
     assert sorted(f for (oid, f) in masks if oid == DISC) == list(range(NUM_FRAMES))
     assert min(iou(masks[(DISC, f)], video.mask(f, DISC)) for f in range(NUM_FRAMES)) > 0.8
+    # One model load in the server for every click, the preview and the Track run.
+    assert [e for _, e in event_lines(events)].count("load") == 1
 
     # Frame 1 now shows the tracked mask; a later frame shows it where the disc moved to.
     assert iou(_changed(page, frame0), disc) > 0.9
