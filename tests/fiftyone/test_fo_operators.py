@@ -106,3 +106,20 @@ def test_review_operator_lists_frames_and_saves_view(tmp_path):
     first = res.result["items"][0]
     assert (first["frame_number"], first["sample_id"]) == (8, s.id) and "low quality 0.20" in first["reasons"][0]
     assert ds.has_saved_view("tam-review")
+
+
+def test_whole_view_queues_one_delegated_job_per_prompted_video(tmp_path):
+    ds, videos = new_dataset(tmp_path, num_samples=3)
+    s0, s1, s2 = list(ds)
+    add_click(s0, videos[0], 1, 0)
+    add_click(s2, videos[2], 2, 3)  # s1 has no prompts: no job
+    res = foo.execute_operator(uri("track_objects"), ctx={"view": ds.view(), "params": {
+        "target": "EACH_VIDEO", "prompt_field": "tam_prompts", "direction": "forward"}})
+    assert triggers(res, "notify")[-1]["message"].startswith("queued 2 delegated job(s), one per video")
+    assert not ds.has_frame_field("tam_tracks")
+    results = DelegatedOperationService().execute_queued_operations(dataset_name=ds.name)
+    assert [r.error for r in results] == [None, None]
+    assert sorted(r.result["videos"] for r in results) == [[s0.filepath], [s2.filepath]]
+    assert sorted(output_masks(s0)) == [(1, f) for f in range(12)]
+    assert sorted(output_masks(s2)) == [(2, f) for f in range(3, 12)]  # forward from its keyframe (FiftyOne frame 4)
+    assert ds.select(s1.id).count("frames.tam_tracks.detections") == 0
