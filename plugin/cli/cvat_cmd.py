@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="tam-label: %(message)s")
     mopts = model_options(args)  # option errors before connecting or loading anything
+    if not args.dry_run:
+        from tam_core.models import check_device
+
+        check_device(mopts)  # a missing GPU or --fp16 on the CPU: before connecting, not after reading the task
     options = CvatOptions(
         job_id=args.job, frames=args.frames, dry_run=args.dry_run, run=run_options(args),
         state_dir=Path(args.state_dir) if args.state_dir else None,

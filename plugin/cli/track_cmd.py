@@ -188,17 +188,17 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "track",
         help="track objects prompted on any frame through a video into DAVIS-style PNG masks",
-        description="Segment objects from clicks, boxes or a mask on any frame (SAM), track them through the "
-        "video (XMem) and write one indexed PNG per frame (pixel value = object id) plus summary.json.",
+        description="Segment objects from clicks, boxes or a mask on any frame (SAM), track them through\n"
+        "the video (XMem) and write one indexed PNG per frame (pixel value = object id) plus summary.json.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("video", help="video file or folder of frames")
     p.add_argument("--out", required=True, help="output folder for 00000.png ... and summary.json "
                    "(created; must not be inside the input frame folder)")
-    p.add_argument("--point", action="append", metavar="FRAME:OBJ:X,Y[:pos|neg]", help="a click on object OBJ (repeatable)")
+    p.add_argument("--point", action="append", metavar="FRAME:OBJ:X,Y[:pos|neg]", help="a click on object OBJ at pixel X,Y of frame FRAME (repeatable)")
     p.add_argument("--neg-point", action="append", metavar="FRAME:OBJ:X,Y", help="a negative click (not this object)")
-    p.add_argument("--box", action="append", metavar="FRAME:OBJ:X0,Y0,X1,Y1", help="a box around object OBJ")
+    p.add_argument("--box", action="append", metavar="FRAME:OBJ:X0,Y0,X1,Y1", help="a box around object OBJ (pixels; repeatable)")
     p.add_argument("--mask", action="append", metavar="FRAME:FILE.png",
                    help="indexed PNG, values = object ids (255 = void); a 0/255 mask is object 1")
     p.add_argument("--label", action="append", metavar="OBJ:NAME", help="class name of object OBJ")

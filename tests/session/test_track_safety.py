@@ -228,3 +228,21 @@ def test_mask_files_black_and_white_void_and_anti_aliased(folder, tmp_path, vide
     assert main(_argv(folder, tmp_path / "o3", "--mask", f"0:{vp}")) == 0
     assert "value 255 is DAVIS void" in capsys.readouterr().err
     assert 255 not in np.unique(read_labels(tmp_path / "o3" / "00000.png"))
+
+
+def test_another_video_file_at_the_same_path_starts_over(tmp_path, video, engine, capsys):
+    from tests.synthetic import write_h264
+
+    src = write_h264(tmp_path / "v.mp4", video.frames[:6], fps=10)
+    out = tmp_path / "out"
+    engine.factory = ColorTrackerFactory()
+    assert main(_argv(src, out, *_prompts_a(video))) == 0
+    link = tmp_path / "link.mp4"
+    link.symlink_to(src)
+    capsys.readouterr()
+    assert main(_argv(link, out, *_prompts_a(video))) == 0  # the same file by another name
+    assert capsys.readouterr().out.startswith("nothing left to track")
+    write_h264(src, video.frames[1:7], fps=10)  # another clip, same path
+    assert main(_argv(src, out, *_prompts_a(video))) == 0
+    captured = capsys.readouterr()
+    assert "was for a different video; starting over" in captured.err and "tracked object(s) 1" in captured.out
