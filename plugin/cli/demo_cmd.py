@@ -89,7 +89,7 @@ def run(args) -> int:
     from plugin.fiftyone import api
     from tam_core.weights import default_cache_dir
 
-    from operators.track import TrackOptions
+    from .model_args import run_options
 
     if args.video:
         video = Path(args.video).expanduser().resolve()
@@ -118,7 +118,7 @@ def run(args) -> int:
         reporter[0].update(done)
 
     try:
-        (rep,) = api.track(ds, models=models, options=TrackOptions(refine=not args.no_refine), progress=progress)
+        (rep,) = api.track(ds, models=models, options=run_options(args), progress=progress)
     except KeyboardInterrupt:
         print(f"tam-label: interrupted; dataset {ds.name!r} keeps the frames tracked so far; "
               "re-run the same command to track again", file=sys.stderr)

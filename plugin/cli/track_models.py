@@ -13,16 +13,12 @@ def check_model_options(args: argparse.Namespace) -> Any:
     """``model_args.model_options(args)`` plus the device checks, all before
     loading: an unavailable device and half precision without CUDA are
     one-line errors here, not after minutes of loading."""
-    from tam_core.device import resolve_device
-    from tam_core.errors import ConfigError
+    from tam_core.models import check_device
 
     from .model_args import model_options
 
     opts = model_options(args)
-    device = resolve_device(opts.device)
-    if opts.autocast != "fp32" and device.type != "cuda":
-        raise ConfigError(f"--{opts.autocast} needs a CUDA GPU but the device is {device}; "
-                          f"drop --{opts.autocast} (on the CPU tam-label computes in fp32)")
+    check_device(opts)
     return opts
 
 
