@@ -145,7 +145,8 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
         import torch
 
         torch.set_num_threads(threads)
-    from plugin.cli.track_cmd import TrackRunOptions, run_track
+    from plugin.cli.track_cmd import run_track
+    from tam_core.options import RunOptions
     from tam_core.types import Prompt
 
     frames = GeneratedFrames(num_frames, size)
@@ -159,7 +160,7 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
     rss_start = _vm_hwm_kib("VmRSS")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        summary = run_track(frames, prompts, out, models, TrackRunOptions(direction=direction, batch_size=8))
+        summary = run_track(frames, prompts, out, models, RunOptions(direction=direction, batch_size=8))
         pngs = len(list(Path(out).glob("*.png")))
     seconds = time.perf_counter() - t0
     result = {

@@ -10,7 +10,7 @@ from tam_core.options import RunOptions
 from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
-from .track import Progress, TrackReport, add_prompts, build_session, run_options, run_propagation
+from .track import Progress, TrackReport, add_prompts, build_session, run_propagation
 
 
 def correct(
@@ -30,7 +30,6 @@ def correct(
     propagated and written (the other objects and frames stay as they are).
     ``options.refine=False`` never calls the refiner.
     """
-    options = run_options(options)
     session = build_session(frames, models, options)
     merged = add_prompts(session, frames, prompts)
     keys = {(p.object_id, p.frame) for p in merged}

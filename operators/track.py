@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -17,29 +17,6 @@ from .interfaces import LabelSink
 from .prompts import merge_prompts, object_labels
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class TrackOptions:
-    """Deprecated: use ``tam_core.options.RunOptions`` (kept only until the
-    FiftyOne binding has moved over; ``track``/``correct`` convert it)."""
-
-    direction: str = "both"
-    batch_size: int = 16
-    refine: bool = True
-    session_options: Any = None
-
-    def __post_init__(self) -> None:
-        self.to_run_options()  # the same checks as RunOptions
-
-    def to_run_options(self) -> RunOptions:
-        multimask = getattr(self.session_options, "multimask", True)
-        return RunOptions(direction=self.direction, refine=self.refine, batch_size=int(self.batch_size), multimask=multimask)
-
-
-def run_options(options: RunOptions | TrackOptions) -> RunOptions:
-    """``options`` as RunOptions (a deprecated TrackOptions is converted)."""
-    return options.to_run_options() if isinstance(options, TrackOptions) else options
 
 
 @dataclass(frozen=True)
@@ -93,8 +70,7 @@ def build_session(frames: FrameSource, models: Models, options: RunOptions = Run
     """A ``TrackingSession`` over ``frames`` with ``models``' segmenter, tracker
     factory and refiner, running as ``options`` says (its direction is the
     session's default; ``refine=False`` never calls the refiner)."""
-    return TrackingSession(frames, models.tracker_factory, models.segmenter, refiner=models.refiner,
-                           options=run_options(options))
+    return TrackingSession(frames, models.tracker_factory, models.segmenter, refiner=models.refiner, options=options)
 
 
 def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
@@ -121,7 +97,6 @@ def track(
     every batch with distinct frames done / frames in the video. The sink is
     not closed (the caller owns it).
     """
-    options = run_options(options)
     session = build_session(frames, models, options)
     merged = add_prompts(session, frames, prompts)
     return run_propagation(session, frames, merged, sink, options, progress)
@@ -137,7 +112,6 @@ def run_propagation(
 ) -> TrackReport:
     """Stream ``session.propagate(options.direction)`` into ``sink`` in batches
     of ``options.batch_size`` and summarise it."""
-    options = run_options(options)
     start = time.perf_counter()
     total = frames.num_frames
     stats = _Stats()

@@ -59,3 +59,18 @@ class DeviceError(TamError):
 
 class ConfigError(TamError):
     """An option or configuration value is invalid."""
+
+
+def brief(text: object, limit: int = 160) -> str:
+    """The first line of ``text`` in at most ``limit`` characters (+ " ..."), cut
+    between words or list items, never inside one: for error details quoted
+    from other libraries (a cut key name reads like a different key)."""
+    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+    if len(line) <= limit:
+        return line
+    cut = line[: limit + 1]
+    for sep in (", ", "; ", " "):
+        i = cut.rfind(sep)
+        if i > 0:
+            return cut[:i].rstrip(" ,;:") + " ..."
+    return line[:limit] + " ..."

@@ -295,18 +295,13 @@ def evaluate_sequence(
 
 # -- folders -----------------------------------------------------------------------------
 def read_label_png(path: Path) -> np.ndarray:
-    """int [H,W] object ids from an indexed (palette) or grayscale PNG."""
-    from PIL import Image
+    """int32 [H,W] object ids from an indexed (palette) or grayscale PNG (``tam_core.davis``)."""
+    from .davis import LabelImageError, read_labels
 
     try:
-        with Image.open(path) as im:
-            if im.mode not in ("P", "L", "1", "I", "I;16"):
-                raise EvalInputError(
-                    f"{path} is a {im.mode} image; label PNGs must be indexed (palette) or grayscale, pixel value = object id"
-                )
-            return np.asarray(im).astype(np.int32)
-    except OSError as exc:
-        raise EvalInputError(f"cannot read label image {path}: {exc}") from None
+        return read_labels(path, "label image").astype(np.int32)
+    except LabelImageError as exc:
+        raise EvalInputError(str(exc)) from None
 
 
 def _pngs(folder: Path) -> dict[str, Path]:

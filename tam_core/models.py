@@ -136,21 +136,31 @@ class _TrackerFactory:
         return XMemTracker(self.network, self.config, device=self.device, autocast_dtype=self.autocast)
 
 
+def check_device(opts: ModelOptions) -> Any:
+    """The ``torch.device`` that ``opts`` asks for, checked without loading
+    anything: a missing GPU (DeviceError) or half precision off CUDA
+    (ConfigError) is a one-line error before minutes of loading. Imports torch."""
+    from .device import resolve_device
+
+    device = resolve_device(opts.device)
+    if opts.autocast != "fp32" and device.type != "cuda":
+        raise ConfigError(f"--{opts.autocast} needs a CUDA GPU but the device is {device}; "
+                          f"drop --{opts.autocast} (on the CPU tam-label computes in fp32)")
+    return device
+
+
 def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     """Resolve the checkpoints (downloading official weights when allowed), load
     SAM and XMem once on the chosen device, and wire the refiner to SAM.
 
     Uncached: entry points call :func:`get_models` instead."""
-    from .device import resolve_device
     from .refine import Refiner
     from .sam import load_sam
     from .weights import resolve_checkpoint
     from .xmem import XMemConfig, load_xmem
 
     opts = ModelOptions() if opts is None else opts
-    device = resolve_device(opts.device)
-    if opts.autocast != "fp32" and device.type != "cuda":
-        raise ConfigError(f"{opts.autocast} needs CUDA but the device is {device}; drop --{opts.autocast} or use --device cuda")
+    device = check_device(opts)
     autocast = None if opts.autocast == "fp32" else opts.autocast
     sam_path = resolve_checkpoint(opts.sam_checkpoint or f"sam_{opts.sam_type}", cache_dir=opts.cache_dir,
                                   download=opts.download)
@@ -218,5 +228,5 @@ def _provided(provider: str, opts: ModelOptions) -> Models:
 
 __all__ = [
     "AUTOCAST", "PROVIDER_ENV", "SAM_TYPES", "TEST_SAM_TYPES", "LoadedModels", "ModelOptions", "Models",
-    "clear_models", "get_models", "load_count", "load_models",
+    "check_device", "clear_models", "get_models", "load_count", "load_models",
 ]

@@ -32,6 +32,13 @@ def _prefix(where: str) -> str:
     return f"{where}: " if where else ""
 
 
+def _floats(value: object, what: str, where: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PromptError(f"{_prefix(where)}{what} must be numbers, got {value!r:.80}") from None
+
+
 def check_object_id(object_id: object, max_object_id: int | None = None, where: str = "") -> int:
     """An explicit object id as int; PromptError unless an integer in 1..max_object_id."""
     ok = isinstance(object_id, (int, np.integer)) and not isinstance(object_id, (bool, np.bool_))
@@ -43,7 +50,7 @@ def check_object_id(object_id: object, max_object_id: int | None = None, where: 
         rule = f"object ids must be integers 1..{max_object_id} (the most an indexed PNG holds)"
     else:
         rule = f"object ids must be integers 1..{max_object_id}"
-    raise PromptError(f"{_prefix(where)}{rule}, got {object_id!r}")
+    raise PromptError(f"{_prefix(where)}{rule}, got {int(object_id) if ok else repr(object_id)}")
 
 
 def check_points(points: object, point_labels: object, size: Sequence[int],
@@ -54,7 +61,7 @@ def check_points(points: object, point_labels: object, size: Sequence[int],
         if point_labels is not None and np.size(point_labels):
             raise PromptError(f"{_prefix(where)}point labels given without points")
         return None, None
-    pts = np.asarray(points, dtype=np.float64)
+    pts = _floats(points, "points", where)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise PromptError(f"{_prefix(where)}points must be [N,2] pixel (x, y), got shape {tuple(pts.shape)}")
     h, w = int(size[0]), int(size[1])
@@ -77,7 +84,7 @@ def check_box(box: object, size: Sequence[int], where: str = "") -> np.ndarray |
     """A box float64 [4] (x0, y0, x1, y1) with 0 <= x0 < x1 <= W, 0 <= y0 < y1 <= H."""
     if box is None:
         return None
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    b = _floats(box, "a box", where).reshape(-1)
     if b.shape != (4,) or not np.isfinite(b).all():
         raise PromptError(f"{_prefix(where)}a box is 4 numbers x0, y0, x1, y1, got {np.asarray(box).tolist()}")
     h, w = int(size[0]), int(size[1])

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ConfigError, PromptError
+from .errors import CheckpointError, ConfigError, PromptError, brief
 from .models import SAM_TYPES, TEST_SAM_TYPES  # defined with what can be loaded (ModelOptions)
 from .prompts import check_box, check_points
 from .types import SegmenterOutput
@@ -139,9 +139,9 @@ def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False)
         sam.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         first = str(exc).splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
+        detail = brief(first[1] if len(first) > 1 else first[0])
         raise CheckpointError(
-            f"SAM checkpoint {path} does not match the {what} architecture ({detail[:160]}); "
+            f"SAM checkpoint {path} does not match the {what} architecture ({detail}); "
             f"check the model type or the file"
         ) from exc
 

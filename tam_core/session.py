@@ -37,7 +37,7 @@ import numpy as np
 from .errors import PromptError
 from .options import RunOptions
 from .prompts import validate_prompt
-from .spans import Span, check_direction, coverage, keyframe_spans, merge_runs
+from .spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
 from .types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
 
 
@@ -125,8 +125,7 @@ class TrackingSession:
         return frozenset(self._dirty)
 
     def remove_object(self, object_id: int) -> None:
-        """Forget an object and its keyframes. Consumers delete its labels
-        themselves: nothing is yielded for it any more."""
+        """Forget an object and its keyframes (nothing is yielded for it any more)."""
         self._object(object_id)
         del self._objects[object_id]
         self._dirty = {d for d in self._dirty if d[0] != object_id}
@@ -200,9 +199,8 @@ class TrackingSession:
 
     # ------------------------------------------------------------- bookkeeping
     def mark_tracked(self, except_keyframes: Iterable[tuple[int, int]] = ()) -> None:
-        """Declare everything tracked (under ``options.direction``) except the
-        spans of the given (object_id, frame) keyframes — for a session rebuilt
-        from stored prompts whose results are already stored."""
+        """Declare everything tracked (under ``options.direction``) except the spans of the
+        given (object_id, frame) keyframes: a session rebuilt over stored results."""
         dirty = set()
         for oid, frame in except_keyframes:
             if frame not in self._object(oid).keyframes:
@@ -223,19 +221,24 @@ class TrackingSession:
         direction = check_direction(direction or self.options.direction)
         return self._propagate(direction)
 
+    def plan(self, direction: str | None = None) -> list[TrackerRun]:
+        """The tracker runs the next ``propagate(direction)`` performs, in order."""
+        direction = check_direction(direction or self.options.direction)
+        return plan_runs([s for oid, k in sorted(self._work(direction))
+                          for s in keyframe_spans(oid, self._objects[oid].keyframes, k, self.num_frames, direction)])
+
+    def track_run(self, run: TrackerRun) -> Iterator[FrameResult]:
+        """One run of ``plan()`` alone, as ``propagate`` yields it (for resuming)."""
+        return self._run(run.lo, run.hi, run.reverse, list(run.spans))
+
+    def _work(self, direction: str) -> set[tuple[int, int]]:
+        everything = self._tracked_direction not in (None, direction)
+        return {(oid, k) for oid, o in self._objects.items() for k in o.keyframes} if everything else set(self._dirty)
+
     def _propagate(self, direction: str) -> Iterator[FrameResult]:
-        changed_direction = self._tracked_direction not in (None, direction)
-        if changed_direction:
-            work = {(oid, k) for oid, o in self._objects.items() for k in o.keyframes}
-        else:
-            work = set(self._dirty)
-        spans: list[Span] = []
-        for oid, k in sorted(work):
-            spans += keyframe_spans(oid, self._objects[oid].keyframes, k, self.num_frames, direction)
-        for reverse in (False, True):
-            part = [s for s in spans if s.reverse == reverse]
-            for lo, hi in merge_runs(part):
-                yield from self._run(lo, hi, reverse, [s for s in part if lo <= s.lo and s.hi <= hi])
+        changed_direction, work = self._tracked_direction not in (None, direction), self._work(direction)
+        for run in self.plan(direction):
+            yield from self.track_run(run)
         if changed_direction:
             yield from self._clear_uncovered(self._tracked_direction, direction)
         self._dirty.difference_update(work)

@@ -122,3 +122,44 @@ def merge_runs(spans: Sequence[Span]) -> list[tuple[int, int]]:
         else:
             runs.append([s.lo, s.hi])
     return [(a, b) for a, b in runs]
+
+
+@dataclass(frozen=True)
+class TrackerRun:
+    """One run of consecutive frames ``lo..hi`` (inclusive) tracked by one
+    fresh tracker in one direction, holding every object whose span lies in it
+    *jointly* (XMem's soft aggregation makes an object's masks depend on the
+    others tracked with it). The unit of resuming: a run redone in full gives
+    the masks of an uninterrupted run; a run redone with fewer objects does not.
+    """
+
+    reverse: bool
+    lo: int
+    hi: int
+    spans: tuple[Span, ...]
+
+    @property
+    def key(self) -> str:
+        """Identifies the run within a plan, e.g. ``fwd 0-29 1@0 2@20``."""
+        keyed = " ".join(f"{s.object_id}@{s.keyframe}" for s in sorted(self.spans, key=lambda s: (s.object_id, s.keyframe)))
+        return f"{'bwd' if self.reverse else 'fwd'} {self.lo}-{self.hi} {keyed}"
+
+    @property
+    def num_frames(self) -> int:
+        return self.hi - self.lo + 1
+
+    def yields(self, t: int, object_id: int) -> bool:
+        """Whether this run reports ``object_id`` on frame ``t``."""
+        return any(s.object_id == object_id and s.yields(t) for s in self.spans)
+
+
+def plan_runs(spans: Sequence[Span]) -> list[TrackerRun]:
+    """The tracker runs of a propagation, in the order they are tracked:
+    forward runs by increasing ``lo``, then backward runs."""
+    out: list[TrackerRun] = []
+    for reverse in (False, True):
+        part = [s for s in spans if s.reverse == reverse]
+        for lo, hi in merge_runs(part):
+            mine = tuple(s for s in part if lo <= s.lo and s.hi <= hi)
+            out.append(TrackerRun(reverse, lo, hi, mine))
+    return out

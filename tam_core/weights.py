@@ -203,7 +203,41 @@ def verify_checkpoint(
         _write_note(path, actual)
     elif not ckpt.sha256:
         _check_structure(ckpt, path)
+        if ckpt.family == "xmem":
+            _check_xmem(ckpt, path)
     return path
+
+
+_XMEM_OVERHEAD = 4 << 20  # container + pickle bytes beyond the tensors (seeded file: 122 kB)
+
+
+def _check_xmem(ckpt: Checkpoint, path: Path) -> None:
+    """XMem-s012 has no published hash or exact size: check that the file's size
+    fits XMem's tensors (62.2 M values, 248.9 MB) and its keys and shapes are XMem's."""
+    import torch
+
+    from .xmem.network import XMemNetwork, check_state_dict
+
+    with torch.device("meta"):  # the layout without allocating or initialising weights
+        net = XMemNetwork()
+    data = sum(v.numel() * v.element_size() for v in net.state_dict().values())
+    size = path.stat().st_size
+    if not data <= size <= data + _XMEM_OVERHEAD:
+        kind = "truncated" if size < data else "too large"
+        raise CheckpointError(
+            f"{path} is {kind} for an XMem checkpoint ({size} bytes; XMem's weights alone are {data}); delete it "
+            f"and run `tam-label weights download {ckpt.name}` again")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise CheckpointError(f"{path} cannot be read as a PyTorch checkpoint ({type(exc).__name__}); delete it "
+                              f"and run `tam-label weights download {ckpt.name}` again") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not XMem's weights; delete it and run "
+                              f"`tam-label weights download {ckpt.name}` again")
+    check_state_dict(net, state, str(path))
 
 
 def _note_path(path: Path) -> Path:
@@ -226,137 +260,6 @@ def _verified_before(ckpt: Checkpoint, path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return note.get("sha256") == ckpt.sha256 and note.get("size") == st.st_size and note.get("mtime_ns") == st.st_mtime_ns
-
-
-# -- download ------------------------------------------------------------------------
-def _unavailable(ckpt: Checkpoint, dest: Path, reason: str) -> WeightsUnavailableError:
-    return WeightsUnavailableError(
-        f"cannot download {ckpt.filename} from {ckpt.url} ({reason}); download it yourself and put it at "
-        f"{dest}, or pass a local file with {ckpt.flag} PATH"
-    )
-
-
-def download_checkpoint(
-    ckpt: Checkpoint | str,
-    cache_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-    timeout: float = 30.0,
-) -> Path:
-    """Download ``ckpt`` into the cache (resuming a ``.part``), verify it, and
-    atomically move it into place. Returns the final path.
-
-    Raises :class:`WeightsUnavailableError` for network problems (offline, HTTP
-    errors, interrupted transfer) and :class:`CheckpointError` when the data
-    arrives but does not match the recorded size/hash (the ``.part`` is deleted).
-    """
-    import requests
-    from tqdm import tqdm
-
-    ckpt = get_checkpoint(ckpt) if isinstance(ckpt, str) else ckpt
-    dest = cached_path(ckpt, cache_dir)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CheckpointError(f"cannot create the cache folder {dest.parent}: {exc}; pass --cache-dir DIR") from None
-    part = dest.with_name(dest.name + ".part")
-    with _lock(dest):
-        if dest.is_file():  # another process finished it while we waited
-            return verify_checkpoint(ckpt, dest)
-        offset = part.stat().st_size if part.is_file() else 0
-        if ckpt.size is not None and offset > ckpt.size:
-            part.unlink()
-            offset = 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        try:
-            response = requests.get(ckpt.url, stream=True, timeout=timeout, headers=headers)
-        except requests.RequestException as exc:
-            raise _unavailable(ckpt, dest, _short_reason(exc)) from None
-        with response:
-            if offset and response.status_code == 416:  # .part already complete (or bogus)
-                pass
-            elif response.status_code not in (200, 206):
-                raise _unavailable(ckpt, dest, f"HTTP {response.status_code}")
-            else:
-                if response.status_code == 200:
-                    offset = 0  # server ignored the Range: start over
-                total = ckpt.size or (offset + int(response.headers.get("Content-Length", 0)) or None)
-                try:
-                    with open(part, "ab" if offset else "wb") as f, tqdm(
-                        total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                        desc=ckpt.filename, disable=not progress,
-                    ) as bar:
-                        for chunk in response.iter_content(chunk_size=64 * 1024):  # small: an interruption loses little
-                            f.write(chunk)
-                            bar.update(len(chunk))
-                except requests.RequestException as exc:
-                    got = part.stat().st_size if part.exists() else 0
-                    raise WeightsUnavailableError(
-                        f"download of {ckpt.filename} from {ckpt.url} was interrupted after {got} bytes "
-                        f"({_short_reason(exc)}); run the same command again to resume, or put the file at {dest}"
-                    ) from None
-        got = part.stat().st_size if part.exists() else 0
-        if ckpt.size is not None and got < ckpt.size:
-            raise WeightsUnavailableError(
-                f"download of {ckpt.filename} from {ckpt.url} stopped after {got} of {ckpt.size} bytes; "
-                f"run the same command again to resume, or put the file at {dest}"
-            )
-        try:
-            verify_checkpoint(ckpt, part)
-        except CheckpointError as exc:
-            part.unlink(missing_ok=True)
-            _note_path(part).unlink(missing_ok=True)
-            detail = "SHA-256 mismatch" if "SHA-256" in str(exc) else "size or format mismatch"
-            raise CheckpointError(
-                f"downloaded {ckpt.filename} from {ckpt.url} is not the expected file ({detail}) and was deleted; "
-                f"run the command again, or fetch the file yourself and put it at {dest}"
-            ) from None
-        os.replace(part, dest)  # atomic: the final name only ever holds a verified file
-        _note_path(part).unlink(missing_ok=True)
-        if ckpt.sha256:
-            _write_note(dest, ckpt.sha256)
-    return dest
-
-
-def _short_reason(exc: Exception) -> str:
-    import requests
-
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "refused" in text:
-            return "connection refused"
-        if "Name or service not known" in text or "getaddrinfo" in text or "resolve" in text:
-            return "no network: host name cannot be resolved"
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in text:
-            return "connection closed early"
-        return "no network connection"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection closed early"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return type(exc).__name__
-
-
-class _lock:
-    """An exclusive lock file next to ``dest`` so two processes never write the
-    same ``.part`` (POSIX flock; no-op where unavailable)."""
-
-    def __init__(self, dest: Path):
-        self._path = dest.with_name(dest.name + ".lock")
-        self._fd = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # Windows: no cross-process lock
-            return self
-        self._fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if self._fd is not None:
-            os.close(self._fd)  # releases the flock; the empty lock file is harmless
-            self._fd = None
 
 
 # -- resolve -------------------------------------------------------------------------
@@ -407,3 +310,6 @@ def resolve_checkpoint(
             f"put the file there, or pass a local file with {ckpt.flag} PATH"
         )
     return download_checkpoint(ckpt, cache_dir=cache_dir, progress=progress)
+
+
+from .download import download_checkpoint  # noqa: E402  (re-exported; it uses the helpers above)

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
         ("fix", "re-track only the spans after frames a person corrected since the last run"),
     ):
         q = sub.add_parser(name, help=helptext, description=helptext)
-        q.add_argument("--server", required=True, help="CVAT URL, e.g. https://app.cvat.ai or http://localhost:8080")
+        q.add_argument("--server", required=True, help="CVAT URL with its scheme, e.g. https://app.cvat.ai or http://localhost:8080")
         q.add_argument("--task", type=int, required=True, help="task id")
         q.add_argument("--job", type=int, default=None, help="work on this job's frames only")
         q.add_argument("--frames", default=None, metavar="A:B", help="task frames A..B-1 only (task frame numbers)")
@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="tam-label: %(message)s")
     mopts = model_options(args)  # option errors before connecting or loading anything
+    if not args.dry_run:
+        from tam_core.models import check_device
+
+        check_device(mopts)  # a missing GPU or --fp16 on the CPU: before connecting, not after reading the task
     options = CvatOptions(
         job_id=args.job, frames=args.frames, dry_run=args.dry_run, run=run_options(args),
         state_dir=Path(args.state_dir) if args.state_dir else None,

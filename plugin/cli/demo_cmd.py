@@ -1,34 +1,42 @@
-"""``tam-label demo [VIDEO]``: a FiftyOne dataset from a video, tracked from
-prompts, opened in the App with the labels visible.
+"""tam-label demo [VIDEO]: a FiftyOne dataset from a video, tracked from
+prompts and opened in the App with the masks visible.
 
-Without VIDEO a short H.264 clip of moving shapes is generated (with one click
-per shape); with VIDEO one click at the frame centre of frame 1 starts it (add
-or fix clicks afterwards in the App's Track Anything panel). Weights are
-downloaded on first use (tam_core.weights); offline, give local files with
-``--sam-checkpoint`` and ``--xmem-checkpoint``.
+Without VIDEO a short H.264 clip of two moving shapes is generated, with one
+click per shape; with VIDEO one click at the centre of frame 1 starts it (add
+or fix clicks afterwards in the App's Track Anything panel). The dataset is
+persistent: reopen it later with `fiftyone app launch tam-label-demo`.
+
+Weights are downloaded on first use; offline, give local files with
+--sam-checkpoint and --xmem-checkpoint (and --offline). Ctrl-C stops tracking
+or closes the App; the dataset keeps what was tracked.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DEMO_DATASET = "tam-label-demo"
 
 
 def add_parser(sub) -> None:
+    from .model_args import add_model_args
+
     p = sub.add_parser("demo", help="track objects in a video and show them in the FiftyOne App",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", nargs="?", help="video file (default: a generated clip of moving shapes)")
-    p.add_argument("--dataset", default=DEMO_DATASET, help=f"FiftyOne dataset name (default {DEMO_DATASET}; replaced)")
-    p.add_argument("--sam-type", default="vit_b", choices=("vit_b", "vit_l", "vit_h"))
-    p.add_argument("--sam-checkpoint", help="local SAM checkpoint (.pth) instead of downloading")
-    p.add_argument("--xmem-checkpoint", help="local XMem checkpoint (.pth) instead of downloading")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--offline", action="store_true", help="never download weights (use the cache or the --*-checkpoint files)")
+    p.add_argument("--dataset", default=DEMO_DATASET,
+                   help=f"FiftyOne dataset name (default {DEMO_DATASET}; replaced, kept after the command)")
     p.add_argument("--no-launch", action="store_true", help="build and track only; do not open the App")
     p.add_argument("--port", type=int, default=5151, help="App port")
+    add_model_args(p)
     p.set_defaults(func=run)
+
+
+def reopen_hint(name: str) -> str:
+    return (f"reopen it any time: `fiftyone app launch {name}` "
+            f"(Python: fo.launch_app(fo.load_dataset({name!r})))")
 
 
 def generate_clip(path: Path, num_frames: int = 48, size: tuple[int, int] = (240, 320)):
@@ -61,13 +69,15 @@ def generate_clip(path: Path, num_frames: int = 48, size: tuple[int, int] = (240
 
 
 def run(args) -> int:
-    from plugin.fiftyone.models import ModelChoice, get_models
-    from tam_core.errors import WeightsUnavailableError
+    from tam_core.errors import VideoError, WeightsUnavailableError
 
-    choice = ModelChoice(sam_type=args.sam_type, device=args.device, sam_checkpoint=args.sam_checkpoint,
-                         xmem_checkpoint=args.xmem_checkpoint, download=not args.offline)
+    from .track_models import check_model_options, load_models
+
+    if args.video and not Path(args.video).expanduser().is_file():
+        raise VideoError(f"video file does not exist: {args.video}")
+    opts = check_model_options(args)  # device, precision, checkpoint files: before loading
     try:
-        models = get_models(choice)  # first: fail fast before building anything
+        models = load_models(opts)  # before building anything
     except WeightsUnavailableError as exc:
         raise WeightsUnavailableError(
             f"{exc}; to use local files run: tam-label demo --sam-checkpoint SAM.pth --xmem-checkpoint XMEM.pth"
@@ -75,8 +85,11 @@ def run(args) -> int:
 
     import fiftyone as fo
 
+    from operators.progress import ProgressReporter, format_duration, format_rate
     from plugin.fiftyone import api
     from tam_core.weights import default_cache_dir
+
+    from .model_args import run_options
 
     if args.video:
         video = Path(args.video).expanduser().resolve()
@@ -88,6 +101,7 @@ def run(args) -> int:
         clicks = generate_clip(video)
         print(f"generated {video}")
     ds = fo.Dataset(args.dataset, overwrite=True)
+    ds.persistent = True  # outlives this command: the App (or Python) can reopen it
     sample = fo.Sample(filepath=str(video))
     ds.add_sample(sample)
     ds.compute_metadata()
@@ -96,14 +110,35 @@ def run(args) -> int:
         fo.Keypoint(label=f"object {i}", points=[list(c)], index=i, sam2_labels=[1]) for i, c in enumerate(clicks, start=1)
     ])
     sample.save()
-    (rep,) = api.track(ds, models=models)
+    reporter: list[ProgressReporter] = []
+
+    def progress(sample_id: str, done: int, total: int) -> None:
+        if not reporter:
+            reporter.append(ProgressReporter(total))
+        reporter[0].update(done)
+
+    try:
+        (rep,) = api.track(ds, models=models, options=run_options(args), progress=progress)
+    except KeyboardInterrupt:
+        print(f"tam-label: interrupted; dataset {ds.name!r} keeps the frames tracked so far; "
+              "re-run the same command to track again", file=sys.stderr)
+        return 130
+    finally:
+        if reporter:
+            reporter[0].close()
     r = rep.report
-    print(f"tracked {len(r.objects)} object(s) over {r.frames_written} frames in {r.seconds:.1f} s "
-          f"({r.frames_per_second:.1f} frames/s) into frames.{api.DEFAULT_LABEL_FIELD} of dataset {ds.name!r}")
+    print(f"tracked {len(r.objects)} object(s) over {r.frames_written} frames in {format_duration(r.seconds)} "
+          f"({format_rate(r.frames_written, r.seconds)}) into frames.{api.DEFAULT_LABEL_FIELD} of dataset {ds.name!r}; "
+          f"{reopen_hint(ds.name)}")
     if args.no_launch:
         return 0
     session = fo.launch_app(ds, port=args.port, auto=False)
-    session.view = ds.select_fields(f"frames.{api.DEFAULT_LABEL_FIELD}")
-    print(f"App: {session.url}  (Ctrl+C to stop)")
-    session.wait(-1)
+    try:
+        session.view = ds.select_fields(f"frames.{api.DEFAULT_LABEL_FIELD}")
+        print(f"App: {session.url}  (Ctrl+C to stop)")
+        session.wait(-1)
+    except KeyboardInterrupt:
+        print(f"stopped the App; {reopen_hint(ds.name)}")
+    finally:
+        session.close()
     return 0

@@ -1,21 +1,14 @@
 """``tam-label track VIDEO --point ... --out DIR``: track objects into DAVIS-style PNGs.
 
-Output in DIR:
-- ``00000.png`` ... one indexed (palette) PNG per frame, pixel value = object
-  id, 0 = background (the DAVIS semi-supervised layout); every frame gets one.
-  Each PNG is written to a temporary file and renamed, so a PNG is always
-  complete; a frame reported by both passes is merged by object.
-- ``summary.json``: video, options, objects with their keyframes, per-frame
-  per-object quality and refinement, refined frames, timings.
-- ``progress.json`` and ``frames.jsonl``: the resume record (see below).
+Parsing and wiring only: prompt flags in ``track_args``, the output folder in
+``track_out``, PNG reading/writing in ``tam_core.davis``, the resumable job
+record in ``operators.run_record``, progress in ``operators.progress``.
 
-Resume: re-running the same command (same video, prompts and options: their
-fingerprint is stored in progress.json) continues where it stopped. The unit
-is a keyframe's span (the frames tracked from that keyframe, see
-``tam_core.spans``): spans whose frames were all written are kept; a span cut
-off midway is tracked again from its keyframe, because tracking restarted in
-the middle would not give the same masks. Different prompts or options start
-over (``--restart`` forces that).
+Safety: every check that needs only the video's length and size and the
+output folder runs before any model is loaded. A job's record (fingerprint of
+the video's *content*, prompts, options and checkpoints) is written durably
+before earlier results are removed; tracker runs are marked done only once
+written, so an interrupted job resumes to exactly the uninterrupted masks.
 """
 
 from __future__ import annotations
@@ -24,268 +17,51 @@ import argparse
 import hashlib
 import json
 import os
-import re
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tam_core.errors import ConfigError, PromptError
-from tam_core.types import FrameResult, Prompt
+from tam_core.options import RunOptions
+from tam_core.types import Prompt
 
-PNG_NAME = re.compile(r"^\d{5,}\.png$")
-PROGRESS = "progress.json"
-RECORDS = "frames.jsonl"
-SUMMARY = "summary.json"
+from .track_args import check_prompts, prompts_from_args
+from .track_out import PROGRESS, SUMMARY, DavisPngSink, check_out_dir, frame_summaries, png_path, remove_results
 
+EXAMPLES = """\
+frames are 0-based; coordinates are pixels (x right, y down; a W x H frame spans [0, W] x [0, H]).
+object ids are 1..255 (the pixel value in the output PNGs).
 
-# --------------------------------------------------------------------- parsing
-def _ints(text: str, n: int, what: str, arg: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != n:
-        raise PromptError(f"{arg}: {what} must be {n} comma-separated numbers, got {text!r}")
-    return vals
+examples:
+  # object 1: a click on frame 0; object 2: a box on frame 40 and a negative click
+  tam-label track video.mp4 --out masks/ --point 0:1:320,240 --label 1:person \\
+      --box 40:2:100,80,260,300 --neg-point 40:2:180,120 --label 2:dog
+  # DAVIS semi-supervised: the first frame's annotation (indexed PNG, values = ids)
+  tam-label track frames/ --mask 0:00000.png --out masks/ --direction forward
+  # a black-and-white mask (0/255) is one object, id 1
+  tam-label track clip.mp4 --mask 12:car.png --out masks/ --device cuda --fp16
 
-
-def _frame_obj(frame: str, obj: str, arg: str) -> tuple[int, int]:
-    try:
-        f, o = int(frame), int(obj)
-    except ValueError:
-        raise PromptError(f"{arg}: FRAME and OBJ must be integers") from None
-    if f < 0:
-        raise PromptError(f"{arg}: frame numbers start at 0")
-    if o < 1:
-        raise PromptError(f"{arg}: object ids are integers >= 1")
-    return f, o
+Interrupted (Ctrl-C, crash)? Run the same command again: finished tracker runs
+are kept, the rest is tracked again. A changed video, prompt, option or
+checkpoint starts over (one line says why); so does --restart.
+"""
 
 
-def parse_point(text: str, positive: bool = True) -> Prompt:
-    """``FRAME:OBJ:X,Y[:pos|neg|1|0]`` -> a one-click Prompt."""
-    opt = "--point" if positive else "--neg-point"
-    arg = f"{opt} {text}"
-    parts = text.split(":")
-    if len(parts) not in (3, 4) or (len(parts) == 4 and not positive):
-        form = "FRAME:OBJ:X,Y[:pos|neg]" if positive else "FRAME:OBJ:X,Y"
-        raise PromptError(f"{arg}: expected {form}, e.g. 0:1:120,80")
-    f, o = _frame_obj(parts[0], parts[1], arg)
-    x, y = _ints(parts[2], 2, "X,Y", arg)
-    label = 1 if positive else 0
-    if len(parts) == 4:
-        kinds = {"pos": 1, "1": 1, "neg": 0, "0": 0}
-        if parts[3] not in kinds:
-            raise PromptError(f"{arg}: the point label must be pos, neg, 1 or 0")
-        label = kinds[parts[3]]
-    return Prompt(f, o, points=np.array([[x, y]], np.float32), point_labels=np.array([label]))
+def _digest(data: Any) -> str:
+    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
-def parse_box(text: str) -> Prompt:
-    """``FRAME:OBJ:X0,Y0,X1,Y1`` -> a box Prompt."""
-    arg = f"--box {text}"
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise PromptError(f"{arg}: expected FRAME:OBJ:X0,Y0,X1,Y1, e.g. 0:1:10,20,110,90")
-    f, o = _frame_obj(parts[0], parts[1], arg)
-    return Prompt(f, o, box=np.array(_ints(parts[2], 4, "X0,Y0,X1,Y1", arg), np.float32))
-
-
-def parse_mask(text: str) -> list[Prompt]:
-    """``FRAME:FILE.png`` (an indexed PNG, non-zero value = object id) -> one mask Prompt per object."""
-    arg = f"--mask {text}"
-    frame, sep, path = text.partition(":")
-    if not sep or not path:
-        raise PromptError(f"{arg}: expected FRAME:FILE.png")
-    f, _ = _frame_obj(frame, "1", arg)
-    labels = read_index_png(path, arg)
-    ids = [int(v) for v in np.unique(labels) if v != 0]
-    if not ids:
-        raise PromptError(f"{arg}: the mask has no object (all pixels are 0)")
-    return [Prompt(f, oid, mask=labels == oid) for oid in ids]
-
-
-def read_index_png(path: str | Path, what: str = "mask") -> np.ndarray:
-    """uint8 [H,W] object ids of an indexed (palette) or grayscale PNG."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            if img.mode not in ("P", "L", "1"):
-                raise PromptError(
-                    f"{what}: {path} is a {img.mode} image; give an indexed (palette) or grayscale PNG whose values are object ids"
-                )
-            return np.array(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise PromptError(f"{what}: file not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise PromptError(f"{what}: cannot read {path} as an image ({exc})") from None
-
-
-def parse_labels(items: Iterable[str]) -> dict[int, str]:
-    """``OBJ:NAME`` items -> {object id: class name}."""
-    out: dict[int, str] = {}
-    for text in items:
-        obj, sep, name = text.partition(":")
-        if not sep or not name.strip():
-            raise PromptError(f"--label {text}: expected OBJ:NAME, e.g. 1:person")
-        _, oid = _frame_obj("0", obj, f"--label {text}")
-        out[oid] = name.strip()
-    return out
-
-
-def prompts_from_args(args: argparse.Namespace) -> list[Prompt]:
-    """All prompts given on the command line, with class labels attached."""
-    from dataclasses import replace
-
-    prompts = [parse_point(t) for t in args.point or []]
-    prompts += [parse_point(t, positive=False) for t in args.neg_point or []]
-    prompts += [parse_box(t) for t in args.box or []]
-    for t in args.mask or []:
-        prompts += parse_mask(t)
-    if not prompts:
-        raise PromptError("no prompts: give at least one --point, --box or --mask")
-    labels = parse_labels(args.label or [])
-    unknown = sorted(set(labels) - {p.object_id for p in prompts})
-    if unknown:
-        raise PromptError(f"--label names object(s) {unknown} that have no prompt")
-    return [replace(p, label=labels.get(p.object_id)) for p in prompts]
-
-
-# ---------------------------------------------------------------- PNG output
-def davis_palette() -> list[int]:
-    """The 256-color palette of DAVIS/PASCAL VOC masks (flat [r,g,b,...])."""
-    pal = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal += [r, g, b]
-    return pal
-
-
-def write_index_png(path: Path, labels: np.ndarray) -> None:
-    """Write uint8 [H,W] ids as a palette PNG, atomically (temp file + rename)."""
-    from PIL import Image
-
-    img = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="P")
-    img.putpalette(davis_palette())
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-
-
-class DavisPngSink:
-    """A ``LabelSink`` writing one indexed PNG per frame into ``out_dir``.
-
-    Replaces exactly the listed objects on each frame (reads the frame's PNG
-    if it exists), appends one JSON line per (frame, object) to frames.jsonl
-    and, after each batch, records in progress.json which keyframe spans are
-    complete (``span_ends``: (object id, last frame of a span) -> keyframe).
-    """
-
-    def __init__(self, out_dir: Path, size: tuple[int, int], progress: dict, span_ends: dict[tuple[int, int], tuple[int, int]]):
-        self.out_dir = out_dir
-        self.size = size
-        self.progress = progress
-        self.span_ends = span_ends
-        self._spans_left: dict[tuple[int, int], int] = {}
-        for key in span_ends.values():
-            self._spans_left[key] = self._spans_left.get(key, 0) + 1
-        self._records = open(out_dir / RECORDS, "a")
-
-    def path(self, frame: int) -> Path:
-        return self.out_dir / f"{frame:05d}.png"
-
-    def write(self, results: Sequence[FrameResult]) -> None:
-        for res in results:
-            path = self.path(res.frame)
-            labels = read_index_png(path) if path.exists() else np.zeros(self.size, np.uint8)
-            for oid in res.object_ids:
-                if oid > 255:
-                    raise ConfigError(f"object id {oid} does not fit an indexed PNG (ids 1..255)")
-                mask = np.asarray(res.masks[oid], bool)
-                labels[labels == oid] = 0
-                labels[mask] = oid
-                rec = {"frame": res.frame, "object": oid, "quality": round(float(res.quality.get(oid, 0.0)), 4),
-                       "refined": oid in res.refined, "area": int(mask.sum())}
-                self._records.write(json.dumps(rec) + "\n")
-            write_index_png(path, labels)
-            for oid in res.object_ids:
-                key = self.span_ends.get((oid, res.frame))
-                if key is not None:
-                    self._spans_left[key] -= 1
-                    if self._spans_left[key] == 0:
-                        self.progress["complete"].append(list(key))
-        # PNGs first, then the record that claims them complete.
-        self._records.flush()
-        _write_json(self.out_dir / PROGRESS, self.progress)
-
-    def close(self) -> None:
-        self._records.close()
-
-
-# ------------------------------------------------------------------ the run
-@dataclass(frozen=True)
-class TrackRunOptions:
-    """Options of one ``run_track``.
-
-    direction: "forward" | "backward" | "both"; refine: SAM refinement (when the
-    models have a refiner); batch_size: results per sink write (bounds the work
-    redone after an interruption); restart: ignore a previous run in out_dir;
-    progress: show a tqdm bar; model: what identifies the models (types,
-    checkpoints, dtype) — part of the resume fingerprint and the summary.
-    """
-
-    direction: str = "both"
-    refine: bool = True
-    batch_size: int = 8
-    restart: bool = False
-    progress: bool = False
-    model: dict = field(default_factory=dict)
-
-
-def fingerprint(video: str, num_frames: int, size: tuple[int, int], prompts: Sequence[Prompt], options: TrackRunOptions) -> str:
-    """Hash of what determines the output: video, prompts and options."""
-    h = hashlib.sha256()
-    opts = {k: v for k, v in asdict(options).items() if k not in ("restart", "progress", "batch_size")}
-    h.update(json.dumps([str(video), num_frames, list(size), opts], sort_keys=True, default=str).encode())
+def prompts_digest(prompts: Sequence[Prompt]) -> str:
+    """Digest of prompts' content (frames, ids, labels, points, boxes, masks)."""
+    h = hashlib.blake2b(digest_size=16)
     for p in sorted(prompts, key=lambda p: (p.object_id, p.frame)):
-        h.update(json.dumps([p.frame, p.object_id, p.label]).encode())
+        h.update(json.dumps([int(p.frame), int(p.object_id), p.label]).encode())
         for arr in (p.points, p.point_labels, p.box, p.mask):
-            h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes() + str(np.asarray(arr).shape).encode())
-    return h.hexdigest()[:16]
-
-
-def _prepare_out_dir(out_dir: Path, fp: str, restart: bool) -> dict:
-    """Load a matching progress record, or clear our previous output."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    prog_path = out_dir / PROGRESS
-    ours = [p for p in out_dir.iterdir() if PNG_NAME.match(p.name)]
-    if prog_path.exists():
-        try:
-            prev = json.loads(prog_path.read_text())
-        except (OSError, ValueError):
-            prev = {}
-        if not restart and prev.get("fingerprint") == fp:
-            return prev
-        for p in ours + [out_dir / RECORDS, out_dir / SUMMARY]:
-            p.unlink(missing_ok=True)
-    elif ours:
-        raise ConfigError(f"{out_dir} already holds PNG masks that tam-label track did not write; choose an empty --out directory")
-    return {"fingerprint": fp, "complete": [], "done": False}
+            h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes() + str(np.shape(arr)).encode())
+    return h.hexdigest()
 
 
 def run_track(
@@ -293,19 +69,29 @@ def run_track(
     prompts: Sequence[Prompt],
     out_dir: str | Path,
     models: Any,
-    options: TrackRunOptions = TrackRunOptions(),
+    options: RunOptions = RunOptions(),
+    *,
+    restart: bool = False,
+    model_fingerprint: Mapping[str, Any] | None = None,
+    progress: bool | None = False,
     name: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
-    """Track ``prompts`` through ``video`` with ``models`` and write DAVIS PNGs + summary.json.
+    """Track ``prompts`` through ``video`` with ``models`` into DAVIS PNGs + summary.json; resumable.
 
-    video: a path (file or frame folder) or a FrameSource; models: anything
-    with ``segmenter``, ``tracker_factory`` and optionally ``refiner``
-    (``tam_core.models.Models`` or test doubles); name: how the summary names
-    the video (default: the path). Returns the summary dict.
+    video: a path (file or frame folder) or a FrameSource; models:
+    ``tam_core.models.Models`` or a double with ``segmenter``,
+    ``tracker_factory`` and optionally ``refiner``; model_fingerprint: what
+    identifies the models (types, checkpoint digests) for the resume
+    fingerprint; progress: None = bar on a terminal / log lines otherwise,
+    False = silent; log: where one-line notes go (default stderr). Returns the summary.
     """
-    from operators.track import TrackOptions, add_prompts, build_session, run_propagation
-    from tam_core.spans import keyframe_spans
+    from operators.progress import ProgressReporter
+    from operators.run_record import Fingerprint, RunRecord, track_runs
+    from operators.track import build_session
+    from tam_core.fingerprint import video_fingerprint
 
+    log = log or (lambda line: print(f"tam-label: {line}", file=sys.stderr, flush=True))
     start = time.perf_counter()
     if isinstance(video, (str, os.PathLike)):
         from tam_core.video import open_video
@@ -313,74 +99,88 @@ def run_track(
         frames, video_name = open_video(video), name or str(video)
     else:
         frames, video_name = video, name or type(video).__name__
-    out_dir = Path(out_dir)
-    topts = TrackOptions(direction=options.direction, batch_size=options.batch_size, refine=options.refine)
-    session = build_session(frames, models, topts)
-    merged = add_prompts(session, frames, prompts)
-    fp = fingerprint(video_name, frames.num_frames, tuple(frames.size), merged, options)
-    progress = _prepare_out_dir(out_dir, fp, options.restart)
-    resumed = bool(progress["complete"]) or progress.get("done", False)
-    all_keys = {(oid, k) for oid, info in session.objects.items() for k in info.keyframes}
-    complete = {tuple(k) for k in progress["complete"]} & all_keys
-    if resumed:
-        session.mark_tracked(except_keyframes=sorted(all_keys - complete))
-    span_ends = {}
-    for oid, k in session.dirty_keyframes if resumed else all_keys:
-        for s in keyframe_spans(oid, session.objects[oid].keyframes, k, frames.num_frames, options.direction):
-            span_ends[(oid, s.stop)] = (oid, k)
-    progress["complete"] = sorted([list(k) for k in complete])
-    progress["done"] = False
-    sink = DavisPngSink(out_dir, tuple(frames.size), progress, span_ends)
-    bar = None
-    if options.progress:
-        from tqdm import tqdm
+    out_dir = check_out_dir(out_dir, video if isinstance(video, (str, os.PathLike)) else None)
+    size = (int(frames.size[0]), int(frames.size[1]))
+    merged = check_prompts(prompts, frames.num_frames, size)
+    session = build_session(frames, models, options)
+    for p in merged:  # segments clicks/boxes (SAM): a failure here leaves --out untouched
+        session.add_prompt(p)
+    fingerprint = Fingerprint({
+        "video": _digest([video_fingerprint(frames), frames.num_frames, size]),
+        "prompts": prompts_digest(merged),
+        "options": _digest({k: v for k, v in asdict(options).items() if k != "batch_size"}),
+        "models": _digest(dict(model_fingerprint or {})),
+    })
+    record_path = out_dir / PROGRESS
+    previous = RunRecord.load(record_path)
+    if previous is not None and not restart and not fingerprint.changes(previous.fingerprint):
+        record = previous
+        record.finished = False
+        record.save()
+    else:
+        if restart:
+            log(f"--restart: starting over in {out_dir}")
+        elif previous is not None:
+            log(f"the previous run in {out_dir} was for a different {', '.join(fingerprint.changes(previous.fingerprint))}; "
+                "starting over")
+        elif record_path.exists():
+            log(f"{record_path} is from an older tam-label or damaged; starting over")
+        record = RunRecord(record_path, fingerprint)
+        record.save()  # durable before anything earlier is removed
+        remove_results(out_dir)
+    resumed = bool(record.done)
+    runs = session.plan(options.direction)
+    sink = DavisPngSink(out_dir, size, runs)
 
-        bar = tqdm(total=frames.num_frames, unit="frame", desc="tracking")
+    def still_valid(run) -> bool:  # a finished run's masks must all still be there
+        return all(png_path(out_dir, t).exists() for t in range(run.lo, run.hi + 1)
+                   if any(s.yields(t) for s in run.spans))
+
+    reporter: ProgressReporter | None = None
+
     def on_progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.update(done - bar.n)
+        nonlocal reporter
+        if reporter is None:
+            reporter = ProgressReporter(total, enabled=progress is not False)
+        reporter.update(done)
 
     try:
-        report = run_propagation(session, frames, merged, sink, topts, on_progress)
+        report = track_runs(session, options.direction, sink, record, options.batch_size, still_valid, on_progress)
     finally:
         sink.close()
-        if bar is not None:
-            bar.close()
-    empty = np.zeros(tuple(frames.size), np.uint8)
-    for t in range(frames.num_frames):  # DAVIS layout: a PNG for every frame
-        if not sink.path(t).exists():
-            write_index_png(sink.path(t), empty)
-    progress["done"] = True
-    _write_json(out_dir / PROGRESS, progress)
-    summary = _summary(out_dir, video_name, frames, session, options, fp, resumed, report, time.perf_counter() - start)
-    _write_json(out_dir / SUMMARY, summary)
-    return summary
+        if reporter is not None:
+            reporter.close()
+    covered = {t for run in runs for t in range(run.lo, run.hi + 1)}
+    empty = np.zeros(size, np.uint8)
+    for t in range(frames.num_frames):  # DAVIS layout: a PNG for every frame (no object: all 0)
+        if t not in covered and not png_path(out_dir, t).exists():
+            from tam_core.davis import write_labels
 
-
-def _summary(out_dir, video_name, frames, session, options, fp, resumed, report, seconds) -> dict:
-    per_frame: dict[int, dict[str, dict]] = {}
-    with open(out_dir / RECORDS) as fh:  # later lines (re-tracked spans) win
-        for line in fh:
-            r = json.loads(line)
-            per_frame.setdefault(r["frame"], {})[str(r["object"])] = {"quality": r["quality"], "refined": r["refined"], "area": r["area"]}
-    refined = sorted(f for f, objs in per_frame.items() if any(o["refined"] for o in objs.values()))
-    return {
+            write_labels(png_path(out_dir, t), empty, fsync=True)
+    per_frame = frame_summaries(out_dir, frames.num_frames)  # reads every PNG: all must exist
+    summary = {
         "video": video_name,
         "num_frames": frames.num_frames,
-        "size": list(frames.size),
-        "fingerprint": fp,
+        "size": list(size),
+        "fingerprint": dict(fingerprint.parts),
         "options": asdict(options),
         "objects": [{"id": i.id, "label": i.label, "keyframes": list(i.keyframes)} for i in session.objects.values()],
-        "frames": {str(f): per_frame[f] for f in sorted(per_frame)},
-        "refined_frames": refined,
+        "frames": per_frame,
+        "refined_frames": sorted(int(f) for f, objs in per_frame.items() if any(o["refined"] for o in objs.values())),
         "resumed": resumed,
         "timings": {
-            "seconds": round(seconds, 3),
+            "seconds": round(time.perf_counter() - start, 3),
             "tracking_seconds": round(report.seconds, 3),
-            "frames_tracked": report.frames_written,
-            "frames_per_second": round(report.frames_per_second, 2),
+            "frames_tracked": report.frames_tracked,
+            "runs": {"planned": report.runs_planned, "kept": report.runs_kept, "tracked": report.runs_tracked},
+            "seconds_per_frame": round(report.seconds / report.frames_tracked, 4) if report.frames_tracked else None,
         },
     }
+    from operators.run_record import write_json_durably
+
+    write_json_durably(out_dir / SUMMARY, summary)
+    record.finish()
+    return summary
 
 
 # ---------------------------------------------------------------------- CLI
@@ -388,84 +188,74 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "track",
         help="track objects prompted on any frame through a video into DAVIS-style PNG masks",
-        description="Segment objects from clicks, boxes or a mask on any frame (SAM), track them "
-        "through the video (XMem) and write one indexed PNG per frame plus summary.json. "
-        "Re-running the same command resumes an interrupted run.",
+        description="Segment objects from clicks, boxes or a mask on any frame (SAM), track them through\n"
+        "the video (XMem) and write one indexed PNG per frame (pixel value = object id) plus summary.json.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("video", help="video file or folder of frames")
-    p.add_argument("--out", required=True, help="output directory for 00000.png ... and summary.json")
-    p.add_argument("--point", action="append", metavar="FRAME:OBJ:X,Y[:pos|neg]", help="a click on object OBJ (repeatable)")
+    p.add_argument("--out", required=True, help="output folder for 00000.png ... and summary.json "
+                   "(created; must not be inside the input frame folder)")
+    p.add_argument("--point", action="append", metavar="FRAME:OBJ:X,Y[:pos|neg]", help="a click on object OBJ at pixel X,Y of frame FRAME (repeatable)")
     p.add_argument("--neg-point", action="append", metavar="FRAME:OBJ:X,Y", help="a negative click (not this object)")
-    p.add_argument("--box", action="append", metavar="FRAME:OBJ:X0,Y0,X1,Y1", help="a box around object OBJ")
-    p.add_argument("--mask", action="append", metavar="FRAME:FILE.png", help="indexed PNG, non-zero values = object ids")
+    p.add_argument("--box", action="append", metavar="FRAME:OBJ:X0,Y0,X1,Y1", help="a box around object OBJ (pixels; repeatable)")
+    p.add_argument("--mask", action="append", metavar="FRAME:FILE.png",
+                   help="indexed PNG, values = object ids (255 = void); a 0/255 mask is object 1")
     p.add_argument("--label", action="append", metavar="OBJ:NAME", help="class name of object OBJ")
-    p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
-    p.add_argument("--no-refine", action="store_true", help="no SAM refinement of degraded frames")
+    p.add_argument("--direction", choices=("forward", "backward", "both"), default="both",
+                   help="track each frame from the object's nearest keyframe: forward = the latest at or before "
+                   "it (absent before the first), backward = the earliest at or after it, both = the nearest "
+                   "(default)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming a previous run in --out")
     p.add_argument("--batch-size", type=int, default=8, help="frames per write (default 8)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--sam-type", default="vit_b", help="SAM model type: vit_b, vit_l or vit_h")
-    p.add_argument("--sam-checkpoint", default=None, help="SAM checkpoint path (default: cached official weights)")
-    p.add_argument("--xmem-checkpoint", default=None, help="XMem checkpoint path (default: cached official weights)")
-    p.add_argument("--cache-dir", default=None, help="weights cache (default $TAM_LABEL_CACHE)")
-    prec = p.add_mutually_exclusive_group()
-    prec.add_argument("--fp16", action="store_const", dest="autocast", const="fp16", help="half precision (CUDA only)")
-    prec.add_argument("--bf16", action="store_const", dest="autocast", const="bf16", help="bfloat16 (CUDA only)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run, autocast="fp32")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    from .model_args import add_model_args
 
-
-def model_options(args: argparse.Namespace) -> dict:
-    """The ``tam_core.models.ModelOptions`` fields the command sets."""
-    return {
-        "sam_type": args.sam_type,
-        "sam_checkpoint": args.sam_checkpoint,
-        "xmem_checkpoint": args.xmem_checkpoint,
-        "device": args.device,
-        "cache_dir": args.cache_dir,
-        "autocast": args.autocast,
-    }
-
-
-def load_models(opts: dict) -> Any:
-    """``tam_core.models.load_models`` with the fields its ModelOptions has."""
-    import dataclasses
-
-    try:
-        from tam_core.models import ModelOptions, load_models as _load
-    except ImportError as exc:
-        raise ConfigError(f"the model loader is not available ({exc}); reinstall tam-label") from None
-    names = {f.name for f in dataclasses.fields(ModelOptions)}
-    return _load(ModelOptions(**{k: v for k, v in opts.items() if k in names and v is not None}))
+    add_model_args(p)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
+    from tam_core.errors import ConfigError
     from tam_core.video import open_video
 
-    prompts = prompts_from_args(args)  # syntax errors before any heavy work
+    from .model_args import run_options
+    from .track_models import check_model_options, load_models, model_fingerprint
+
+    parsed = prompts_from_args(args)  # syntax errors first
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     frames = open_video(args.video)
-    mopts = model_options(args)
+    check_prompts(parsed.prompts, frames.num_frames, frames.size)  # frame range, points, boxes, masks, ids
+    check_out_dir(args.out, args.video)
+    mopts = check_model_options(args)  # device, precision, checkpoint files: all before loading
+    for note in parsed.notes:
+        print(f"tam-label: note: {note}", file=sys.stderr)
     t0 = time.perf_counter()
     models = load_models(mopts)
     load_s = time.perf_counter() - t0
-    options = TrackRunOptions(
-        direction=args.direction,
-        refine=not args.no_refine,
-        batch_size=args.batch_size,
-        restart=args.restart,
-        progress=not args.no_progress and sys.stderr.isatty(),
-        model={k: v for k, v in mopts.items() if k not in ("device", "cache_dir")},
-    )
-    summary = run_track(frames, prompts, args.out, models, options, name=str(args.video))
+    options = run_options(args)
+    summary = run_track(frames, parsed.prompts, args.out, models, options, restart=args.restart,
+                        model_fingerprint=model_fingerprint(mopts), progress=None if not args.no_progress else False,
+                        name=str(args.video))
     summary["timings"]["model_load_seconds"] = round(load_s, 3)
-    _write_json(Path(args.out) / SUMMARY, summary)
-    objs = ", ".join(f"{o['id']}" + (f" ({o['label']})" if o["label"] else "") for o in summary["objects"])
-    print(
-        f"tracked object(s) {objs} over {summary['num_frames']} frames -> {args.out} "
-        f"({summary['timings']['frames_per_second']} frames/s, {len(summary['refined_frames'])} refined frames)"
-    )
+    from operators.run_record import write_json_durably
+
+    write_json_durably(Path(args.out) / SUMMARY, summary)
+    print(done_message(summary, args.out))
     return 0
+
+
+def done_message(summary: dict, out: str | os.PathLike) -> str:
+    """The line printed after a run: what was written, and how fast (no rate when nothing was tracked)."""
+    from operators.progress import format_duration, format_rate
+
+    objs = ", ".join(f"{o['id']}" + (f" ({o['label']})" if o["label"] else "") for o in summary["objects"])
+    t = summary["timings"]
+    if not t["frames_tracked"]:
+        return (f"nothing left to track: object(s) {objs} over {summary['num_frames']} frames were already "
+                f"complete in {out}")
+    return (f"tracked object(s) {objs} over {summary['num_frames']} frames -> {out} "
+            f"({t['frames_tracked']} frames tracked in {format_duration(t['tracking_seconds'])}, "
+            f"{format_rate(t['frames_tracked'], t['tracking_seconds'])}; "
+            f"{len(summary['refined_frames'])} refined frames)")

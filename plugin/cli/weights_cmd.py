@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
     action("list", "show each checkpoint, its size and whether it is cached", _list, None)
     d = action("download", "download checkpoints into the cache (resumes partial downloads)", _download, "+")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
-    action("verify", "re-check cached checkpoints (size and SHA-256)", _verify, "*")
+    action("verify", "re-check cached checkpoints (size and SHA-256; XMem: size, keys and shapes)", _verify, "*")
     action("path", "print where a checkpoint is (or would be) cached", _path, "1")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -90,7 +90,7 @@ def _verify(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{ckpt.name}: FAILED: {exc}")
             continue
-        how = "size and SHA-256" if ckpt.sha256 else "archive structure (no published hash)"
+        how = "size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
         print(f"{ckpt.name}: OK ({how}) {path}")
     return 1 if failed else 0
 

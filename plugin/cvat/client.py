@@ -239,7 +239,7 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> dict:
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout))
     fix = "check the host, port and scheme (http:// or https://)"
     try:
-        response = http.request("GET", f"{url}/api/server/about", headers={"Accept": "application/json"})
+        response = http.request("GET", f"{url}/api/server/about", headers={"Accept": "application/vnd.cvat+json"})  # CVAT answers 406 to application/json
     except urllib3.exceptions.SSLError as exc:
         raise CvatUnreachableError(
             f"cannot reach CVAT at {url}: the TLS handshake failed ({_reason(exc)}); if the server speaks plain HTTP use http://"

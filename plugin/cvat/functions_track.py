@@ -55,7 +55,7 @@ class TrackState:
     tracker: its live ``Tracker`` or None once released; steps: frames tracked
     since the shape was drawn (the refiner's frame clock); histories: the
     refiner's per-object history; anchor: the last frame with a non-empty mask,
-    as (uint8 [H,W,3] or PNG bytes once released, bool [H,W])."""
+    (uint8 [H,W,3], bool [H,W]), or (PNG bytes, CVAT mask runs) once released."""
 
     shape_type: str
     size: tuple[int, int]
@@ -156,6 +156,7 @@ class XMemTrackFunction:
         image, mask = state.anchor
         if isinstance(image, bytes):
             image = cv2.cvtColor(cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            mask = decode_mask(mask, *state.size)
         models = self.models
         state.tracker = models.tracker_factory()
         state.tracker.step(image, {OBJECT: mask})
@@ -172,9 +173,9 @@ class XMemTrackFunction:
     @staticmethod
     def _release(state: TrackState) -> None:
         image, mask = state.anchor
-        if not isinstance(image, bytes):
+        if not isinstance(image, bytes):  # compact while released: PNG frame, CVAT mask runs
             ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            image = png.tobytes()
+            image, mask = png.tobytes(), encode_mask(mask)
         state.anchor = (image, mask)
         state.tracker = None
 

@@ -120,12 +120,31 @@ def _field_inputs(ctx, inputs) -> bool:
     return ok
 
 
+def _prompted(view, fields):
+    """The samples of ``view`` with a prompt in any of ``fields``, in view order."""
+    from fiftyone import ViewField as F
+
+    ids = set()
+    for f in fields:
+        ids.update(view.match_frames(F(f) != None).values("id"))  # noqa: E711
+    return view.select([i for i in view.values("id") if i in ids], ordered=True)
+
+
 def _total_frames(view) -> int:
     return int(sum(n or 0 for n in view.values("metadata.total_frame_count")))
 
 
 class _TrackBase(foo.Operator):
     action = "track"
+    spec = ("", "", "")  # (name, label, description) of the operator
+
+    @property
+    def config(self):
+        # Immediate runs are generators: progress and a summary stream to the App.
+        name, label, description = self.spec
+        return foo.OperatorConfig(name=name, label=label, description=description, dynamic=True,
+                                  execute_as_generator=True, allow_immediate_execution=True,
+                                  allow_delegated_execution=True)
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -150,7 +169,8 @@ class _TrackBase(foo.Operator):
         if ctx.delegated:
             return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
         if ctx.params.get("target") == EACH_VIDEO:
-            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, ctx.view, self.uri, dict(ctx.params)),
+            view = _prompted(ctx.view, api.check_prompt_fields(ctx.view, ctx.params.get("prompt_field")))
+            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, view, self.uri, dict(ctx.params)),
                                       lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated job(s), one per video: "
                                                                   "run `fiftyone delegated launch` on each GPU machine")])
         return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
@@ -194,34 +214,14 @@ def _summary(reports) -> dict:
 
 class TrackObjects(_TrackBase):
     action = "track"
-
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="track_objects",
-            label="Track Anything: track objects",
-            description="Segment prompted objects with SAM and track them through the videos",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-        )
+    spec = ("track_objects", "Track Anything: track objects",
+            "Segment prompted objects with SAM and track them through the videos")
 
 
 class CorrectObjects(_TrackBase):
     action = "correct"
-
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="correct_objects",
-            label="Track Anything: correct and re-track",
-            description="Re-track only the spans affected by new prompts or edited masks",
-            dynamic=True,
-            execute_as_generator=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-        )
+    spec = ("correct_objects", "Track Anything: correct and re-track",
+            "Re-track only the spans affected by new prompts or edited masks")
 
 
 class ReviewQueue(foo.Operator):

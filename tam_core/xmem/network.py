@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..device import resolve_device
-from ..errors import CheckpointError
+from ..errors import CheckpointError, brief
 from .modules import Decoder, FeatureFusionBlock, Fusable, KeyEncoder, KeyProjection, ValueEncoder
 
 KEY_DIM = 64
@@ -119,7 +119,7 @@ def _load_state_dict(path: Path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"XMem checkpoint not found: {path} (expected {EXPECTED_FILE})") from None
     except Exception as exc:  # torch raises many types for corrupt/truncated files
-        detail = (str(exc).splitlines() or [""])[0][:120]
+        detail = brief(exc, 120)
         raise CheckpointError(
             f"cannot read XMem checkpoint {path} ({type(exc).__name__}: {detail}): the file is truncated or not "
             f"a PyTorch checkpoint; delete it and download {EXPECTED_FILE} again"

@@ -85,6 +85,11 @@ class Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append((method, path, parts.query))
             fault = self._fault(method, path)
+        accept = self.headers.get("Accept") or "*/*"
+        if path.startswith("/api/") and not any(a in accept for a in ("application/vnd.cvat+json", "*/*", "text/html")):
+            # CVAT 2.23.1 answers e.g. "Accept: application/json" with 406
+            self._reply(406, {"detail": "Could not satisfy the request Accept header."})
+            return
         try:
             if fault is not None and not fault.apply:
                 self._fire(fault)

@@ -84,3 +84,13 @@ def test_losing_the_connection_mid_run_is_resumable_and_distinct(cvat, cvat_env)
         with pytest.raises(CvatConnectionError, match=r"lost the connection to CVAT while downloading frame \d+ .*re-run the same command to resume") as err:
             track_task(conn, tid, models(video), CvatOptions(state_dir=cvat_env / "state"))
     assert not isinstance(err.value, CvatUnreachableError)
+
+
+def test_the_fake_refuses_plain_json_accept_as_cvat_does(cvat):
+    """Seen on the real 2.23.1 server: Accept: application/json -> 406 (our first
+    probe sent it and every run failed); vnd.cvat+json and */* are served."""
+    import urllib3
+
+    assert urllib3.request("GET", f"{cvat.url}/api/server/about", headers={"Accept": "application/json"}).status == 406
+    for accept in ("application/vnd.cvat+json", "*/*"):
+        assert urllib3.request("GET", f"{cvat.url}/api/server/about", headers={"Accept": accept}).status == 200

@@ -162,3 +162,20 @@ def test_the_lock_excludes_within_one_process_too_and_is_released(cvat, cvat_env
             pass
     with TaskLock(cvat_env, ident, 5, "fix"):
         pass
+
+
+def test_find_ledger_picks_the_best_matching_record_of_the_same_server_name(tmp_path):
+    from plugin.cvat.ledger import Ledger, find_ledger, shape_hash
+
+    shapes = [{"id": i, "type": "mask", "source": "auto", "frame": i, "label_id": 1, "group": 0, "points": [0, 1, i, 0, i, 0]}
+              for i in range(1, 4)]
+    h = {s["id"]: shape_hash(s) for s in shapes}
+    name = "Computer Vision Annotation Tool"
+    me = ServerIdentity("http://127.0.0.1:8080", name, "2.23.1")
+    for ident, owned in ((ServerIdentity("http://a:1", name, "2.23.1"), {1: h[1]}),
+                         (ServerIdentity("http://b:1", name, "2.23.1"), {1: h[1], 2: h[2]}),
+                         (ServerIdentity("http://c:1", "Another Tool", "1.0"), dict(h))):  # most matches, other server
+        Ledger(ledger_path(tmp_path, ident, 9), ident, 9, shapes=owned).save()
+    found = find_ledger(tmp_path, me, 9, shapes)
+    assert found.shapes == {1: h[1], 2: h[2]} and found.path == ledger_path(tmp_path, me, 9)
+    assert find_ledger(tmp_path, me, 10, shapes).shapes == {}  # another task: nothing

@@ -77,6 +77,24 @@ def test_option_errors_come_before_connecting_or_loading(capsys):
     assert load_count() == before
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--fp16", "--device", "cpu"], "--fp16 needs a CUDA GPU but the device is cpu; drop --fp16"),
+    (["--device", "tpu"], "unknown device 'tpu': use 'cpu', 'cuda', 'cuda:N' or 'auto'"),
+])
+def test_device_errors_come_before_connecting(flags, message, capsys):
+    before = load_count()
+    assert main(["cvat", "fix", "--server", "http://127.0.0.1:9", "--task", "1", *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert load_count() == before
+
+
+def test_a_dry_run_does_not_check_the_device(cvat, task, capsys):
+    tid, _ = task
+    assert cli(cvat, tid, "track", "--dry-run", "--fp16") == 0  # plans on a machine without the GPU
+    assert "dry run" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("refine, calls", [(True, TRACKED), (False, [])])
 def test_track_and_fix_task_refine_only_when_the_run_says_so(cvat, task, cvat_env, refine, calls):
     tid, video = task

@@ -105,8 +105,12 @@ def _outline(mask):
     return mask_to_points("polygon", mask)
 
 
-def test_without_an_id_the_function_is_created_first(server, capsys):
+def test_without_an_id_the_function_is_created_first(server, capsys, monkeypatch):
+    for name in ("CVAT_USERNAME", "CVAT_PASSWORD"):  # a personal access token instead: cvat-cli reads it itself
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", server.token)
     assert agent(server, "track", "--no-refine", "--max-live-trackers", "4") == 0
+    assert not server.calls("POST", r"/api/auth/login$")
     (fn,) = server.functions.values()
     assert {k: fn[k] for k in ("provider", "kind", "name", "supported_shape_types")} == {
         "provider": "native", "kind": "tracker", "name": "Track Anything: XMem tracker",

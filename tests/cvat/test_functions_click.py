@@ -124,3 +124,13 @@ def test_real_tiny_sam_answer_is_sams_own_mask(real_checkpoints, video, monkeypa
     assert shapes[0].points == sdk_encode_mask(expected)
     assert all(s.type == "mask" for s in shapes2)
     clear_models()
+
+
+def test_an_sdk_without_interaction_functions_is_named(monkeypatch):
+    import cvat_sdk.auto_annotation as cvataa
+
+    from plugin.cvat.functions import require_sdk
+
+    monkeypatch.delattr(cvataa, "TrackingFunctionSpec")
+    with pytest.raises(ConfigError, match=r"cvat-sdk [0-9.]+ has no interaction/tracking functions: pip install 'cvat-sdk>=2\.42'"):
+        require_sdk()

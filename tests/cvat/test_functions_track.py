@@ -88,7 +88,8 @@ def test_live_trackers_are_bounded_and_a_released_shape_resumes(color_models, wo
     states = init(video, 5, [mask_shape(video.mask(5, o)) for o in (1, 2, 3)])
     inner = [tracking._tracking_states.retrieve(s, TASK, pil(video.frames[5]).size)[0] for s in states]
     assert fn.live_states == 2
-    assert inner[0].tracker is None and isinstance(inner[0].anchor[0], bytes)  # released: PNG + mask only
+    image, runs = inner[0].anchor  # released: only a PNG of its last frame and that frame's mask as CVAT runs
+    assert inner[0].tracker is None and isinstance(image, bytes) and runs == sdk_encode_mask(video.mask(5, 1))
     for t in (6, 7):
         shapes = track(video, t, states)
         for o, shape in zip((1, 2, 3), shapes):

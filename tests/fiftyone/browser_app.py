@@ -46,13 +46,13 @@ class AppServer:
 
 
 @contextmanager
-def app_server(timeout: float = 60.0) -> Iterator[AppServer]:
+def app_server(timeout: float = 60.0, env: dict[str, str] | None = None) -> Iterator[AppServer]:
     """Start ``python -m fiftyone.server.main`` on 127.0.0.1 with this
-    process's environment (database, plugins dir, model provider) and yield
-    it; stop its whole process group afterwards."""
+    process's environment (database, plugins dir, model provider) plus
+    ``env`` and yield it; stop its whole process group afterwards."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="fo-app-", suffix=".log", delete=False)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     proc = subprocess.Popen(
         [sys.executable, "-m", "fiftyone.server.main", "--port", str(port), "--address", "127.0.0.1"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

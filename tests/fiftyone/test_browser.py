@@ -24,6 +24,7 @@ from tests.fiftyone.browser_app import (
 )
 from plugin.fiftyone import panel_logic as logic
 from tests.fiftyone.helpers import NUM_FRAMES, SIZE, iou, new_dataset, output_masks
+from tests.fiftyone.providers import event_lines
 
 
 MODAL = "[data-cy=modal-content]"
@@ -143,13 +144,17 @@ def test_click_preview_track_in_the_app(tmp_path):
     background = (w - 4, 3)  # top-right corner: no object there on frame 1
     assert not video.gt[0, background[1], background[0]]
 
+    # The server loads models through tests.fiftyone.providers:observed_models,
+    # which logs each model load and each frame decoded in the server process.
+    events = tmp_path / "events.txt"
+    env = {"TAM_LABEL_MODEL_PROVIDER": "tests.fiftyone.providers:observed_models", "TAM_TEST_EVENTS": str(events)}
     try:
-        with app_server() as server, sync_api.sync_playwright() as pw:
+        with app_server(env=env) as server, sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(T)
             try:
-                _run(page, server, ds, video, frame0, disc, target, background, tmp_path)
+                _run(page, server, ds, video, frame0, disc, target, background, tmp_path, events)
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"))
                 print(f"screenshot of the failure: {tmp_path / 'failure.png'}\nApp server log:\n{server.log_tail()}")
@@ -160,7 +165,69 @@ def test_click_preview_track_in_the_app(tmp_path):
         ds.delete()
 
 
-def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
+def _correct_box_object_from_the_panel(page, ds, video, last):
+    """Object 2 (the rectangle) was tracked from a box on FiftyOne frame 4 in
+    another field (`boxes`); a click on it in the panel on the last frame and
+    *Correct & re-track* re-track only the frames nearer the click, and the box
+    keyframe stays (issue 12: the panel corrects from tam_prompts alone)."""
+    from plugin.fiftyone import api
+    from plugin.fiftyone.convert import SOURCE_ATTR
+    from tests.fiftyone.helpers import add_box, centre_point
+
+    s = ds.first()
+    add_box(s, video, 2, 3)
+    api.track(ds, "tam_prompts,boxes")  # as the operator form with both fields would
+    before = output_masks(ds.first())
+    assert sorted(f for o, f in before if o == 2) == list(range(NUM_FRAMES))
+    ids_before = _detection_ids(ds, 2)
+    page.locator(f"{PANEL} input[type=number]").nth(1).fill("2")  # Object id
+    page.wait_for_timeout(500)
+    nx, ny = centre_point(video, 2, last)
+    h, w = SIZE
+    xy = (int(nx * w), int(ny * h))
+    for _ in range(3):  # a click can be lost right after an input changed
+        click_plot(page, PANEL, *xy)
+        if _poll(lambda: any(k.index == 2 for k in _prompts_on(ds, last + 1)), timeout=10):
+            break
+    else:
+        pytest.fail("the click on object 2 never reached the dataset")
+    page.locator(PANEL).get_by_text(re.compile(r"positive click at .* on frame 12")).wait_for()
+    page.locator(f"{PANEL} button").filter(has_text=re.compile(r"^Correct & re-track$")).click()
+    page.locator("button").filter(has_text=re.compile(r"^Execute$")).click()
+    page.locator(PANEL).get_by_text(re.compile(r"^tracked:")).wait_for(timeout=90_000)
+    after = output_masks(ds.first())
+    # keyframes 4 and 12 (FiftyOne): frames 1..8 keep the box's labels, only 9..12 are rewritten from the click
+    ids_after = _detection_ids(ds, 2)
+    assert [fn for fn in ids_before if ids_after[fn] != ids_before[fn]] == [9, 10, 11, 12]
+    assert all(np.array_equal(after[(2, f)], before[(2, f)]) for f in range(8))
+    assert all(np.array_equal(after[(DISC, f)], before[(DISC, f)]) for f in range(NUM_FRAMES))
+    s = ds.first()
+    s.reload()
+    kf = next(d for d in s.frames[4]["tam_tracks"].detections if d.index == 2)
+    assert kf[SOURCE_ATTR] == "boxes"
+
+
+def _detection_ids(ds, oid):
+    """FiftyOne frame number -> id of object ``oid``'s tracked detection."""
+    s = ds.first()
+    s.reload()
+    return {fn: d.id for fn, fr in s.frames.items() for d in (fr["tam_tracks"].detections if fr["tam_tracks"] else [])
+            if d.index == oid}
+
+
+def _prompts_on(ds, frame_number, field="tam_prompts"):
+    s = ds.first()
+    s.reload()
+    fr = s.frames[frame_number]
+    return fr[field].keypoints if fr.has_field(field) and fr[field] is not None else []
+
+
+def _decodes(events, since=0):
+    lines = event_lines(events)
+    return sum(e.startswith("decode") for _, e in lines[since:]), len(lines)
+
+
+def _run(page, server, ds, video, frame0, disc, target, background, tmp_path, events):
     h, w = SIZE
     # ?id= opens the sample modal directly.
     page.goto(f"{server.url}/datasets/{ds.name}?id={ds.first().id}", wait_until="load")
@@ -183,13 +250,16 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     page.locator(PANEL).get_by_text(re.compile(r"positive click at \(\d+, \d+\) on frame 1; preview: \d+ pixels")).wait_for()
 
     # Shift+click on the background: a negative point; the object stays the disc.
+    # A click decodes its frame once (stores the point, previews, redraws).
     n = len(kp.points)
+    _, mark = _decodes(events)
     kp = _click_until_stored(page, ds, background, shift=True, n_before=n)
     assert kp["sam2_labels"][:n] == [1] * n and set(kp["sam2_labels"][n:]) == {0}
     nx, ny = kp.points[-1]
     assert abs(nx * w - (background[0] + 0.5)) <= 1.0 and abs(ny * h - (background[1] + 0.5)) <= 1.0, (kp.points, background)
     page.locator(PANEL).get_by_text(re.compile(r"negative click at")).wait_for()
     assert iou(_changed(page, frame0), disc) > 0.9
+    assert _decodes(events, mark)[0] == len(kp.points) - n, event_lines(events)[mark:]
 
     # Track: the panel opens the operator's form, prefilled for the current sample.
     page.locator(f"{PANEL} button").filter(has_text=re.compile(r"^Track$")).click()
@@ -198,6 +268,8 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     masks = output_masks(ds.first())
     assert sorted(f for (oid, f) in masks if oid == DISC) == list(range(NUM_FRAMES))
     assert min(iou(masks[(DISC, f)], video.mask(f, DISC)) for f in range(NUM_FRAMES)) > 0.8
+    # One model load in the server for every click, the preview and the Track run.
+    assert [e for _, e in event_lines(events)].count("load") == 1
 
     # Frame 1 now shows the tracked mask; a later frame shows it where the disc moved to.
     assert iou(_changed(page, frame0), disc) > 0.9
@@ -208,6 +280,8 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path):
     moved = _changed(page, video.decoded[last])
     assert moved is not None and iou(moved, video.mask(last, DISC)) > 0.8
     assert iou(video.mask(last, DISC), disc) < 0.5  # it did move
+
+    _correct_box_object_from_the_panel(page, ds, video, last)
 
     # The open modal does not pick up new frame fields; reopened (as a user
     # would), the App's own player shows the tracked masks as native labels.

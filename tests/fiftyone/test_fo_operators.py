@@ -106,3 +106,47 @@ def test_review_operator_lists_frames_and_saves_view(tmp_path):
     first = res.result["items"][0]
     assert (first["frame_number"], first["sample_id"]) == (8, s.id) and "low quality 0.20" in first["reasons"][0]
     assert ds.has_saved_view("tam-review")
+
+
+def test_whole_view_queues_one_delegated_job_per_prompted_video(tmp_path):
+    ds, videos = new_dataset(tmp_path, num_samples=3)
+    s0, s1, s2 = list(ds)
+    add_click(s0, videos[0], 1, 0)
+    add_click(s2, videos[2], 2, 3)  # s1 has no prompts: no job
+    res = foo.execute_operator(uri("track_objects"), ctx={"view": ds.view(), "params": {
+        "target": "EACH_VIDEO", "prompt_field": "tam_prompts", "direction": "forward"}})
+    assert triggers(res, "notify")[-1]["message"].startswith("queued 2 delegated job(s), one per video")
+    assert not ds.has_frame_field("tam_tracks")
+    results = DelegatedOperationService().execute_queued_operations(dataset_name=ds.name)
+    assert [r.error for r in results] == [None, None]
+    assert sorted(r.result["videos"] for r in results) == [[s0.filepath], [s2.filepath]]
+    assert sorted(output_masks(s0)) == [(1, f) for f in range(12)]
+    assert sorted(output_masks(s2)) == [(2, f) for f in range(3, 12)]  # forward from its keyframe (FiftyOne frame 4)
+    assert ds.select(s1.id).count("frames.tam_tracks.detections") == 0
+
+
+def test_an_immediate_run_that_fails_says_so_in_the_app_and_raises(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    add_click(s, video, 1, 0, label="ball")
+    add_click(s, video, 1, 5, label="cup")  # one object, two classes: refused when the run starts
+    params = {"target": "CURRENT_VIEW", "prompt_field": "tam_prompts", "label_field": "tam_tracks"}
+    gen = foo.executor.execute_or_delegate_operator(uri("track_objects"), {"dataset_name": ds.name, "view": ds.view()._serialize(),
+                                                                          "params": params})
+    import asyncio
+
+    async def stream():
+        result = await gen
+        out = []
+        try:
+            async for message in result.result:
+                out.append(message.to_json())
+        except Exception as exc:  # the run's own error, after the messages
+            return out, exc
+        return out, None
+
+    messages, error = asyncio.run(stream())
+    assert "labelled 'ball' on one frame and 'cup' on frame 6" in str(error)
+    assert messages[-2]["body"]["params"] == {"message": str(error), "variant": "error"}
+    assert messages[-1]["error"] == str(error) and messages[-1]["cls"] == "ExecutionResult"
+    assert not ds.has_frame_field("tam_tracks")

@@ -37,6 +37,23 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def real_models_only():
+    """The real engine, whatever ran before: no test-double provider (another
+    package's conftest sets $TAM_LABEL_MODEL_PROVIDER at import) and no model
+    set cached by ``get_models`` from an earlier test; restored afterwards."""
+    import os
+
+    from tam_core.models import clear_models
+
+    provider = os.environ.pop("TAM_LABEL_MODEL_PROVIDER", None)
+    clear_models()
+    yield
+    clear_models()
+    if provider is not None:
+        os.environ["TAM_LABEL_MODEL_PROVIDER"] = provider
+
+
 @dataclass(frozen=True)
 class Checkpoints:
     xmem: Path

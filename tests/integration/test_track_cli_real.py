@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from plugin.cli import main
-from plugin.cli.track_cmd import read_index_png, write_index_png
+from tam_core.davis import read_labels as read_index_png, write_labels as write_index_png
 
 from .conftest import NUM_FRAMES, SIZE, click_on
 
@@ -66,7 +66,9 @@ def test_writes_a_png_for_every_frame_and_a_summary(first_run, video):
         assert set(objs) == {"1", "3"}, t  # direction both: every frame for both objects
         for o in objs.values():
             assert 0.0 <= o["quality"] <= 1.0
-    assert summary["resumed"] is False and summary["timings"]["frames_tracked"] == NUM_FRAMES
+    # frames stepped: the forward run 2..11 (both objects) and the backward run 8..0
+    assert summary["resumed"] is False and summary["timings"]["frames_tracked"] == 10 + 9
+    assert summary["timings"]["runs"] == {"planned": 2, "kept": 0, "tracked": 2}
 
 
 def test_click_keyframe_is_sams_answer(first_run, inputs, video, checkpoints):
@@ -135,33 +137,101 @@ def test_tiny_sam_needs_a_checkpoint(inputs, checkpoints, tmp_path, capsys):
     _one_line_error(capsys, "tiny", "--sam-checkpoint")
 
 
-def test_interrupted_run_resumes_to_the_uninterrupted_masks(inputs, video, monkeypatch):
-    """Forward, object 1 keyed on frames 2 and 6, object 3 on 8: keyframe (1, 2) owns
-    frames 2..5 and is complete after the first write of 4 frames; an interruption
-    at the second write leaves only the spans from frames 6 and 8 to do."""
-    import plugin.cli.track_cmd as track_cmd
+def test_late_failing_prompt_keeps_the_finished_results(first_run, inputs, capsys):
+    """A new command into a folder holding a finished run, with a prompt that
+    cannot be written (object id 300), fails before anything is touched; the
+    old command then finds its results complete and writes nothing."""
+    out, _, summary, before = first_run
+    record = (out / "progress.json").read_bytes()
+    assert track(inputs, out, prompts=inputs["prompts"] + ["--point", "0:300:5,5"]) == 1
+    _one_line_error(capsys, "object ids must be integers 1..255")
+    assert _state(out) == before and (out / "progress.json").read_bytes() == record
+    assert json.loads((out / "summary.json").read_text())["frames"] == summary["frames"]
+    assert track(inputs, out) == 0
+    assert "nothing left to track" in capsys.readouterr().out and _state(out) == before
 
-    mask6 = inputs["root"] / "mask_f6.png"
-    write_index_png(mask6, video.mask(6, 1).astype(np.uint8))
-    extra = ["--mask", f"6:{mask6}", "--direction", "forward", "--batch-size", "4"]
-    reference, out = inputs["root"] / "uninterrupted", inputs["root"] / "interrupted"
-    assert track(inputs, reference, *extra) == 0
 
-    real_write, calls = track_cmd.DavisPngSink.write, []
-
-    def write_then_interrupt(self, results):
-        calls.append([r.frame for r in results])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
+_CHILD = """
+import sys, time, torch
+torch.set_num_threads(1)
+from pathlib import Path
+from plugin.cli import main, track_out
+if sys.argv[1] != "-":  # count the writes in a file and slow them down, so the test can kill in between
+    counter = Path(sys.argv[1])
+    real_write = track_out.DavisPngSink.write
+    def slow_write(self, results):
         real_write(self, results)
+        done = int(counter.read_text() or 0) if counter.exists() else 0
+        tmp = counter.with_suffix(".tmp")
+        tmp.write_text(str(done + len(results)))
+        tmp.replace(counter)  # atomic: the test never reads a half-written number
+        time.sleep(0.15)
+    track_out.DavisPngSink.write = slow_write
+sys.exit(main(sys.argv[2:]))
+"""
 
-    monkeypatch.setattr(track_cmd.DavisPngSink, "write", write_then_interrupt)
-    assert track(inputs, out, *extra) == 130
-    monkeypatch.setattr(track_cmd.DavisPngSink, "write", real_write)
-    assert calls == [[2, 3, 4, 5], [6, 7, 8, 9]]
-    assert track(inputs, out, *extra) == 0
+
+def test_kill_9_then_resume_equals_the_uninterrupted_run(inputs, video, tmp_path):
+    """Objects 1 (frame 0) and 2 (frame 6) overlap in time: the forward run tracks
+    both jointly over frames 0..11, the backward run object 2 over 5..0. The
+    process is killed (SIGKILL) in the backward run; the resumed run keeps the
+    forward run and redoes the backward one in full: PNGs byte for byte and
+    summary areas equal the uninterrupted run's. Every run is a fresh process
+    with the same settings (one thread), as a user's would be."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    m0, m6 = tmp_path / "m0.png", tmp_path / "m6.png"
+    write_index_png(m0, video.mask(0, 1).astype(np.uint8))
+    write_index_png(m6, video.mask(6, 2).astype(np.uint8) * 2)
+    prompts = ["--mask", f"0:{m0}", "--mask", f"6:{m6}", "--batch-size", "1"]
+    reference, out, counter = tmp_path / "uninterrupted", tmp_path / "killed", tmp_path / "writes"
+    env = {k: v for k, v in os.environ.items() if k != "TAM_LABEL_MODEL_PROVIDER"}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def cli(dest: Path, count: str = "-") -> subprocess.Popen:
+        argv = ["track", str(inputs["frames"]), "--out", str(dest), *prompts, *inputs["engine"]]
+        return subprocess.Popen([sys.executable, "-c", _CHILD, count, *argv], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def finish(child: subprocess.Popen) -> None:
+        _, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err.decode()[-2000:]
+
+    finish(cli(reference))
+    ref_summary = json.loads((reference / "summary.json").read_text())
+    assert ref_summary["timings"]["runs"] == {"planned": 2, "kept": 0, "tracked": 2}
+
+    def writes() -> int:  # the child rewrites the counter: an empty read is "not yet"
+        try:
+            return int(counter.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    child = cli(out, str(counter))
+    deadline = time.monotonic() + 300
+    while writes() < NUM_FRAMES + 2:  # the forward run (12 frames) and 2 frames of the backward run
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+    record = json.loads((out / "progress.json").read_text())
+    assert record["finished"] is False and record["done"] == ["fwd 0-11 1@0 2@6"]
+    assert not (out / "summary.json").exists()
+
+    finish(cli(out))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["resumed"] is True and summary["timings"]["frames_tracked"] == NUM_FRAMES - 6  # 6..11
+    assert summary["resumed"] is True and summary["timings"]["runs"] == {"planned": 2, "kept": 1, "tracked": 1}
+    assert summary["timings"]["frames_tracked"] == 7  # the backward run 6..0 again, in full
     for t in range(NUM_FRAMES):
         name = f"{t:05d}.png"
-        assert np.array_equal(read_index_png(out / name), read_index_png(reference / name)), name
+        labels = read_index_png(out / name)
+        differ = int((labels != read_index_png(reference / name)).sum())
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), (name, differ)
+        for oid, rec in summary["frames"].get(str(t), {}).items():
+            assert rec["area"] == int((labels == int(oid)).sum()), (t, oid)
+    assert summary["frames"] == ref_summary["frames"]
+    assert set(summary["frames"]["3"]) == {"1", "2"}  # both objects on the frames where they overlap in time

@@ -163,7 +163,7 @@ def test_cached_file_edited_after_verification_is_rehashed(server, tmp_path):
 def test_unhashed_checkpoint_is_checked_as_a_zip(tmp_path):
     import torch
 
-    ckpt = Checkpoint("fake_xmem", "x.pth", "http://127.0.0.1:9/x.pth", family="xmem")
+    ckpt = Checkpoint("fake_sam_nohash", "x.pth", "http://127.0.0.1:9/x.pth", family="sam")
     good = tmp_path / "x.pth"
     torch.save({"w": torch.zeros(1000)}, good)
     assert verify_checkpoint(ckpt, good) == good
@@ -174,3 +174,36 @@ def test_unhashed_checkpoint_is_checked_as_a_zip(tmp_path):
     good.write_bytes(b"<html>not found</html>")
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
         verify_checkpoint(ckpt, good)
+
+
+@pytest.fixture(scope="module")
+def xmem_state():
+    import torch
+
+    from tam_core.xmem.network import XMemNetwork
+
+    torch.manual_seed(0)
+    return XMemNetwork().state_dict()
+
+
+def test_xmem_is_checked_by_size_and_layout_not_only_as_a_zip(tmp_path, xmem_state, capsys):
+    """XMem-s012 has no published hash: `weights verify xmem` used to say OK for
+    any PyTorch zip; now the size must fit XMem's tensors and keys/shapes must match."""
+    import torch
+
+    from plugin.cli import main
+
+    path = cached_path("xmem", tmp_path)
+    torch.save(xmem_state, path)
+    assert main(["weights", "verify", "xmem", "--cache-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("xmem: OK (size and layout of XMem's weights")
+    torch.save({"w": torch.zeros(1000)}, path)  # a valid PyTorch zip, not XMem
+    assert main(["weights", "verify", "xmem", "--cache-dir", str(tmp_path)]) == 1
+    assert "xmem: FAILED: " in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match=r"is truncated for an XMem checkpoint \(\d+ bytes; XMem's weights alone are 248881648\)"):
+        verify_checkpoint("xmem", path)
+    renamed = dict(xmem_state)
+    renamed["key_proj.renamed.weight"] = renamed.pop("key_proj.key_proj.weight")  # same size, other layout
+    torch.save(renamed, path)
+    with pytest.raises(CheckpointError, match="1 missing keys: key_proj.key_proj.weight; 1 unexpected keys"):
+        verify_checkpoint("xmem", path)

@@ -93,3 +93,32 @@ def test_a_missing_or_folder_checkpoint_is_refused_before_loading(tmp_path, flag
         model_options(parse(flag, str(tmp_path / "nope.pth")))
     with pytest.raises(CheckpointError, match="is a folder"):
         model_options(parse(flag, str(tmp_path)))
+
+
+MODEL_FLAGS = ["--sam-type", "--sam-checkpoint", "--xmem-checkpoint", "--cache-dir", "--offline", "--device",
+               "--fp16", "--bf16", "--no-refine"]
+
+
+def _commands(parser: argparse.ArgumentParser, name: str = ""):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, p in action.choices.items():
+                yield from _commands(p, f"{name} {sub}".strip())
+    yield name, parser
+
+
+def _flag(parser: argparse.ArgumentParser, flag: str):
+    (a,) = [a for a in parser._actions if flag in a.option_strings]
+    return type(a).__name__, a.dest, a.default, a.choices, a.const, a.help
+
+
+def test_every_command_that_loads_models_has_the_same_model_flags():
+    from plugin.cli import build_parser
+
+    commands = {n: p for n, p in _commands(build_parser()) if any("--sam-type" in a.option_strings for a in p._actions)}
+    assert sorted(commands) == ["cvat agent", "cvat fix", "cvat track", "demo", "track"]
+    reference = {f: _flag(commands["track"], f) for f in MODEL_FLAGS}
+    assert reference["--sam-type"][3] == ("vit_b", "vit_l", "vit_h", "tiny")
+    for name, p in commands.items():
+        assert {f: _flag(p, f) for f in MODEL_FLAGS} == reference, name
+        assert any("--sam" in a.option_strings for a in p._actions) == (name in ("cvat track", "cvat fix")), name

@@ -59,19 +59,6 @@ def test_run_options_never_reach_the_cache(provider, video):
     assert all(m is seen[0] for m in seen)
 
 
-def test_the_old_fiftyone_choice_no_longer_keys_the_cache_by_refine(provider):
-    """plugin.fiftyone.models.ModelChoice (deprecated shim) differing only in
-    refine loaded SAM + XMem once per value before; now once in all."""
-    from plugin.fiftyone.models import ModelChoice, get_models as fo_get_models
-
-    provider()
-    before = load_count()
-    got = [fo_get_models(ModelChoice(refine=r)) for r in (True, False, True, False)]
-    assert load_count() - before == 1
-    assert all(m is got[0] for m in got)
-    assert got[0].options == ModelOptions()  # the provider received exactly the ModelOptions
-
-
 def test_other_model_options_load_again_and_keep_one_set(provider):
     provider()
     before = load_count()

@@ -67,3 +67,24 @@ def test_thresholds_are_options():
     recs[2] = rec(2, q=0.7, box=(2, 0, 12, 10))
     assert review_queue(recs) == []
     assert [i.frame for i in review_queue(recs, options=ReviewOptions(low_quality=0.8))] == [2]
+
+
+def test_masks_a_person_set_are_neighbours_but_never_flagged():
+    recs = steady(9)
+    recs[4] = rec(4, q=0.1, area=400, box=(4, 0, 14, 10))  # a person's keyframe: low score and a big area
+    items = review_queue(recs, person_set=[(4, 1)])
+    # frame 4 itself is not listed; its neighbours still see the jump next to it
+    assert [i.frame for i in items] == [3, 5]
+    assert all(i.reasons[0].startswith("object 1: area changed x4.0 vs frame 4") for i in items)
+    assert review_queue(recs, person_set=[(4, 2)])[0].frame == 4  # another object's keyframe: no effect
+
+
+def test_reasons_number_frames_as_the_caller_counts_them():
+    from tam_core.errors import frames_counted_from
+
+    recs = steady(9)
+    recs[4] = rec(4, area=400, box=(4, 0, 14, 10))
+    with frames_counted_from(1):  # FiftyOne
+        items = review_queue(recs)
+    assert items[1].frame == 3 and items[1].reasons[0].endswith("vs frame 5")  # 0-based frame 4 is FiftyOne's 5
+    assert review_queue(recs)[1].reasons[0].endswith("vs frame 4")  # outside the block: 0-based again

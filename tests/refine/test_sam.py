@@ -172,14 +172,19 @@ def test_embedding_of_another_size_is_checked_against_its_own_image(seg):
 
 
 def test_no_writes_to_segment_anything_private_state():
+    """Nothing assigns SamPredictor's state (features, is_image_set,
+    original_size, input_size): the old embedding switch did exactly that."""
+    import re
     from pathlib import Path
 
-    import tam_core
-
-    for path in Path(tam_core.__file__).parent.rglob("*.py"):
+    root = Path(__file__).resolve().parents[2]
+    write = re.compile(r"^[\w., ]*\.(features|is_image_set|original_size|input_size)\b[\w., ]*=(?!=)", re.M)
+    assert write.search("pred.features, pred.original_size, pred.input_size = e.features, e.size, e.inp")
+    assert write.search("        pred.is_image_set = True") and not write.search("if emb.original_size == size:")
+    assert not write.search("out = decoder(image_embeddings=emb.features, image_pe=pe)")
+    for path in [*(root / "tam_core").rglob("*.py"), *(root / "plugin").rglob("*.py")]:
         text = path.read_text()
-        for field in ("features", "is_image_set", "original_size", "input_size"):
-            assert f"predictor.{field} =" not in text and f".is_image_set =" not in text, path
+        assert not write.search(text), f"{path}: {write.search(text).group(0)}"
         assert "SamPredictor(" not in text, f"{path} builds a SamPredictor (use SamSegmenter.embed/predict)"
 
 

@@ -45,6 +45,17 @@ def test_segmenter_click_box_and_mask_give_ground_truth(video):
     assert (low_res_to_mask(out.low_res_logits, (64, 96)) ^ gt1).sum() < gt1.sum() * 0.1
 
 
+def test_segmenter_embedding_is_prompted_instead_of_the_current_image(video):
+    seg = ColorSegmenter()
+    emb = seg.embed(video.frames[0])
+    seg.set_image(video.frames[9], key=9)
+    moving = video.mask(0, 1)
+    assert not np.array_equal(moving, video.mask(9, 1))  # object 1 moved between the frames
+    xy = np.array([_center(moving)])
+    assert np.array_equal(seg.predict(points=xy, point_labels=np.array([1]), embedding=emb).mask, moving)
+    assert emb.original_size == (64, 96) and seg.embed_calls == 1 and seg.key == 9  # the current image stays
+
+
 def test_tracker_follows_ground_truth_and_logs_calls(video):
     factory = ColorTrackerFactory(frame_index_of=video.index_of)
     tr = factory()

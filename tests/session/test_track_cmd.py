@@ -10,8 +10,11 @@ import pytest
 from PIL import Image
 
 from plugin.cli import main
-from plugin.cli import track_cmd
-from plugin.cli.track_cmd import TrackRunOptions, parse_box, parse_labels, parse_mask, parse_point, run_track
+from plugin.cli import track_cmd, track_models
+from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
+from plugin.cli.track_cmd import run_track
+from tam_core.davis import write_labels
+from tam_core.options import RunOptions
 from tam_core.errors import PromptError
 from tam_core.types import Prompt
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory
@@ -40,7 +43,7 @@ def _prompts(video):
 
 def test_run_track_writes_ground_truth_pngs_and_summary(tmp_path, video, factory):
     out = tmp_path / "out"
-    summary = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), TrackRunOptions())
+    summary = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
     for t in range(T):
         assert np.array_equal(_read(out, t), video.gt[t]), t
     assert sorted(p.name for p in out.glob("*.png")) == [f"{t:05d}.png" for t in range(T)]
@@ -55,18 +58,18 @@ def test_run_track_writes_ground_truth_pngs_and_summary(tmp_path, video, factory
     assert summary["frames"]["0"]["1"]["quality"] == 0.95  # the segmenter's predicted IoU on the keyframe
     assert summary["frames"]["5"]["2"]["quality"] == pytest.approx(0.95, abs=1e-3)
     assert summary["options"]["direction"] == "both" and summary["resumed"] is False
-    assert json.loads((out / "progress.json").read_text())["done"] is True
+    assert json.loads((out / "progress.json").read_text())["finished"] is True
     assert not list(out.glob(".*.tmp"))
     # A re-run of the same command finds everything done and tracks nothing.
     factory.clear()
-    again = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), TrackRunOptions())
+    again = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
     assert factory.stepped() == [] and again["resumed"] and again["frames"] == summary["frames"]
 
 
 def test_forward_only_leaves_frames_before_keyframe_empty(tmp_path, video, factory):
     out = tmp_path / "out"
     run_track(ArrayFrames(video.frames), [Prompt(10, 2, mask=video.mask(10, 2))], out, _models(factory),
-              TrackRunOptions(direction="forward"))
+              RunOptions(direction="forward"))
     assert all(not _read(out, t).any() for t in range(10))
     assert all(np.array_equal(_read(out, t), np.where(video.gt[t] == 2, 2, 0)) for t in range(10, T))
 
@@ -91,20 +94,21 @@ class _Interrupting(ColorTrackerFactory):
         return tracker
 
 
-def test_resume_retracks_only_unfinished_spans(tmp_path, video):
+def test_resume_retracks_only_unfinished_runs(tmp_path, video):
     out = tmp_path / "out"
     prompts = [Prompt(0, 1, mask=video.mask(0, 1)), Prompt(20, 2, mask=video.mask(20, 2))]
-    # Interrupted in the backward pass (tracker 1) on frame 10: object 1's only
-    # span (forward 0..29) is complete, object 2's backward span 19..0 is not.
+    # Interrupted in the backward pass (tracker 1) on frame 10: the forward run
+    # (objects 1 and 2 jointly, frames 0..29) is complete, the backward run
+    # (object 2 from its keyframe 20 down to 0) is not and is redone in full.
     factory = _Interrupting(video, 1, 10)
     with pytest.raises(KeyboardInterrupt):
-        run_track(ArrayFrames(video.frames), prompts, out, _models(factory), TrackRunOptions(batch_size=2))
+        run_track(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
     progress = json.loads((out / "progress.json").read_text())
-    assert progress["complete"] == [[1, 0]] and progress["done"] is False
+    assert progress["done"] == ["fwd 0-29 1@0 2@20"] and progress["finished"] is False
     factory = ColorTrackerFactory(frame_index_of=video.index_of)
-    summary = run_track(ArrayFrames(video.frames), prompts, out, _models(factory), TrackRunOptions(batch_size=2))
+    summary = run_track(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
     assert summary["resumed"] is True
-    assert factory.stepped() == list(range(20, T)) + list(range(20, -1, -1))
+    assert factory.stepped() == list(range(20, -1, -1))
     assert {c.ids for c in factory.calls if c.ids} == {(2,)}
     for t in range(T):
         assert np.array_equal(_read(out, t), np.where(np.isin(video.gt[t], (1, 2)), video.gt[t], 0)), t
@@ -135,7 +139,9 @@ def test_prompt_parsing():
     for bad, msg in [
         (lambda: parse_point("3:2"), "expected FRAME:OBJ:X,Y"),
         (lambda: parse_point("a:2:1,2"), "FRAME and OBJ must be integers"),
-        (lambda: parse_point("1:0:1,2"), "object ids are integers >= 1"),
+        (lambda: parse_point("1:0:1,2"), "object ids must be integers 1..255"),
+        (lambda: parse_point("1:256:1,2"), "object ids must be integers 1..255"),
+        (lambda: parse_box("1:300:1,2,3,4"), "object ids must be integers 1..255"),
         (lambda: parse_point("1:1:1"), "X,Y must be 2 comma-separated numbers"),
         (lambda: parse_point("1:1:1,2:maybe"), "pos, neg, 1 or 0"),
         (lambda: parse_box("1:1:1,2,3"), "X0,Y0,X1,Y1 must be 4"),
@@ -148,9 +154,9 @@ def test_prompt_parsing():
 
 def test_mask_png_prompt(tmp_path, video):
     path = tmp_path / "first.png"
-    track_cmd.write_index_png(path, video.gt[0])
-    prompts = parse_mask(f"0:{path}")
-    assert [p.object_id for p in prompts] == [1, 2]
+    write_labels(path, video.gt[0])
+    prompts, note = parse_mask(f"0:{path}")
+    assert [p.object_id for p in prompts] == [1, 2] and note is None
     assert np.array_equal(prompts[1].mask, video.mask(0, 2))
     Image.fromarray(video.frames[0]).save(tmp_path / "rgb.png")
     with pytest.raises(PromptError, match="is a RGB image; give an indexed"):
@@ -161,7 +167,7 @@ def test_cli_end_to_end_and_user_errors(tmp_path, video, monkeypatch, capsys):
     from tests.synthetic import write_h264
 
     factory = ColorTrackerFactory()
-    monkeypatch.setattr(track_cmd, "load_models", lambda opts: _models(factory))
+    monkeypatch.setattr(track_models, "load_models", lambda opts: _models(factory))
     src = write_h264(tmp_path / "v.mp4", video.frames[:6], fps=10)
     out = tmp_path / "out"
     x, y = click(video, 0, 1)[0]
