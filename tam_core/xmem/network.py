@@ -41,7 +41,7 @@ class _CompiledOrEager:
             except Exception as exc:  # any backend failure: fall back, never break tracking
                 self.failed = True
                 log.warning("torch.compile of XMem's %s failed (%s: %s); running it eagerly",
-                            self.name, type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+                            self.name, type(exc).__name__, brief(exc, 200))
         return self.eager(*args, **kwargs)
 
 
