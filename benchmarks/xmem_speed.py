@@ -2,7 +2,7 @@
 
     python benchmarks/xmem_speed.py [--device cpu|cuda] [--dtype fp32 fp16 bf16]
         [--frames 30] [--size 480 854] [--objects 2] [--threads 2]
-        [--original PATH_TO_ORIGINAL_XMEM_CHECKOUT] [--json OUT.json]
+        [--original PATH_TO_ORIGINAL_XMEM_CHECKOUT] [--compile] [--json OUT.json]
 
 Default configuration, seeded weights (no checkpoint download needed: speed
 does not depend on the weights' values), a synthetic clip with moving objects.
@@ -12,12 +12,20 @@ The first frame (given mask) and ``--warmup`` frames are not timed.
 process and on the same frames and weights, through its own ``InferenceCore``
 (a checkout of hkchengrex/XMem that you provide; nothing of it is part of this
 project).
+
+``--compile`` adds our engine with ``XMemNetwork.compile_for_inference`` (a
+copy of the network); its compile time (two warm-up frames on a throwaway
+tracker, same shapes) is reported separately and not in its fps. The load
+average before and after is printed: the machine's other load distorts fps,
+the interleaved ratios much less.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import platform
 import sys
 import time
@@ -57,8 +65,19 @@ class Ours:
         self.tracker = XMemTracker(network, device=device, autocast_dtype=None if dtype == "fp32" else dtype)
         self.tracker.step(frames[0], {int(v): first == v for v in np.unique(first) if v})
 
+
     def step(self, frame, end):
         return self.tracker.step(frame, end=end).label_map()  # what a consumer does with the result
+
+
+def compile_network(network, frames, first, device) -> tuple[object, float]:
+    """A compiled copy of ``network`` and the seconds its first two frames took
+    (compilation for this frame size and object count)."""
+    compiled = copy.deepcopy(network).compile_for_inference()
+    start = time.perf_counter()
+    warm = Ours(compiled, frames, first, device, "fp32")
+    warm.step(frames[1], end=False)
+    return compiled, time.perf_counter() - start
 
 
 class Original:
@@ -103,18 +122,21 @@ class Original:
 
 def run_interleaved(runners, frames, device, warmup):
     """Step every runner on each frame in turn, so that load from other
-    processes on a shared machine hits all of them alike."""
+    processes on a shared machine hits all of them alike. Returns per runner
+    the wall seconds and the process CPU seconds of each timed frame."""
     times = {id(r): [] for r in runners}
+    cpu = {id(r): [] for r in runners}
     for t in range(1, len(frames)):
         for r in runners:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             r.step(frames[t], end=(t == len(frames) - 1))
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             times[id(r)].append(time.perf_counter() - start)
-    return [times[id(r)][warmup:] for r in runners]
+            cpu[id(r)].append(time.process_time() - cpu_start)
+    return [times[id(r)][warmup:] for r in runners], [cpu[id(r)][warmup:] for r in runners]
 
 
 def main(argv=None) -> int:
@@ -127,6 +149,7 @@ def main(argv=None) -> int:
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--original", default=None, help="path to a checkout of the original XMem, to compare")
+    p.add_argument("--compile", action="store_true", help="also run our engine compiled (torch.compile)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
 
@@ -141,27 +164,45 @@ def main(argv=None) -> int:
     frames, first = synthetic_clip(a.frames, *a.size, a.objects)
 
     machine = torch.cuda.get_device_name(a.device) if a.device.startswith("cuda") else platform.processor() or platform.machine()
+    load_before = os.getloadavg()
     runners, labels = [], []
     for dtype in a.dtype:
         runners.append(Ours(network, frames, first, a.device, dtype))
         labels.append(("tam_core.xmem", dtype))
+    compile_s = None
+    if a.compile:
+        compiled, compile_s = compile_network(network, frames, first, a.device)
+        runners.append(Ours(compiled, frames, first, a.device, "fp32"))
+        labels.append(("tam_core.xmem+compile", "fp32"))
     if a.original:
         runners.append(Original(a.original, state, frames, first, a.device))
         labels.append(("original XMem", "fp32"))
     rows = []
-    for (impl, dtype), t in zip(labels, run_interleaved(runners, frames, a.device, a.warmup)):
-        rows.append({"impl": impl, "dtype": dtype, "fps": len(t) / sum(t), "ms_per_frame": 1000 * float(np.mean(t))})
+    times, cpu_times = run_interleaved(runners, frames, a.device, a.warmup)
+    for (impl, dtype), t, c in zip(labels, times, cpu_times):
+        rows.append({"impl": impl, "dtype": dtype, "fps": len(t) / sum(t), "ms_per_frame": 1000 * float(np.mean(t)),
+                     "cpu_ms_per_frame": 1000 * float(np.mean(c)), "ms_frames": [1000 * x for x in t]})
+    load_after = os.getloadavg()
     print(f"XMem propagation, {a.size[0]}x{a.size[1]}, {a.objects} objects, default config, device {a.device} "
-          f"({machine}), threads {a.threads}, {a.frames - 1 - a.warmup} timed frames")
+          f"({machine}), threads {a.threads}, {a.frames - 1 - a.warmup} timed frames, "
+          f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
     for r in rows:
-        print(f"  {r['impl']:<16} {r['dtype']:<5} {r['fps']:8.2f} fps  {r['ms_per_frame']:9.1f} ms/frame")
+        print(f"  {r['impl']:<22} {r['dtype']:<5} {r['fps']:8.3f} fps  {r['ms_per_frame']:9.1f} ms/frame  "
+              f"{r['cpu_ms_per_frame']:9.1f} CPU-ms/frame")
+    if compile_s is not None:
+        print(f"  compile time (first two frames of the compiled engine): {compile_s:.0f} s")
     if a.original:
-        ours = next(r for r in rows if r["impl"] == "tam_core.xmem" and r["dtype"] == "fp32")
-        print(f"  speed-up (fp32, ours / original): {ours['fps'] / rows[-1]['fps']:.2f}x")
+        base = np.asarray(times[-1])
+        for (impl, dtype), t, r in zip(labels[:-1], times[:-1], rows[:-1]):
+            per_frame = base / np.asarray(t)  # frame-by-frame ratios: neighbouring steps saw the same load
+            print(f"  speed-up {impl} {dtype} / original: {r['fps'] / rows[-1]['fps']:.2f}x "
+                  f"(median of per-frame ratios {np.median(per_frame):.2f}x, range {per_frame.min():.2f}-{per_frame.max():.2f}; "
+                  f"CPU time {rows[-1]['cpu_ms_per_frame'] / r['cpu_ms_per_frame']:.2f}x)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"device": a.device, "machine": machine, "size": a.size, "objects": a.objects,
-                       "threads": a.threads, "results": rows}, f, indent=1)
+                       "threads": a.threads, "load_before": load_before, "load_after": load_after,
+                       "compile_s": compile_s, "results": rows}, f, indent=1)
     return 0
 
 

@@ -57,9 +57,29 @@ async def with_progress(ctx: Any, job: Callable[[Report], Any], finish: Callable
         if done:
             break
         await asyncio.sleep(0.05)
-    result = future.result()
+    try:
+        result = future.result()
+    except Exception as exc:
+        # A stream that just stops counts as success in the App: say it failed
+        # (a notification and the stream's error line), then raise as usual.
+        yield ctx.ops.notify(str(exc), variant="error")
+        yield _failure(str(exc))
+        raise
     for message in finish(result):
         yield message
+
+
+def _failure(message: str):
+    """The generator stream's error line: the App reads a top-level ``error``
+    and treats the run as failed (no on_success)."""
+    from fiftyone.operators.executor import ExecutionResult
+    from fiftyone.operators.message import GeneratedMessage, MessageType
+
+    class Failure(GeneratedMessage):
+        def to_json(self):
+            return {**super().to_json(), "error": message}
+
+    return Failure(MessageType.ERROR, cls=ExecutionResult, body=None)
 
 
 __all__ = ["queue_per_video", "with_progress"]

@@ -71,10 +71,13 @@ class TrackAnythingPanel(foo.Panel):
         image = logic.read_frame(sample, frame_number)  # the one decode of this click
         h, w = image.shape[:2]
         positive = not bool(ctx.params.get("shift_pressed"))
-        logic.add_click(sample, frame_number, oid, ctx.panel.state.label or "", logic.cell_to_point(x, y, (h, w)), positive, (h, w))
+        known = logic.object_class(sample, oid)  # an object keeps its class
+        label = known or ctx.panel.state.label or ""
+        logic.add_click(sample, frame_number, oid, label, logic.cell_to_point(x, y, (h, w)), positive, (h, w))
         mask = logic.preview_mask(sample, frame_number, oid, segmenter, image)
         ctx.panel.state.status = f"{'positive' if positive else 'negative'} click at ({int(x)}, {int(y)}) on frame {frame_number}; " \
-                                 f"preview: {int(mask.sum()) if mask is not None else 0} pixels"
+                                 f"preview: {int(mask.sum()) if mask is not None else 0} pixels" + \
+                                 (f"; object {oid} is {known!r}" if known and known != ctx.panel.state.label else "")
         self._draw(ctx, preview=mask, image=image)
 
     def on_clear(self, ctx):

@@ -61,6 +61,22 @@ def add_click(sample: Any, frame_number: int, object_id: int, label: str, xy: tu
     sample.save()
 
 
+def object_class(sample: Any, object_id: int, label_field: str = DEFAULT_LABEL_FIELD,
+                 prompt_field: str = DEFAULT_PROMPT_FIELD) -> str | None:
+    """The class an object already has in this video (its tracked detections,
+    else its clicks), or None: a new click keeps it, so one object never gets
+    two classes (a conflict the next run would refuse)."""
+    from fiftyone import ViewField as F
+
+    one = sample._dataset.select(sample.id)
+    for field, kind in ((label_field, "detections"), (prompt_field, "keypoints")):
+        if one.has_frame_field(field):
+            labels = one.filter_labels(f"frames.{field}", F("index") == int(object_id)).distinct(f"frames.{field}.{kind}.label")
+            if labels:
+                return labels[0]
+    return None
+
+
 def clear_clicks(sample: Any, frame_number: int, object_id: int, field: str = DEFAULT_PROMPT_FIELD) -> None:
     """Remove one object's clicks on one frame (other objects' stay)."""
     frame = sample.frames[int(frame_number)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,31 @@ VALUE_DIM = 512
 HIDDEN_DIM = 64
 
 EXPECTED_FILE = "XMem-s012.pth, the official release (Track Anything ships the same file)"
+COMPILE_ENV = "TAM_XMEM_COMPILE"  # "1": load_xmem compiles the network (see XMemNetwork.compile_for_inference)
+
+log = logging.getLogger(__name__)
+
+
+class _CompiledOrEager:
+    """Calls a ``torch.compile``d function; if compiling or running it fails
+    (no C++ compiler, an unsupported op, ...), warns once and uses the eager
+    function from then on. Both compute the same thing, so falling back is safe."""
+
+    def __init__(self, eager, name: str):
+        self.eager = eager
+        self.name = name
+        self.compiled = torch.compile(eager, dynamic=False, options={"freezing": True})
+        self.failed = False
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # any backend failure: fall back, never break tracking
+                self.failed = True
+                log.warning("torch.compile of XMem's %s failed (%s: %s); running it eagerly",
+                            self.name, type(exc).__name__, brief(exc, 200))
+        return self.eager(*args, **kwargs)
 
 
 class XMemNetwork(nn.Module):
@@ -44,6 +70,34 @@ class XMemNetwork(nn.Module):
             for m in self.modules():
                 if isinstance(m, (Fusable, FeatureFusionBlock)):
                     m.fuse()
+            # Channels-last weights make every convolution (and so every
+            # activation after it) channels-last: oneDNN's fastest CPU layout.
+            self.to(memory_format=torch.channels_last)
+        return self
+
+    def compile_for_inference(self) -> "XMemNetwork":
+        """``torch.compile`` the key encoder and the decoder (85-90 % of a frame's time).
+
+        Inductor with frozen weights prepacks every convolution for oneDNN and
+        fuses the activations and residual additions into it. Worth it for long
+        videos only: compiling takes minutes on a small CPU and happens again
+        for every new frame size and object count (see docs/benchmarks.md).
+        The decoder always computes the new hidden state (2 % of its time), so
+        one graph serves memory and non-memory frames. Any compile failure falls
+        back to eager execution with a warning. Call after
+        :meth:`fuse_for_inference`; use under ``torch.inference_mode``.
+        """
+        if isinstance(self.key_encoder.forward, _CompiledOrEager):
+            return self
+        self.key_encoder.forward = _CompiledOrEager(self.key_encoder.forward, "key encoder")
+        decode = _CompiledOrEager(self.decoder.forward, "decoder")
+
+        def decoder_forward(f16, f8, f4, h, readout, h_out: bool):
+            # one memory layout for the hidden state whichever part wrote it last (no recompiles)
+            new_h, logits = decode(f16, f8, f4, h.contiguous(), readout.contiguous(), True)
+            return (new_h if h_out else None), logits
+
+        self.decoder.forward = decoder_forward
         return self
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
@@ -54,7 +108,7 @@ class XMemNetwork(nn.Module):
 
     def encode_key(self, image: torch.Tensor, need_shrinkage: bool, need_selection: bool):
         """image float [1,3,H,W] (normalised, padded) -> key, shrinkage, selection, f16, f8, f4."""
-        f16, f8, f4 = self.key_encoder(image)
+        f16, f8, f4 = self.key_encoder(image.contiguous(memory_format=torch.channels_last))
         key, shrinkage, selection = self.key_proj(f16, need_shrinkage, need_selection)
         return key, shrinkage, selection, f16, f8, f4
 
@@ -105,7 +159,9 @@ def check_state_dict(net: nn.Module, state: dict, source: str) -> None:
 def load_xmem(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> XMemNetwork:
     """Build the network and load ``checkpoint`` strictly (``weights_only=True``).
 
-    Returns the network in eval mode on ``device`` with gradients disabled.
+    Returns the network in eval mode on ``device`` with gradients disabled,
+    fused for inference; compiled too when the environment variable
+    ``TAM_XMEM_COMPILE`` is ``1`` (:meth:`XMemNetwork.compile_for_inference`).
     """
     path = Path(checkpoint)
     dev = resolve_device(device)
@@ -114,4 +170,7 @@ def load_xmem(checkpoint: str | os.PathLike, device: str | torch.device = "cpu")
     check_state_dict(net, state, str(path))
     net.load_state_dict(state, strict=True)
     net.eval().requires_grad_(False)
-    return net.to(dev).fuse_for_inference()
+    net = net.to(dev).fuse_for_inference()
+    if os.environ.get(COMPILE_ENV, "") == "1":
+        net.compile_for_inference()
+    return net

@@ -165,6 +165,63 @@ def test_click_preview_track_in_the_app(tmp_path):
         ds.delete()
 
 
+def _correct_box_object_from_the_panel(page, ds, video, last):
+    """Object 2 (the rectangle) was tracked from a box on FiftyOne frame 4 in
+    another field (`boxes`); a click on it in the panel on the last frame and
+    *Correct & re-track* re-track only the frames nearer the click, and the box
+    keyframe stays (issue 12: the panel corrects from tam_prompts alone)."""
+    from plugin.fiftyone import api
+    from plugin.fiftyone.convert import SOURCE_ATTR
+    from tests.fiftyone.helpers import add_box, centre_point
+
+    s = ds.first()
+    add_box(s, video, 2, 3)
+    api.track(ds, "tam_prompts,boxes")  # as the operator form with both fields would
+    before = output_masks(ds.first())
+    assert sorted(f for o, f in before if o == 2) == list(range(NUM_FRAMES))
+    ids_before = _detection_ids(ds, 2)
+    page.locator(f"{PANEL} input[type=number]").nth(1).fill("2")  # Object id
+    page.wait_for_timeout(500)
+    nx, ny = centre_point(video, 2, last)
+    h, w = SIZE
+    xy = (int(nx * w), int(ny * h))
+    for _ in range(3):  # a click can be lost right after an input changed
+        click_plot(page, PANEL, *xy)
+        if _poll(lambda: any(k.index == 2 for k in _prompts_on(ds, last + 1)), timeout=10):
+            break
+    else:
+        pytest.fail("the click on object 2 never reached the dataset")
+    page.locator(PANEL).get_by_text(re.compile(r"positive click at .* on frame 12")).wait_for()
+    page.locator(f"{PANEL} button").filter(has_text=re.compile(r"^Correct & re-track$")).click()
+    page.locator("button").filter(has_text=re.compile(r"^Execute$")).click()
+    page.locator(PANEL).get_by_text(re.compile(r"^tracked:")).wait_for(timeout=90_000)
+    after = output_masks(ds.first())
+    # keyframes 4 and 12 (FiftyOne): frames 1..8 keep the box's labels, only 9..12 are rewritten from the click
+    ids_after = _detection_ids(ds, 2)
+    assert [fn for fn in ids_before if ids_after[fn] != ids_before[fn]] == [9, 10, 11, 12]
+    assert all(np.array_equal(after[(2, f)], before[(2, f)]) for f in range(8))
+    assert all(np.array_equal(after[(DISC, f)], before[(DISC, f)]) for f in range(NUM_FRAMES))
+    s = ds.first()
+    s.reload()
+    kf = next(d for d in s.frames[4]["tam_tracks"].detections if d.index == 2)
+    assert kf[SOURCE_ATTR] == "boxes"
+
+
+def _detection_ids(ds, oid):
+    """FiftyOne frame number -> id of object ``oid``'s tracked detection."""
+    s = ds.first()
+    s.reload()
+    return {fn: d.id for fn, fr in s.frames.items() for d in (fr["tam_tracks"].detections if fr["tam_tracks"] else [])
+            if d.index == oid}
+
+
+def _prompts_on(ds, frame_number, field="tam_prompts"):
+    s = ds.first()
+    s.reload()
+    fr = s.frames[frame_number]
+    return fr[field].keypoints if fr.has_field(field) and fr[field] is not None else []
+
+
 def _decodes(events, since=0):
     lines = event_lines(events)
     return sum(e.startswith("decode") for _, e in lines[since:]), len(lines)
@@ -223,6 +280,8 @@ def _run(page, server, ds, video, frame0, disc, target, background, tmp_path, ev
     moved = _changed(page, video.decoded[last])
     assert moved is not None and iou(moved, video.mask(last, DISC)) > 0.8
     assert iou(video.mask(last, DISC), disc) < 0.5  # it did move
+
+    _correct_box_object_from_the_panel(page, ds, video, last)
 
     # The open modal does not pick up new frame fields; reopened (as a user
     # would), the App's own player shows the tracked masks as native labels.

@@ -123,3 +123,30 @@ def test_whole_view_queues_one_delegated_job_per_prompted_video(tmp_path):
     assert sorted(output_masks(s0)) == [(1, f) for f in range(12)]
     assert sorted(output_masks(s2)) == [(2, f) for f in range(3, 12)]  # forward from its keyframe (FiftyOne frame 4)
     assert ds.select(s1.id).count("frames.tam_tracks.detections") == 0
+
+
+def test_an_immediate_run_that_fails_says_so_in_the_app_and_raises(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    add_click(s, video, 1, 0, label="ball")
+    add_click(s, video, 1, 5, label="cup")  # one object, two classes: refused when the run starts
+    params = {"target": "CURRENT_VIEW", "prompt_field": "tam_prompts", "label_field": "tam_tracks"}
+    gen = foo.executor.execute_or_delegate_operator(uri("track_objects"), {"dataset_name": ds.name, "view": ds.view()._serialize(),
+                                                                          "params": params})
+    import asyncio
+
+    async def stream():
+        result = await gen
+        out = []
+        try:
+            async for message in result.result:
+                out.append(message.to_json())
+        except Exception as exc:  # the run's own error, after the messages
+            return out, exc
+        return out, None
+
+    messages, error = asyncio.run(stream())
+    assert "labelled 'ball' on one frame and 'cup' on frame 6" in str(error)
+    assert messages[-2]["body"]["params"] == {"message": str(error), "variant": "error"}
+    assert messages[-1]["error"] == str(error) and messages[-1]["cls"] == "ExecutionResult"
+    assert not ds.has_frame_field("tam_tracks")

@@ -26,3 +26,21 @@ def test_click_writes_sam2_keypoints_and_previews_the_object(tmp_path):
     assert np.asarray(traces[0]["z"]).shape == SIZE
     logic.clear_clicks(ds.first(), 4, 2)
     assert ds.first().frames[4]["tam_prompts"].keypoints == []
+
+
+def test_a_click_keeps_the_class_the_object_already_has(tmp_path):
+    import fiftyone as fo
+
+    from plugin.fiftyone import api
+    from tests.fiftyone.helpers import add_box
+    from tests.fiftyone.providers import color_models
+
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    assert logic.object_class(s, 2) is None
+    add_box(s, video, 2, 3, label="car")
+    api.track(ds, "boxes", models=color_models(None))
+    assert logic.object_class(ds.first(), 2) == "car" and logic.object_class(ds.first(), 1) is None
+    s.frames[5]["tam_prompts"] = fo.Keypoints(keypoints=[fo.Keypoint(label="ball", points=[[0.2, 0.2]], index=1)])
+    s.save()
+    assert logic.object_class(ds.first(), 1) == "ball"  # from its clicks while not tracked yet
