@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from operators.correct import correct as correct_frames
 from operators.prompts import merge_prompts, object_labels
 from operators.track import TrackReport, track as track_frames
-from tam_core.errors import frames_counted_from
+from tam_core.errors import PromptError, frame_label, frames_counted_from
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 from tam_core.types import Prompt
@@ -65,6 +65,7 @@ class Plan:
     prompts: list[Prompt]
     keyframes: dict[tuple[int, int], KeyframeTag]
     changed: set[tuple[int, int]]
+    removed: set[tuple[int, int]]  # keyframes of the last run whose prompt is gone
 
 
 def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
@@ -110,7 +111,7 @@ def plan(sample: Any, fields: Sequence[str], label_field: str, size: tuple[int, 
         prompts[key] = p
         tags[key] = KeyframeTag(EDIT_PREFIX + prompt_digest(p))
     changed = {k for k, t in tags.items() if stored.digests.get(k) != t.digest} | stored.edited
-    return Plan(list(prompts.values()), tags, changed)
+    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags))
 
 
 def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Models | None,
@@ -124,6 +125,10 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
         p = plan(sample, fields, label_field, video.size, video.num_frames)
         if p is None:
             return SampleReport(sample.id, sample.filepath, None, f"no prompts in {', '.join('frames.' + f for f in fields)}")
+        if only_changes and p.removed:
+            oid, frame = min(p.removed)
+            raise PromptError(f"the keyframe of object {oid} on frame {frame_label(frame)} was removed since the last run; "
+                              "run Track (not Correct) to re-track without it")
         if only_changes and not p.changed:
             return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
         sink = FrameDetectionsSink(sample, label_field, object_labels(p.prompts), p.keyframes)

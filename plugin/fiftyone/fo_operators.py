@@ -64,20 +64,20 @@ def _model_inputs(ctx, inputs) -> bool:
     """Model choice (defaults from plugin settings / secrets) and run options.
     Returns True when the model choice is valid."""
     d = settings.model_defaults(ctx)
-    inputs.enum("sam_type", list(SAM_TYPES + TEST_SAM_TYPES), default=d["sam_type"], label="SAM model",
+    inputs.enum("sam_type", list(SAM_TYPES + TEST_SAM_TYPES), default=d.sam_type, label="SAM model",
                 view=types.DropdownView())
-    sam = inputs.str("sam_checkpoint", default=d["sam_checkpoint"], label="SAM checkpoint",
+    sam = inputs.str("sam_checkpoint", default=d.sam_checkpoint, label="SAM checkpoint",
                      description="A local .pth (e.g. fine-tuned); blank: the official weights")
-    xmem = inputs.str("xmem_checkpoint", default=d["xmem_checkpoint"], label="XMem checkpoint",
+    xmem = inputs.str("xmem_checkpoint", default=d.xmem_checkpoint, label="XMem checkpoint",
                       description="A local .pth; blank: the official weights")
-    inputs.str("cache_dir", default=d["cache_dir"], label="Weights cache folder",
+    inputs.str("cache_dir", default=d.cache_dir, label="Weights cache folder",
                description="Where official weights are downloaded; blank: $TAM_LABEL_CACHE or ~/.cache/tam-label")
-    inputs.str("device", default=d["device"], label="Device", description="auto, cpu, cuda or cuda:N")
+    inputs.str("device", default=d.device, label="Device", description="auto, cpu, cuda or cuda:N")
     inputs.bool("refine", default=True, label="SAM refinement", description="Repair frames where tracking degrades")
     inputs.enum("direction", list(DIRECTIONS), default="both", label="Direction", view=types.RadioGroup())
     ok = True
     for prop, key in ((sam, "sam_checkpoint"), (xmem, "xmem_checkpoint")):
-        path = (ctx.params.get(key) or d[key] or "").strip()
+        path = (ctx.params.get(key) or getattr(d, key) or "").strip()
         if path and not Path(path).expanduser().is_file():
             prop.invalid, prop.error_message, ok = True, f"no file {path!r}; give an existing .pth or leave blank", False
     try:

@@ -24,7 +24,7 @@ from tam_core.errors import ConfigError
 from tam_core.models import ModelOptions, Models
 from tam_core.options import RunOptions
 
-from .api import DEFAULT_LABEL_FIELD, run_sample
+from .api import DEFAULT_LABEL_FIELD, SampleReport, run_sample
 from .prompt_reader import check_prompt_fields, field_name
 
 
@@ -43,7 +43,7 @@ class TrackAnythingModel(fom.Model, fom.SamplesMixin):
         self.options = options
         self.label_field = field_name(label_field)
         self._models = models
-        self.reports: list = []  # one api.SampleReport per video predicted
+        self.reports: list[SampleReport] = []  # one per video predicted
 
     @property
     def media_type(self):

@@ -26,6 +26,7 @@ is reused across runs and panel clicks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from tam_core.models import ModelOptions
@@ -39,7 +40,19 @@ SECRETS = {
     "cache_dir": "TAM_LABEL_CACHE",
     "device": "TAM_LABEL_DEVICE",
 }
-BUILTIN = {"sam_type": "vit_b", "sam_checkpoint": None, "xmem_checkpoint": None, "cache_dir": None, "device": "auto"}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The model items the App starts from (before the form): strings as
+    typed in settings or secrets, None for "not set" (official weights,
+    default cache)."""
+
+    sam_type: str = "vit_b"
+    sam_checkpoint: str | None = None
+    xmem_checkpoint: str | None = None
+    cache_dir: str | None = None
+    device: str = "auto"
 
 
 def _plugin_settings(dataset: Any) -> list[Mapping[str, Any]]:
@@ -60,23 +73,24 @@ def _secret(ctx: Any, key: str) -> str | None:
     return value or None
 
 
-def model_defaults(ctx: Any) -> dict[str, str | None]:
+def model_defaults(ctx: Any) -> ModelSettings:
     """The model items before the form: plugin settings, then secrets, then built-ins."""
     layers = _plugin_settings(getattr(ctx, "dataset", None))
-    out: dict[str, str | None] = {}
-    for key, secret in SECRETS.items():
-        value = next((layer[key] for layer in layers if layer.get(key)), None)
-        out[key] = str(value) if value else (_secret(ctx, secret) or BUILTIN[key])
-    return out
+    builtin = ModelSettings()
+    out = {}
+    for f in fields(ModelSettings):
+        value = next((layer[f.name] for layer in layers if layer.get(f.name)), None)
+        out[f.name] = str(value) if value else (_secret(ctx, SECRETS[f.name]) or getattr(builtin, f.name))
+    return ModelSettings(**out)
 
 
-def model_options(params: Mapping[str, Any], defaults: Mapping[str, str | None]) -> ModelOptions:
+def model_options(params: Mapping[str, Any], defaults: ModelSettings) -> ModelOptions:
     """ModelOptions from the form's values (blank = the default). Validated, nothing loaded."""
 
     def pick(key: str) -> str | None:
         value = params.get(key)
         value = value.strip() if isinstance(value, str) else value
-        return value or defaults.get(key)
+        return value or getattr(defaults, key)
 
     return ModelOptions(sam_type=pick("sam_type") or "vit_b", sam_checkpoint=pick("sam_checkpoint"),
                         xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
@@ -88,4 +102,4 @@ def run_options(params: Mapping[str, Any]) -> RunOptions:
     return RunOptions(direction=params.get("direction") or "both", refine=bool(params.get("refine", True)))
 
 
-__all__ = ["PLUGIN", "SECRETS", "model_defaults", "model_options", "run_options"]
+__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options"]

@@ -126,3 +126,20 @@ def test_a_keypoint_on_the_right_and_bottom_edge_is_valid(tmp_path):
     from operators.prompts import merge_prompts
 
     assert merge_prompts([p], 12, video.size)[0].points.tolist() == [[w, h], [0, 0]]
+
+
+def test_a_removed_keyframe_is_refused_by_correct_and_dropped_by_track(tmp_path):
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    add_click(s, video, 1, 0)
+    add_click(s, video, 1, 6)
+    api.track(ds)
+    s.frames[7]["tam_prompts"] = None  # the person deletes the click on FiftyOne frame 7
+    s.save()
+    with pytest.raises(PromptError, match=r"^the keyframe of object 1 on frame 7 was removed since the last run; run Track"):
+        api.correct(ds)
+    (rep,) = api.track(ds)
+    assert rep.report.frames_written == 12
+    assert PROMPT_ATTR not in _det(s, 7, 1).field_names  # no longer a keyframe
+    (rep,) = api.correct(ds)
+    assert rep.report is None and rep.note == "nothing changed since the last run"
