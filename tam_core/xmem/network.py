@@ -31,17 +31,23 @@ class _CompiledOrEager:
     def __init__(self, eager, name: str):
         self.eager = eager
         self.name = name
-        self.compiled = torch.compile(eager, dynamic=False, options={"freezing": True})
         self.failed = False
+        try:  # some torch/Python combinations refuse torch.compile right here
+            self.compiled = torch.compile(eager, dynamic=False, options={"freezing": True})
+        except Exception as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        self.failed = True
+        log.warning("torch.compile of XMem's %s failed (%s: %s); running it eagerly",
+                    self.name, type(exc).__name__, brief(exc, 200))
 
     def __call__(self, *args, **kwargs):
         if not self.failed:
             try:
                 return self.compiled(*args, **kwargs)
             except Exception as exc:  # any backend failure: fall back, never break tracking
-                self.failed = True
-                log.warning("torch.compile of XMem's %s failed (%s: %s); running it eagerly",
-                            self.name, type(exc).__name__, brief(exc, 200))
+                self._give_up(exc)
         return self.eager(*args, **kwargs)
 
 

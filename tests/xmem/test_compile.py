@@ -44,6 +44,18 @@ def test_fallback_to_eager_after_a_compile_failure(monkeypatch, caplog):
         "torch.compile of XMem's part failed (RuntimeError: no C++ compiler); running it eagerly"]
 
 
+def test_fallback_when_torch_compile_refuses_at_once(monkeypatch, caplog):
+    def refuse(fn, **kwargs):
+        raise RuntimeError("Dynamo is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", refuse)
+    with caplog.at_level(logging.WARNING, logger=network_module.__name__):
+        wrapped = _CompiledOrEager(lambda x: x * 2, "decoder")
+        assert wrapped(3) == 6
+    assert [r.getMessage() for r in caplog.records] == [
+        "torch.compile of XMem's decoder failed (RuntimeError: Dynamo is not supported on this Python); running it eagerly"]
+
+
 def test_compiled_network_computes_what_the_eager_one_does(monkeypatch, net):
     image, f16, f8, f4, h, readout = _features(net)
     with torch.inference_mode():
