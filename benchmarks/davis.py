@@ -195,8 +195,8 @@ def apply_click(clip: Clip, segmenter, clicks: list[Click], click: Click, curren
     key = (click.frame, click.object_id)
     mine = [c for c in clicks if (c.frame, c.object_id) == key]
     prior = sam_logits.get(key)
-    if prior is None:
-        prior = mask_to_logits(current)
+    if prior is None:  # SamSegmenter knows its low-res size; others get official SAM's 256
+        prior = getattr(segmenter, "mask_to_logits", mask_to_logits)(current)
     segmenter.set_image(clip.frames[click.frame], key=click.frame)
     out = segmenter.predict(points=np.array([[c.x, c.y] for c in mine], float),
                             point_labels=np.array([int(c.positive) for c in mine]), mask_input=prior, multimask=False)

@@ -29,6 +29,7 @@ from .types import Segmenter, Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
     from .refine import RefineOptions, Refiner
+    from .xmem.config import XMemConfig
 
 PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
 # SAM architectures with official weights, and random-weight test architectures
@@ -70,7 +71,7 @@ class ModelOptions:
     autocast: str = "fp32"
     download: bool = True
     sam_cache_size: int = 4
-    xmem_config: Any = None
+    xmem_config: XMemConfig | None = None
     refine: RefineOptions = field(default_factory=_default_refine_options)
 
     def __post_init__(self) -> None:

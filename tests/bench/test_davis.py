@@ -276,3 +276,35 @@ def test_command_short_mode_reports_every_sequence_and_mode(tmp_path):
     summary = report["summary"]
     assert summary["mask_jf"] == pytest.approx(np.mean([s["mask_jf"] for s in report["sequences"]]))
     assert len(summary["robot_plain"]) == 3 and "robot_refine" not in summary
+
+
+@pytest.mark.slow
+def test_command_runs_the_real_engine(tmp_path, monkeypatch):
+    """Our XMem (random init) and a tiny random SAM through the ordinary model
+    flags and loader: the real ObjectProbs, refiner and SAM mask prompts fit the
+    protocol (scores of random weights mean nothing)."""
+    import torch
+
+    from tam_core.models import PROVIDER_ENV, clear_models
+    from tam_core.sam import SamConfig, build_sam
+    from tam_core.xmem import XMemNetwork
+
+    monkeypatch.delenv(PROVIDER_ENV, raising=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(build_sam(SamConfig.tiny()).state_dict(), tmp_path / "sam.pth")
+        torch.save(XMemNetwork().state_dict(), tmp_path / "xmem.pth")
+    video = make_video(5, (48, 64))
+    write_davis(tmp_path / "davis", "syn", video.frames, video.gt)
+    clear_models()
+    try:
+        report = davis.main(["--davis", str(tmp_path / "davis"), "--max-clicks", "1", "--sam-type", "tiny",
+                             "--sam-checkpoint", str(tmp_path / "sam.pth"), "--xmem-checkpoint",
+                             str(tmp_path / "xmem.pth"), "--device", "cpu", "--offline"])
+    finally:
+        clear_models()
+    (seq,) = report["sequences"]
+    assert seq["objects"] == [1, 2] and [r["refine"] for r in seq["robot"]] == [False, True]
+    for run in seq["robot"]:
+        assert [n for n, _ in run["curve"]] == [2, 3]  # one robot click: SAM was prompted with a mask prior
+        assert all(0.0 <= v <= 1.0 for _, v in run["curve"])
