@@ -15,6 +15,7 @@ ID``): tracking a video again rewrites all of it, identically.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 from typing import Any, AsyncIterator, Callable
 
@@ -23,7 +24,9 @@ Report = Callable[[float, str], None]  # (fraction done, label)
 
 def queue_per_video(ctx: Any, view: Any, operator_uri: str, params: dict) -> list[str]:
     """Queue ``operator_uri`` once per sample of ``view`` (params as given,
-    target = that one sample). Returns the delegated operation ids."""
+    target = that one sample of the dataset, so a job still finds its video
+    when the view's filters no longer match it). Returns the delegated
+    operation ids."""
     from fiftyone.operators.delegated import DelegatedOperationService
 
     service = DelegatedOperationService()
@@ -31,10 +34,9 @@ def queue_per_video(ctx: Any, view: Any, operator_uri: str, params: dict) -> lis
     for sid, path in zip(*view.values(["id", "filepath"])):
         request = {k: v for k, v in ctx.request_params.items() if k not in ("selected", "current_sample", "params")}
         job_params = {**params, "target": "CURRENT_VIEW"}
-        request.update(dataset_name=view._dataset.name, view=view.select(sid)._serialize(), delegated=True,
+        request.update(dataset_name=view._dataset.name, view=view._dataset.select(sid)._serialize(), delegated=True,
                        params=job_params)
-        name = path.rsplit("/", 1)[-1]
-        op = service.queue_operation(operator=operator_uri, label=f"Track Anything: {name}",
+        op = service.queue_operation(operator=operator_uri, label=f"Track Anything: {os.path.basename(path)}",
                                      context={"request_params": request, "params": job_params},
                                      delegation_target=getattr(ctx, "delegation_target", None))
         ids.append(str(op.id))
