@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tam_core.errors import PromptError
+from tam_core.prompts import check_box, check_points
 
 from .functions import FunctionParams, load_models, require_sdk, to_rgb
 from .masks import encode_mask
@@ -36,31 +37,23 @@ class ClickImage:
 
 def prompt_arrays(pos: Sequence[Sequence[float]], neg: Sequence[Sequence[float]],
                   box: Sequence[Sequence[float]] | None, size: tuple[int, int]):
-    """CVAT prompt coordinates (pixels) -> SAM's: points float [N,2] (x, y),
-    labels int [N] (1 positive, 0 negative), box float [4] (x0, y0, x1, y1) or None.
+    """CVAT prompt coordinates (pixels) -> SAM's: points float64 [N,2] (x, y),
+    labels int64 [N] (1 positive, 0 negative), box float64 [4] (x0, y0, x1, y1);
+    each None when absent.
 
-    The frame spans [0, W] x [0, H] closed: a click on the right/bottom border
-    (x == W) lies on the last pixel; anything farther out is a PromptError.
+    The rules are ``tam_core.prompts``' (the closed frame [0, W] x [0, H]: a
+    click on the right/bottom border lies on the last pixel); only CVAT's
+    shapes are translated here: two click lists, a box as two corners in any
+    order.
     """
-    h, w = size
-    pts = np.asarray([*pos, *neg], dtype=np.float64).reshape(-1, 2)
-    labels = np.asarray([1] * len(pos) + [0] * len(neg), dtype=np.int64)
-    outside = ~np.isfinite(pts).all(1) | (pts[:, 0] < 0) | (pts[:, 0] > w) | (pts[:, 1] < 0) | (pts[:, 1] > h)
-    if outside.any():
-        x, y = pts[np.argmax(outside)]
-        raise PromptError(f"click ({x:g}, {y:g}) is outside the {w}x{h} frame")
-    # x == W is on the last pixel: keep it inside SAM's half-open range
-    pts = np.minimum(pts, [np.nextafter(w, 0), np.nextafter(h, 0)])
+    pts = [*pos, *neg]
+    labels = [1] * len(pos) + [0] * len(neg)
+    points, point_labels = check_points(np.asarray(pts, dtype=np.float64).reshape(-1, 2), labels, size, "click")
     bx = None
     if box is not None:
         (x0, y0), (x1, y1) = box
-        b = np.array([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], dtype=np.float64)
-        if not np.isfinite(b).all() or b[0] < 0 or b[1] < 0 or b[2] > w or b[3] > h:
-            raise PromptError(f"box ({b[0]:g}, {b[1]:g}, {b[2]:g}, {b[3]:g}) is outside the {w}x{h} frame")
-        if b[2] <= b[0] or b[3] <= b[1]:
-            raise PromptError(f"box ({b[0]:g}, {b[1]:g}, {b[2]:g}, {b[3]:g}) is empty")
-        bx = b
-    return (pts if len(pts) else None), (labels if len(pts) else None), bx
+        bx = check_box([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], size, "box")
+    return points, point_labels, bx
 
 
 class SamClickFunction:

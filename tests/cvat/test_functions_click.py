@@ -73,13 +73,16 @@ def _box(video, x0, y0, x1, y1):
 
 def test_prompt_coordinates_follow_the_closed_frame_rule():
     pts, labels, box = functions_click.prompt_arrays([(96.0, 64.0)], [(0.0, 0.0)], ((0.0, 0.0), (96.0, 64.0)), (64, 96))
-    assert pts[0, 0] < 96 and pts[0, 1] < 64 and pts[0, 0] > 95.999  # x == W is on the last pixel
+    np.testing.assert_array_equal(pts, [[96, 64], [0, 0]])  # x == W, y == H: the closed frame, as everywhere
     np.testing.assert_array_equal(labels, [1, 0])
     np.testing.assert_array_equal(box, [0, 0, 96, 64])
-    with pytest.raises(PromptError, match=r"click \(96.5, 3\) is outside the 96x64 frame"):
+    with pytest.raises(PromptError, match=r"click: point \(96.5, 3\) is outside the 96x64 frame"):
         functions_click.prompt_arrays([(96.5, 3.0)], [], None, (64, 96))
-    with pytest.raises(PromptError, match="empty"):
+    with pytest.raises(PromptError, match=r"box \(5, 5, 5, 9\) must satisfy 0 <= x0 < x1"):
         functions_click.prompt_arrays([(1.0, 1.0)], [], ((5.0, 5.0), (5.0, 9.0)), (64, 96))
+    pts, labels, box = functions_click.prompt_arrays([], [], ((40.0, 30.0), (2.0, 3.0)), (64, 96))
+    assert pts is None and labels is None
+    np.testing.assert_array_equal(box, [2, 3, 40, 30])  # corners in any order
 
 
 def test_an_empty_answer_is_no_shape(color_models, worker, video):
