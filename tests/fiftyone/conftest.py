@@ -27,11 +27,28 @@ os.environ.update(
     FIFTYONE_DO_NOT_TRACK="true",
     FIFTYONE_PLUGINS_DIR=str(REPO),
     FIFTYONE_SHOW_PROGRESS_BARS="false",
-    # Operators load models through this hook: deterministic doubles (tests/fiftyone/providers.py).
-    TAM_LABEL_MODEL_PROVIDER="tests.fiftyone.providers:color_models",
 )
 
 fo = pytest.importorskip("fiftyone")
+
+
+@pytest.fixture(scope="package", autouse=True)
+def color_model_provider():
+    """Operators here load models through the provider hook: deterministic
+    doubles (tests/fiftyone/providers.py). Set for this package's tests only,
+    not at import, so other packages collected in the same run keep their own
+    models; restored, with ``get_models``' cache, afterwards."""
+    from tam_core.models import clear_models
+
+    old = os.environ.get("TAM_LABEL_MODEL_PROVIDER")
+    os.environ["TAM_LABEL_MODEL_PROVIDER"] = "tests.fiftyone.providers:color_models"
+    clear_models()
+    yield
+    clear_models()
+    if old is None:
+        os.environ.pop("TAM_LABEL_MODEL_PROVIDER", None)
+    else:
+        os.environ["TAM_LABEL_MODEL_PROVIDER"] = old
 
 
 def pytest_sessionfinish(session, exitstatus):

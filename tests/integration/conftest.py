@@ -39,8 +39,8 @@ def one_torch_thread():
 
 @pytest.fixture(scope="package", autouse=True)
 def real_models_only():
-    """The real engine, whatever ran before: no test-double provider (another
-    package's conftest sets $TAM_LABEL_MODEL_PROVIDER at import) and no model
+    """The real engine, whatever ran before: no test-double provider (e.g. one
+    left in the environment by whoever started pytest) and no model
     set cached by ``get_models`` from an earlier test; restored afterwards."""
     import os
 
