@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
@@ -192,7 +192,7 @@ def get_models(opts: ModelOptions | None = None) -> Models:
     if not isinstance(opts, ModelOptions):
         raise ConfigError(f"get_models takes tam_core.models.ModelOptions, not {type(opts).__name__}")
     provider = os.environ.get(PROVIDER_ENV, "").strip()
-    key = (provider, opts)
+    key = (provider, _cache_key(opts))
     with _lock:
         if _cached is None or _cached[0] != key:
             _cached = None  # release the previous set before loading the next
@@ -200,6 +200,21 @@ def get_models(opts: ModelOptions | None = None) -> Models:
             _loads += 1
             _cached = (key, models)
         return _cached[1]
+
+
+def _same_file(value: str | os.PathLike | None) -> str | os.PathLike | None:
+    """One spelling per existing file or folder (str or Path, relative, ``~``,
+    links), so the same weights are not loaded twice; anything else (a registry
+    name, a missing path) is kept as given."""
+    if value is None:
+        return None
+    path = Path(os.fspath(value)).expanduser()
+    return str(path.resolve()) if path.exists() else value
+
+
+def _cache_key(opts: ModelOptions) -> ModelOptions:
+    return replace(opts, sam_checkpoint=_same_file(opts.sam_checkpoint),
+                   xmem_checkpoint=_same_file(opts.xmem_checkpoint), cache_dir=_same_file(opts.cache_dir))
 
 
 def load_count() -> int:

@@ -71,6 +71,22 @@ def test_other_model_options_load_again_and_keep_one_set(provider):
     assert load_count() - before == 3
 
 
+def test_one_file_by_any_spelling_is_one_load(provider, tmp_path, monkeypatch):
+    """A checkpoint or cache folder given as str or Path, relative or absolute,
+    is the same weights: loaded once. Another file loads again."""
+    provider()
+    (tmp_path / "sam.pth").write_bytes(b"x")
+    (tmp_path / "other.pth").write_bytes(b"y")
+    monkeypatch.chdir(tmp_path)
+    before = load_count()
+    a = get_models(ModelOptions(sam_type="tiny", sam_checkpoint=str(tmp_path / "sam.pth"), cache_dir=str(tmp_path)))
+    for ckpt, cache in ((tmp_path / "sam.pth", tmp_path), ("sam.pth", "."), ("./sam.pth", f"{tmp_path}/")):
+        assert get_models(ModelOptions(sam_type="tiny", sam_checkpoint=ckpt, cache_dir=cache)) is a
+    assert load_count() - before == 1
+    b = get_models(ModelOptions(sam_type="tiny", sam_checkpoint="other.pth", cache_dir=str(tmp_path)))
+    assert b is not a and load_count() - before == 2
+
+
 def test_concurrent_callers_share_one_load(provider):
     provider("slow_color_models")
     before = load_count()
