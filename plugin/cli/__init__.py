@@ -17,8 +17,16 @@ import sys
 _COMMANDS = ("demo", "track", "eval", "weights", "cvat", "xmem")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error (argparse prints the
+    whole usage block first); sub-commands inherit it through add_subparsers."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tam-label",
         description="Track Anything (SAM + XMem) for labeling tools: click, track, fix, export.",
     )

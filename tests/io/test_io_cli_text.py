@@ -94,3 +94,21 @@ def test_sam_checkpoint_mismatch_names_whole_keys(tmp_path):
     quoted = re.findall(r'"([^"]*)"', msg)
     assert quoted and set(quoted) <= real | set(state), msg
     assert msg.count('"') % 2 == 0 and msg.endswith("check the model type or the file")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["track", "clip.mp4", "--out", "o", "--sam-type", "huge"], "argument --sam-type: invalid choice: 'huge'"),
+    (["track", "clip.mp4"], "the following arguments are required: --out"),
+    (["cvat", "track", "--task", "3"], "tam-label cvat track: error: the following arguments are required: --server"),
+    (["track", "clip.mp4", "--out", "o", "--bogus"], "tam-label: error: unrecognized arguments: --bogus"),
+    (["weights", "frobnicate"], "tam-label weights: error: argument ACTION: invalid choice: 'frobnicate'"),
+])
+def test_usage_mistakes_are_one_line_naming_the_command(capsys, argv, message):
+    from plugin.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert err.startswith("tam-label") and err.rstrip().endswith("--help`")
