@@ -19,6 +19,8 @@ def format_rate(count: float, seconds: float, unit: str = "frame") -> str:
     if count <= 0 or seconds <= 0:
         return "-"
     per_second = count / seconds
+    if per_second >= 1000:  # whole numbers, never "1.77e+04"
+        return f"{per_second:.0f} {unit}s/s"
     if per_second >= 1:
         return f"{per_second:.3g} {unit}s/s"
     return f"{seconds / count:.3g} s/{unit}"

@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
         q.add_argument("--direction", choices=DIRECTIONS, default="both",
                        help="track from each keyframe forward, backward or both ways (default both)")
         q.add_argument("--state-dir", default=None, help="where the record of uploaded masks is kept (default $TAM_LABEL_CACHE/cvat)")
-        q.add_argument("--no-progress", action="store_true", help="no progress bar")
+        q.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines (log)")
         add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
     from .cvat_agent import add_agent_parser
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     options = CvatOptions(
         job_id=args.job, frames=args.frames, dry_run=args.dry_run, run=run_options(args),
         state_dir=Path(args.state_dir) if args.state_dir else None,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress,
     )
     action = track_task if args.cvat_command == "track" else fix_task
     with connect(args.server, credentials_from_env(username=args.user)) as conn:

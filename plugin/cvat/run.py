@@ -33,7 +33,8 @@ class CvatOptions:
     dry_run: plan only (no models, no writes); state_dir: where the record of
     uploads lives (default ``$TAM_LABEL_CACHE/cvat``); run: how to track
     (direction, refine, ``batch_size`` = masks per upload request group);
-    progress: show a tqdm bar."""
+    progress: report progress on stderr (``operators.progress``: a bar on a
+    terminal, a line every 30 s with frames done, s/frame and ETA in a log)."""
 
     job_id: int | None = None
     frames: str | None = None
@@ -137,18 +138,20 @@ def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
 
 
 def _progress(options: CvatOptions, desc: str):
+    """(``update(done, total)`` for the operators or None, ``close()``)."""
     if not options.progress:
-        return None, None
-    from tqdm import tqdm
+        return None, lambda: None
+    from operators.progress import ProgressReporter
 
-    bar = tqdm(total=0, desc=desc, unit="frame")
+    reporter: ProgressReporter | None = None
 
     def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        nonlocal reporter
+        if reporter is None:  # the total is known once the operator has planned the run
+            reporter = ProgressReporter(total, desc=desc)
+        reporter.update(done)
 
-    return update, bar
+    return update, lambda: reporter is not None and reporter.close()
 
 
 def _models(models: Models | ModelOptions) -> Models:
@@ -231,7 +234,7 @@ def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, cha
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
     sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
                         job_id=options.job_id)
-    progress, bar = _progress(options, f"task {ctx.task.id}")
+    progress, close_progress = _progress(options, f"task {ctx.task.id}")
     try:
         loaded = _models(models)
         if changed is None:
@@ -245,7 +248,6 @@ def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, cha
         ctx.ledger.keyframes = _keyframe_record(ctx)  # only a completed run moves the baseline
     finally:
         sink.close()
-        if bar is not None:
-            bar.close()
+        close_progress()
     return result, sink.counts
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -37,6 +38,18 @@ def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, c
     assert "no corrected frames" in out2.out
     for text in (out.out, out.err, out2.out, out2.err, caplog.text):
         assert SECRET not in text
+
+
+def test_progress_reaches_a_log(cvat, task, monkeypatch, capsys):
+    """stderr piped to a file (capsys: not a terminal): progress comes as log
+    lines with frames done and the rate, not as nothing; --no-progress is quiet."""
+    tid, _ = task
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
+    assert main(["cvat", "track", "--server", cvat.url, "--task", str(tid)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(rf"^task {tid}: 13/13 frames \(100%\), [0-9.]+ (frames/s|s/frame), took ", err, re.M), err
+    assert main(["cvat", "track", "--server", cvat.url, "--task", str(tid), "--no-progress"]) == 0
+    assert "frames (" not in capsys.readouterr().err
 
 
 def test_dry_run_changes_nothing_and_loads_no_model(cvat, task, monkeypatch, capsys):

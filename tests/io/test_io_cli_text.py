@@ -55,6 +55,7 @@ def test_rates_keep_three_digits_and_switch_to_seconds_per_frame():
     assert format_rate(1, 25) == "25 s/frame" and format_rate(10, 4) == "2.5 frames/s"
     assert format_rate(48, 1.9) == "25.3 frames/s" and format_rate(2, 3) == "1.5 s/frame"
     assert format_rate(0, 0) == "-" and format_rate(5, 0) == "-"
+    assert format_rate(17700, 1) == "17700 frames/s" and format_rate(999, 1) == "999 frames/s"  # no exponent
     assert format_duration(59.4) == "59s" and format_duration(185) == "3m05s" and format_duration(7620) == "2h07m"
 
 
