@@ -43,7 +43,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import sys
     from pathlib import Path
 
     from plugin.cvat import CvatOptions, connect, credentials_from_env, fix_task, track_task

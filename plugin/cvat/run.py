@@ -75,7 +75,7 @@ class CvatRunReport:
         lines = [
             f"task {self.task_id}: {self.command} on task frames {self.frames[0]}..{self.frames[1] - 1}"
             + (" (dry run: nothing was changed)" if self.dry_run else ""),
-            f"  objects: " + (", ".join(f"{oid}={d}" for oid, d in self.objects.items()) or "none"),
+            "  objects: " + (", ".join(f"{oid}={d}" for oid, d in self.objects.items()) or "none"),
             f"  keyframes (object, frame): {self.keyframes}",
         ]
         if self.command == "fix":

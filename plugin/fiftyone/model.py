@@ -16,7 +16,6 @@ Models come from ``tam_core.models.get_models`` (loaded once per process).
 
 from __future__ import annotations
 
-from typing import Any
 
 import fiftyone.core.models as fom
 

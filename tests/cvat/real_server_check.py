@@ -230,7 +230,7 @@ class Check:
         a = self.cli("track", self.url, tid, wait=False)
         time.sleep(0.3)
         b = self.cli("track", self.url.replace("127.0.0.1", "localhost"), tid, wait=False)
-        (oa, ea), (ob, eb) = a.communicate(timeout=900), b.communicate(timeout=900)
+        (_, ea), (_, eb) = a.communicate(timeout=900), b.communicate(timeout=900)
         locked = [e for e in (ea, eb) if "being changed by another tam-label run" in e]
         self.say(f"two runs at once: exits {a.returncode}, {b.returncode}; refused: {locked[0].strip() if locked else 'none'}")
         self.expect(sorted((a.returncode, b.returncode)) == [0, 1] and len(locked) == 1, "the second run is refused, naming the holder")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import START, STEP, auto_masks, click, make_task, models, source
-from plugin.cvat import CvatOptions, connect, fix_task, track_task
+from helpers import auto_masks, click, make_task, models, source
+from plugin.cvat import CvatOptions, connect, track_task
 from plugin.cvat.credentials import Credentials
 from tam_core.errors import PromptError
 from tam_core.models import ModelOptions, clear_models, load_count

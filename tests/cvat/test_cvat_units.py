@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cvat_sdk.masks import decode_mask as sdk_decode, encode_mask as sdk_encode
 
-from helpers import click, make_task, models, source
+from helpers import click, make_task, models
 from plugin.cvat import CvatOptions, connect, track_task
 from plugin.cvat.credentials import Credentials, credentials_from_env
 from plugin.cvat.errors import CvatAuthError

@@ -1,8 +1,6 @@
 """The README's main command, with doubles (via TAM_LABEL_MODEL_PROVIDER) and
 --no-launch, and its offline error with the real loader."""
 
-import os
-
 import fiftyone as fo
 
 from plugin.cli import main

@@ -4,7 +4,6 @@ from the form, the plugin settings and the plugin's secrets."""
 
 import pytest
 
-import fiftyone as fo
 import fiftyone.operators as foo
 from fiftyone.operators.delegated import DelegatedOperationService
 

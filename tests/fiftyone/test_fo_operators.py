@@ -9,7 +9,6 @@ import yaml
 
 import fiftyone as fo
 import fiftyone.operators as foo
-import fiftyone.plugins as fop
 from fiftyone.operators.delegated import DelegatedOperationService
 
 from tests.fiftyone.helpers import add_click, iou, new_dataset, output_masks, triggers

@@ -5,7 +5,6 @@ object's span and leaves every other stored label exactly as it was."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from operators.correct import correct
 from operators.interfaces import MemorySink

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from operators.prompts import group_by_object, merge_prompts, object_labels

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory, low_res_to_mask
-from tests.synthetic import ObjectSpec, make_video, write_h264
+from tests.synthetic import make_video, write_h264
 
 
 @pytest.fixture(scope="module")

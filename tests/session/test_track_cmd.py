@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from plugin.cli import main
-from plugin.cli import track_cmd, track_models
+from plugin.cli import track_models
 from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
 from plugin.cli.track_cmd import run_track
 from tam_core.davis import write_labels
