@@ -115,4 +115,30 @@ class ProgressReporter:
         self.close()
 
 
-__all__ = ["ProgressReporter", "format_duration", "format_rate"]
+class RunProgress:
+    """The operators' ``progress(done, total)`` callback, reporting through a
+    :class:`ProgressReporter` made on the first call (when the run has been
+    planned and its total is known); ``close()`` (or ``with``) at the end.
+    desc / enabled: as for :class:`ProgressReporter`."""
+
+    def __init__(self, desc: str = "tracking", enabled: bool = True):
+        self.desc, self.enabled = desc, enabled
+        self.reporter: ProgressReporter | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.reporter is None:
+            self.reporter = ProgressReporter(total, desc=self.desc, enabled=self.enabled)
+        self.reporter.update(done)
+
+    def close(self) -> None:
+        if self.reporter is not None:
+            self.reporter.close()
+
+    def __enter__(self) -> "RunProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["ProgressReporter", "RunProgress", "format_duration", "format_rate"]

@@ -85,7 +85,7 @@ def run(args) -> int:
 
     import fiftyone as fo
 
-    from operators.progress import ProgressReporter, format_duration, format_rate
+    from operators.progress import RunProgress, format_duration, format_rate
     from plugin.fiftyone import api
     from tam_core.weights import default_cache_dir
 
@@ -110,22 +110,16 @@ def run(args) -> int:
         fo.Keypoint(label=f"object {i}", points=[list(c)], index=i, sam2_labels=[1]) for i, c in enumerate(clicks, start=1)
     ])
     sample.save()
-    reporter: list[ProgressReporter] = []
-
-    def progress(sample_id: str, done: int, total: int) -> None:
-        if not reporter:
-            reporter.append(ProgressReporter(total))
-        reporter[0].update(done)
-
+    run_progress = RunProgress()
     try:
-        (rep,) = api.track(ds, models=models, options=run_options(args), progress=progress)
+        (rep,) = api.track(ds, models=models, options=run_options(args),
+                           progress=lambda sample_id, done, total: run_progress(done, total))
     except KeyboardInterrupt:
         print(f"tam-label: interrupted; dataset {ds.name!r} keeps the frames tracked so far; "
               "re-run the same command to track again", file=sys.stderr)
         return 130
     finally:
-        if reporter:
-            reporter[0].close()
+        run_progress.close()
     r = rep.report
     print(f"tracked {len(r.objects)} object(s) over {r.frames_written} frames in {format_duration(r.seconds)} "
           f"({format_rate(r.frames_written, r.seconds)}) into frames.{api.DEFAULT_LABEL_FIELD} of dataset {ds.name!r}; "

@@ -86,7 +86,7 @@ def run_track(
     fingerprint; progress: None = bar on a terminal / log lines otherwise,
     False = silent; log: where one-line notes go (default stderr). Returns the summary.
     """
-    from operators.progress import ProgressReporter
+    from operators.progress import RunProgress
     from operators.run_record import Fingerprint, RunRecord, track_runs
     from operators.track import build_session
     from tam_core.fingerprint import video_fingerprint
@@ -136,20 +136,12 @@ def run_track(
         return all(png_path(out_dir, t).exists() for t in range(run.lo, run.hi + 1)
                    if any(s.yields(t) for s in run.spans))
 
-    reporter: ProgressReporter | None = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal reporter
-        if reporter is None:
-            reporter = ProgressReporter(total, enabled=progress is not False)
-        reporter.update(done)
-
+    on_progress = RunProgress(enabled=progress is not False)
     try:
         report = track_runs(session, options.direction, sink, record, options.batch_size, still_valid, on_progress)
     finally:
         sink.close()
-        if reporter is not None:
-            reporter.close()
+        on_progress.close()
     covered = {t for run in runs for t in range(run.lo, run.hi + 1)}
     empty = np.zeros(size, np.uint8)
     for t in range(frames.num_frames):  # DAVIS layout: a PNG for every frame (no object: all 0)

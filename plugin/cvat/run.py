@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from operators.progress import RunProgress
 from tam_core.errors import PromptError
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
@@ -137,23 +138,6 @@ def _report(ctx: _Context, command: str, options: CvatOptions) -> CvatRunReport:
     )
 
 
-def _progress(options: CvatOptions, desc: str):
-    """(``update(done, total)`` for the operators or None, ``close()``)."""
-    if not options.progress:
-        return None, lambda: None
-    from operators.progress import ProgressReporter
-
-    reporter: ProgressReporter | None = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal reporter
-        if reporter is None:  # the total is known once the operator has planned the run
-            reporter = ProgressReporter(total, desc=desc)
-        reporter.update(done)
-
-    return update, lambda: reporter is not None and reporter.close()
-
-
 def _models(models: Models | ModelOptions) -> Models:
     """``models``, or for ModelOptions the one cached set from
     ``tam_core.models.get_models`` (called only here, so a dry run or a task
@@ -234,7 +218,7 @@ def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, cha
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
     sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
                         job_id=options.job_id)
-    progress, close_progress = _progress(options, f"task {ctx.task.id}")
+    progress = RunProgress(f"task {ctx.task.id}", enabled=options.progress)
     try:
         loaded = _models(models)
         if changed is None:
@@ -248,6 +232,6 @@ def _run(ctx: _Context, models: Models | ModelOptions, options: CvatOptions, cha
         ctx.ledger.keyframes = _keyframe_record(ctx)  # only a completed run moves the baseline
     finally:
         sink.close()
-        close_progress()
+        progress.close()
     return result, sink.counts
 

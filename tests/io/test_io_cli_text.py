@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from operators.progress import ProgressReporter, format_duration, format_rate
+from operators.progress import ProgressReporter, RunProgress, format_duration, format_rate
 from plugin.cli import main
 from tam_core.errors import CheckpointError, brief
 
@@ -49,6 +49,18 @@ def test_progress_lines_are_spaced_and_silent_when_there_is_nothing_to_do():
     with ProgressReporter(0, stream=quiet, every_s=0, clock=clock) as rep:
         rep.update(0)
     assert quiet.getvalue() == ""  # a resume with nothing left prints no "0.0 frames/s"
+
+
+def test_run_progress_learns_the_total_from_the_first_call(capsys):
+    with RunProgress("task 7") as progress:
+        for done in range(0, 6):
+            progress(done, 5)
+    assert progress.reporter.total == 5
+    assert re.fullmatch(r"task 7: 5/5 frames \(100%\), \S+ (frames/s|s/frame), took 0s\n", capsys.readouterr().err)
+    with RunProgress(enabled=False) as quiet:
+        quiet(3, 5)
+    assert capsys.readouterr().err == ""
+    RunProgress().close()  # never called (nothing planned): nothing to close
 
 
 def test_rates_keep_three_digits_and_switch_to_seconds_per_frame():
