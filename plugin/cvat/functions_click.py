@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
-
 from tam_core.errors import PromptError
 from tam_core.prompts import check_box, check_points
 
@@ -46,9 +44,7 @@ def prompt_arrays(pos: Sequence[Sequence[float]], neg: Sequence[Sequence[float]]
     shapes are translated here: two click lists, a box as two corners in any
     order.
     """
-    pts = [*pos, *neg]
-    labels = [1] * len(pos) + [0] * len(neg)
-    points, point_labels = check_points(np.asarray(pts, dtype=np.float64).reshape(-1, 2), labels, size, "click")
+    points, point_labels = check_points([*pos, *neg], [1] * len(pos) + [0] * len(neg), size, "click")
     bx = None
     if box is not None:
         (x0, y0), (x1, y1) = box

@@ -16,7 +16,6 @@ Models come from ``tam_core.models.get_models`` (loaded once per process).
 
 from __future__ import annotations
 
-
 import fiftyone.core.models as fom
 
 from tam_core.errors import ConfigError
