@@ -40,15 +40,11 @@ def color_model_provider():
     models; restored, with ``get_models``' cache, afterwards."""
     from tam_core.models import clear_models
 
-    old = os.environ.get("TAM_LABEL_MODEL_PROVIDER")
-    os.environ["TAM_LABEL_MODEL_PROVIDER"] = "tests.fiftyone.providers:color_models"
-    clear_models()
-    yield
-    clear_models()
-    if old is None:
-        os.environ.pop("TAM_LABEL_MODEL_PROVIDER", None)
-    else:
-        os.environ["TAM_LABEL_MODEL_PROVIDER"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.fiftyone.providers:color_models")
+        clear_models()
+        yield
+        clear_models()
 
 
 def pytest_sessionfinish(session, exitstatus):

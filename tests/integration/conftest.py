@@ -42,16 +42,13 @@ def real_models_only():
     """The real engine, whatever ran before: no test-double provider (e.g. one
     left in the environment by whoever started pytest) and no model
     set cached by ``get_models`` from an earlier test; restored afterwards."""
-    import os
-
     from tam_core.models import clear_models
 
-    provider = os.environ.pop("TAM_LABEL_MODEL_PROVIDER", None)
-    clear_models()
-    yield
-    clear_models()
-    if provider is not None:
-        os.environ["TAM_LABEL_MODEL_PROVIDER"] = provider
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("TAM_LABEL_MODEL_PROVIDER", raising=False)
+        clear_models()
+        yield
+        clear_models()
 
 
 @dataclass(frozen=True)
