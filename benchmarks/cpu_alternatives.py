@@ -50,8 +50,8 @@ def xmem_bf16(repeats: int) -> None:
     sys.path.insert(0, str(HERE))
     import xmem_reference
 
-    from tam_core.xmem import load_xmem
-    from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+    from tam_core.trackers.xmem import load_xmem
+    from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
     case = HERE.parent / "tests" / "data" / "xmem"
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,7 +76,7 @@ def xmem_bf16(repeats: int) -> None:
 
 
 def sam_bf16(repeats: int) -> None:
-    from tam_core.sam import SamConfig, build_sam
+    from tam_core.segmenters.sam import SamConfig, build_sam
 
     torch.manual_seed(0)
     encoder = build_sam(SamConfig.vit_b()).eval().image_encoder

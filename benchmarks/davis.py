@@ -9,7 +9,7 @@ ROOT holds ``JPEGImages/<resolution>/<seq>/*.jpg`` and
 ids, 255 void), and for ``--split`` ``ImageSets/2017/<split>.txt``.
 
 Modes (all propagate forward from frame 0 with our tracker; J&F from
-``tam_core.metrics``):
+``tam_core.evaluation.metrics``):
 
 * ``mask``: semi-supervised DAVIS: every object's ground-truth mask on the
   first frame it appears in; J&F by the DAVIS 2017 convention (first and last
@@ -103,8 +103,8 @@ def interior_point(region: np.ndarray) -> tuple[int, int]:
 
 
 def jf(pred: np.ndarray, gt: np.ndarray, all_frames: bool, name: str = "") -> Any:
-    """tam_core.metrics report for int [T,H,W] labels (DAVIS convention unless ``all_frames``)."""
-    from tam_core.metrics import EvalOptions, evaluate_arrays
+    """tam_core.evaluation.metrics report for int [T,H,W] labels (DAVIS convention unless ``all_frames``)."""
+    from tam_core.evaluation.metrics import EvalOptions, evaluate_arrays
 
     opts = EvalOptions(**ALL_FRAMES) if all_frames else EvalOptions()
     return evaluate_arrays(pred, gt, opts, name=name)
@@ -155,7 +155,7 @@ def click_init(clip: Clip, segmenter) -> tuple[Given, list[Click]]:
 
 def worst_frame(pred: np.ndarray, gt: np.ndarray, object_ids: list[int]) -> tuple[int, float]:
     """(frame, mean J over ``object_ids``) of the frame with the lowest mean J; earliest on ties."""
-    from tam_core.metrics import region_similarity
+    from tam_core.evaluation.metrics import region_similarity
 
     scores = []
     for p, g in zip(pred, gt):
@@ -190,7 +190,7 @@ def apply_click(clip: Clip, segmenter, clicks: list[Click], click: Click, curren
     """SAM's mask bool [H,W] for ``click.object_id`` on ``click.frame`` from every
     click there so far; the first click there also gets the current mask
     (``current`` bool [H,W]) as mask prompt, later ones SAM's previous logits."""
-    from tam_core.sam import mask_to_logits
+    from tam_core.segmenters.sam import mask_to_logits
 
     key = (click.frame, click.object_id)
     mine = [c for c in clicks if (c.frame, c.object_id) == key]
@@ -268,7 +268,7 @@ def summarise(results: list[dict], max_clicks: int) -> dict:
 
 
 def load_clip(root: Path, resolution: str, name: str, max_frames: int | None = None) -> Clip:
-    from tam_core.metrics import read_label_png
+    from tam_core.evaluation.metrics import read_label_png
 
     images = sorted((root / "JPEGImages" / resolution / name).glob("*.jpg"))[:max_frames]
     masks = sorted((root / "Annotations" / resolution / name).glob("*.png"))[:max_frames]

@@ -63,7 +63,7 @@ def _now(device: str) -> float:
 def run_ours(length: int, size: tuple[int, int], objects: int, device: str = "cpu") -> dict:
     import torch
 
-    from tam_core.xmem import XMemNetwork, XMemTracker
+    from tam_core.trackers.xmem import XMemNetwork, XMemTracker
 
     frames, first = _clip(length, size, objects)
     net = XMemNetwork().eval().requires_grad_(False).to(device).fuse_for_inference()

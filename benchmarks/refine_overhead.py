@@ -20,7 +20,7 @@ Reported per model: mean per-frame time without and with refinement, the
 overhead in percent (refinement time / tracking time within the same pass, so
 a shared machine's drifting load does not distort it; the difference to the
 separate baseline pass is in the JSON too) (goal: <= 25% at one trigger in ten frames), and the cost
-of one SAM image encoding and of one prompt. Without ``tam_core.xmem`` (or with
+of one SAM image encoding and of one prompt. Without ``tam_core.trackers.xmem`` (or with
 ``--tracker-ms``) the tracker's per-frame time is taken from the flag and only
 the refinement costs are measured.
 """
@@ -75,9 +75,9 @@ class _Sync:
 
 def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
     """Per-frame seconds (frame 0, the keyframe, excluded) and the triggered frames."""
-    from tam_core.refine import ObjectHistory
+    from tam_core.refinement import ObjectHistory
     from tam_core.types import ObjectProbs
-    from tam_core.xmem import XMemTracker
+    from tam_core.trackers.xmem import XMemTracker
 
     now = _Sync(device)
     tracker = XMemTracker(network, device=device, autocast_dtype=autocast)
@@ -134,8 +134,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from tam_core.device import resolve_device
-    from tam_core.refine import RefineOptions, Refiner
-    from tam_core.sam import SamConfig, SamSegmenter, build_sam
+    from tam_core.refinement import RefineOptions, Refiner
+    from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam
     from tam_core.types import ObjectProbs
 
     torch.set_num_threads(args.threads)
@@ -148,9 +148,9 @@ def main(argv=None) -> dict:
     network = None
     if args.tracker_ms is None:
         try:
-            from tam_core.xmem import XMemNetwork
+            from tam_core.trackers.xmem import XMemNetwork
         except ImportError:
-            ap.error("tam_core.xmem is not importable: pass --tracker-ms with a measured tracker time")
+            ap.error("tam_core.trackers.xmem is not importable: pass --tracker-ms with a measured tracker time")
         network = XMemNetwork().eval().requires_grad_(False).to(device)
         base_times, _, _ = run_pass(network, frames, labels, device, autocast)
         base = float(np.mean(base_times))
@@ -173,7 +173,7 @@ def main(argv=None) -> dict:
             with_refine = float(np.mean(step_s) + np.mean(refine_s))
             pass_overhead = 100.0 * float(np.sum(refine_s) / np.sum(step_s))
         else:  # refinement alone over the clip, added to the flagged tracker time
-            from tam_core.refine import ObjectHistory
+            from tam_core.refinement import ObjectHistory
 
             hist = {1: ObjectHistory()}
             hist[1].update(0, labels[0] == 1, refiner.options.history_ema)

@@ -16,7 +16,7 @@ the reset) and, for XMem, its memory elements at the end of the last pass
 Tracker: ``--tracker xmem`` is our XMem with seeded random weights (its memory
 is what grows in a real run; slow on CPU), ``--tracker double`` the color
 tracker from tests/doubles.py (measures the session + writer alone), ``auto``
-(default) XMem when ``tam_core.xmem`` imports and ``--device`` is CUDA, else
+(default) XMem when ``tam_core.trackers.xmem`` imports and ``--device`` is CUDA, else
 the double. The report says which ran.
 
     python benchmarks/session_memory.py                       # 200 vs 2000 frames, CPU
@@ -93,8 +93,8 @@ def _models(kind: str, device: str, checkpoint: str | None = None):
     if kind == "xmem":
         import torch
 
-        from tam_core.xmem import XMemNetwork, XMemTracker, load_xmem
-        from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+        from tam_core.trackers.xmem import XMemNetwork, XMemTracker, load_xmem
+        from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
         if checkpoint:  # the CLI's loading path (weights_only load, strict check, fused)
             net = load_xmem(checkpoint, device)
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         # children's ru_maxrss (Linux carries it over fork/exec).
         import importlib.util
 
-        has_xmem = importlib.util.find_spec("tam_core.xmem") is not None
+        has_xmem = importlib.util.find_spec("tam_core.trackers.xmem") is not None
         kind = "xmem" if has_xmem and args.device.startswith("cuda") else "double"
     if args.child is not None:
         print(json.dumps(child(args.child, kind, args.device, size, args.direction, args.threads, args.xmem_checkpoint)))
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = args.xmem_checkpoint
     if kind == "xmem" and not ckpt:  # written by a subprocess: torch stays out of this parent
         ckpt = str(Path(tmp.name) / "xmem_seeded.pth")
-        subprocess.run([sys.executable, "-m", "tam_core.xmem.seeded_weights", "--seed", "1", "--out", ckpt],
+        subprocess.run([sys.executable, "-m", "tam_core.trackers.xmem.seeded_weights", "--seed", "1", "--out", ckpt],
                        check=True, cwd=ROOT, env=env, capture_output=True)
     runs = []
     for n in (int(v) for v in args.lengths.split(",")):

@@ -81,8 +81,8 @@ def main(argv=None) -> int:
 
     from xmem_speed import synthetic_clip
 
-    from tam_core.xmem import XMemNetwork, XMemTracker
-    from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+    from tam_core.trackers.xmem import XMemNetwork, XMemTracker
+    from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
     torch.set_num_threads(a.threads)
     net = XMemNetwork()

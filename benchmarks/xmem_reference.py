@@ -37,7 +37,7 @@ def find_config(case: Path, name: str | None) -> Path:
 
 
 def run_case(weights: str, case: Path, config_path: Path, threads: int = 2) -> dict[str, np.ndarray]:
-    from tam_core.xmem import XMemConfig, XMemTracker, load_xmem
+    from tam_core.trackers.xmem import XMemConfig, XMemTracker, load_xmem
 
     torch.set_num_threads(threads)
     data = np.load(case / "input.npz")

@@ -57,10 +57,10 @@ def synthetic_clip(num_frames: int, height: int, width: int, num_objects: int, s
 
 
 class Ours:
-    name = "tam_core.xmem"
+    name = "tam_core.trackers.xmem"
 
     def __init__(self, network, frames, first, device, dtype):
-        from tam_core.xmem import XMemTracker
+        from tam_core.trackers.xmem import XMemTracker
 
         self.tracker = XMemTracker(network, device=device, autocast_dtype=None if dtype == "fp32" else dtype)
         self.tracker.step(frames[0], {int(v): first == v for v in np.unique(first) if v})
@@ -153,8 +153,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
 
-    from tam_core.xmem import XMemNetwork
-    from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+    from tam_core.trackers.xmem import XMemNetwork
+    from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
     torch.set_num_threads(a.threads)
     state = xmem_seeded_state_dict(1)
@@ -168,12 +168,12 @@ def main(argv=None) -> int:
     runners, labels = [], []
     for dtype in a.dtype:
         runners.append(Ours(network, frames, first, a.device, dtype))
-        labels.append(("tam_core.xmem", dtype))
+        labels.append(("tam_core.trackers.xmem", dtype))
     compile_s = None
     if a.compile:
         compiled, compile_s = compile_network(network, frames, first, a.device)
         runners.append(Ours(compiled, frames, first, a.device, "fp32"))
-        labels.append(("tam_core.xmem+compile", "fp32"))
+        labels.append(("tam_core.trackers.xmem+compile", "fp32"))
     if a.original:
         runners.append(Original(a.original, state, frames, first, a.device))
         labels.append(("original XMem", "fp32"))

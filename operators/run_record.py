@@ -10,7 +10,7 @@ rules that keep results safe:
 - The record is written (atomically, fsync'ed) *before* the caller removes
   any earlier results, and says ``finished: false`` until the job is done, so
   an interrupted or failed job is always recognised as incomplete.
-- The unit of resuming is a :class:`tam_core.spans.TrackerRun` (one fresh
+- The unit of resuming is a :class:`tam_core.sessions.spans.TrackerRun` (one fresh
   tracker holding its objects jointly): a run is marked done only after all
   its results were written; an unfinished run is tracked again in full, so
   a resumed job gives exactly the results of an uninterrupted one.

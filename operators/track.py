@@ -10,7 +10,7 @@ import numpy as np
 
 from tam_core.models import Models
 from tam_core.options import DIRECTIONS, RunOptions  # noqa: F401  (DIRECTIONS re-exported)
-from tam_core.session import TrackingSession
+from tam_core.sessions.session import TrackingSession
 from tam_core.types import FrameResult, FrameSource, Prompt
 
 from .interfaces import LabelSink

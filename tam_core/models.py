@@ -24,23 +24,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
-from .errors import ConfigError
-from .types import Segmenter, Tracker
+from tam_core.errors import ConfigError
+from tam_core.segmenters.sam.family import SAM_TYPES, TEST_SAM_TYPES
+from tam_core.types import Segmenter, Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .refine import RefineOptions, Refiner
-    from .xmem.config import XMemConfig
+    from tam_core.refinement import RefineOptions, Refiner
+    from tam_core.trackers.xmem.config import XMemConfig
 
 PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
-# SAM architectures with official weights, and random-weight test architectures
-# (``--sam-type tiny --sam-checkpoint FILE``) that need a checkpoint file.
-SAM_TYPES = ("vit_b", "vit_l", "vit_h")
-TEST_SAM_TYPES = ("tiny",)
 AUTOCAST = ("fp32", "fp16", "bf16")
 
 
 def _default_refine_options() -> RefineOptions:
-    from .refine import RefineOptions
+    from tam_core.refinement import RefineOptions
 
     return RefineOptions()
 
@@ -50,16 +47,16 @@ class ModelOptions:
     """Which weights to load and where to run them — the only model cache key.
 
     sam_type: "vit_b" | "vit_l" | "vit_h", or "tiny" (a random-weight test
-    architecture, ``tam_core.sam.SamConfig.tiny``; needs ``sam_checkpoint``).
+    architecture, ``tam_core.segmenters.sam.SamConfig.tiny``; needs ``sam_checkpoint``).
     sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
     (``sam_vit_b|l|h`` / ``xmem`` via tam_core.weights, cached in ``cache_dir`` or
     ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
     download: fetch missing official weights (False: cache or local files only).
     sam_cache_size: image embeddings kept per segmenter (re-prompting a frame
-    does not re-encode it). xmem_config: a ``tam_core.xmem.XMemConfig`` or None
+    does not re-encode it). xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
     for XMem's defaults. refine: the refiner's thresholds
-    (``tam_core.refine.RefineOptions``); whether a run refines at all is
+    (``tam_core.refinement.RefineOptions``); whether a run refines at all is
     ``RunOptions.refine``.
     """
 
@@ -95,7 +92,7 @@ class Models(Protocol):
 
     segmenter: turns clicks/boxes into masks; tracker_factory(): a fresh
     ``Tracker`` per video pass, sharing the one loaded network; refiner: a
-    ``tam_core.refine.Refiner`` or None (then no run refines); device: the
+    ``tam_core.refinement.Refiner`` or None (then no run refines); device: the
     ``torch.device`` the models run on.
     """
 
@@ -132,7 +129,7 @@ class _TrackerFactory:
     autocast: str | None
 
     def __call__(self) -> Tracker:
-        from .xmem import XMemTracker
+        from tam_core.trackers.xmem import XMemTracker
 
         return XMemTracker(self.network, self.config, device=self.device, autocast_dtype=self.autocast)
 
@@ -141,7 +138,7 @@ def check_device(opts: ModelOptions) -> Any:
     """The ``torch.device`` that ``opts`` asks for, checked without loading
     anything: a missing GPU (DeviceError) or half precision off CUDA
     (ConfigError) is a one-line error before minutes of loading. Imports torch."""
-    from .device import resolve_device
+    from tam_core.device import resolve_device
 
     device = resolve_device(opts.device)
     if opts.autocast != "fp32" and device.type != "cuda":
@@ -155,10 +152,10 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     SAM and XMem once on the chosen device, and wire the refiner to SAM.
 
     Uncached: entry points call :func:`get_models` instead."""
-    from .refine import Refiner
-    from .sam import load_sam
-    from .weights import resolve_checkpoint
-    from .xmem import XMemConfig, load_xmem
+    from tam_core.refinement import Refiner
+    from tam_core.segmenters.sam import load_sam
+    from tam_core.weights import resolve_checkpoint
+    from tam_core.trackers.xmem import XMemConfig, load_xmem
 
     opts = ModelOptions() if opts is None else opts
     device = check_device(opts)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .spans import DIRECTIONS, check_direction
+from tam_core.errors import ConfigError
+from tam_core.sessions.spans import DIRECTIONS, check_direction
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Hashable, Iterable, Sequence
 
 import numpy as np
 
-from .errors import PromptError, frame_label
-from .types import Prompt
+from tam_core.errors import PromptError, frame_label
+from tam_core.types import Prompt
 
 PNG_MAX_OBJECT_ID = 255  # the largest object id an indexed (palette) PNG can hold
 

@@ -66,7 +66,7 @@ class SegmenterOutput:
 
 
 class ImageEmbedding(Protocol):
-    """A segmenter's embedding of one image (e.g. ``tam_core.sam.SamEmbedding``);
+    """A segmenter's embedding of one image (e.g. ``tam_core.segmenters.sam.SamEmbedding``);
     opaque except for the size of the image it was made from."""
 
     @property
@@ -169,7 +169,7 @@ class ObjectProbs(Mapping[int, np.ndarray]):
 
 @runtime_checkable
 class Tracker(Protocol):
-    """One video's propagation state (tam_core.xmem.XMemTracker, or a double).
+    """One video's propagation state (tam_core.trackers.xmem.XMemTracker, or a double).
 
     Objects have integer ids >= 1. Frames are fed in the order they are to be
     tracked (a backward pass simply feeds them in reverse).
@@ -227,7 +227,7 @@ class FrameSource(Protocol):
 
 def as_bool_mask(mask: np.ndarray, size: Sequence[int], what: str = "mask") -> np.ndarray:
     """Validate a mask against a frame size (H, W) and return it as bool [H,W]."""
-    from .errors import PromptError
+    from tam_core.errors import PromptError
 
     arr = np.asarray(mask)
     if arr.ndim != 2 or tuple(arr.shape) != tuple(size):

@@ -53,7 +53,7 @@ def test_importing_the_packages_is_light_and_changes_no_global_torch_state():
         "import sys, torch\n"
         "before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_num_threads(),"
         " torch.is_autocast_enabled(), torch.is_grad_enabled())\n"
-        "import tam_core, tam_core.xmem, tam_core.session, operators.track, plugin, plugin.cli, plugin.cvat\n"
+        "import tam_core, tam_core.trackers.xmem, tam_core.sessions.session, operators.track, plugin, plugin.cli, plugin.cvat\n"
         "after = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.get_num_threads(),"
         " torch.is_autocast_enabled(), torch.is_grad_enabled())\n"
         "assert before == after, (before, after)\n"

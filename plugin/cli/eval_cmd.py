@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tam_core.errors import ConfigError
-    from tam_core.metrics import EvalOptions, evaluate_folders
+    from tam_core.evaluation.metrics import EvalOptions, evaluate_folders
 
     if args.bound_th <= 0:
         raise ConfigError(f"--bound-th must be positive, got {args.bound_th}")

@@ -84,8 +84,8 @@ def parse_box(text: str) -> Prompt:
 
 def parse_mask(text: str) -> tuple[list[Prompt], str | None]:
     """``FRAME:FILE.png`` -> one mask Prompt per object in the file, and a note
-    on how the file was read (``tam_core.davis.read_mask_prompt``)."""
-    from tam_core.davis import LabelImageError, read_mask_prompt
+    on how the file was read (``tam_core.video.davis.read_mask_prompt``)."""
+    from tam_core.video.davis import LabelImageError, read_mask_prompt
 
     arg = f"--mask {text}"
     frame, sep, path = text.partition(":")

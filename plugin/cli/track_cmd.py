@@ -1,7 +1,7 @@
 """``tam-label track VIDEO --point ... --out DIR``: track objects into DAVIS-style PNGs.
 
 Parsing and wiring only: prompt flags in ``track_args``, the output folder in
-``track_out``, PNG reading/writing in ``tam_core.davis``, the resumable job
+``track_out``, PNG reading/writing in ``tam_core.video.davis``, the resumable job
 record in ``operators.run_record``, progress in ``operators.progress``.
 
 Safety: every check that needs only the video's length and size and the
@@ -146,7 +146,7 @@ def run_track(
     empty = np.zeros(size, np.uint8)
     for t in range(frames.num_frames):  # DAVIS layout: a PNG for every frame (no object: all 0)
         if t not in covered and not png_path(out_dir, t).exists():
-            from tam_core.davis import write_labels
+            from tam_core.video.davis import write_labels
 
             write_labels(png_path(out_dir, t), empty, fsync=True)
     per_frame = frame_summaries(out_dir, frames.num_frames)  # reads every PNG: all must exist

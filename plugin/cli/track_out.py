@@ -2,7 +2,7 @@
 records, the summary, and the checks that keep earlier results safe.
 
 Files in ``--out``:
-- ``00000.png`` ...: one indexed PNG per frame (``tam_core.davis``), written
+- ``00000.png`` ...: one indexed PNG per frame (``tam_core.video.davis``), written
   atomically and fsync'ed;
 - ``progress.json``: the job's :class:`operators.run_record.RunRecord`
   (fingerprint, tracker runs done, finished);
@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tam_core.davis import read_labels, write_labels
+from tam_core.video.davis import read_labels, write_labels
 from tam_core.errors import ConfigError
 from tam_core.types import FrameResult
 

@@ -26,7 +26,7 @@ from .masks import encode_mask
 @dataclass(frozen=True)
 class ClickImage:
     """What ``preprocess_image`` returns and the agent caches per frame: the
-    frame's SAM embedding (``tam_core.sam.SamEmbedding``, on the model's device)
+    frame's SAM embedding (``tam_core.segmenters.sam.SamEmbedding``, on the model's device)
     and its size (H, W)."""
 
     embedding: Any

@@ -163,7 +163,7 @@ class XMemTrackFunction:
         state.anchor = (image, mask)
         state.histories.clear()
         if models.refiner is not None and self.params.refine:
-            from tam_core.refine import ObjectHistory
+            from tam_core.refinement import ObjectHistory
 
             history = ObjectHistory()
             history.update(state.steps, mask, models.refiner.options.history_ema)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tam_core.metrics import EvalOptions, evaluate_arrays
-from tam_core.refine import FrameRefinement
+from tam_core.evaluation.metrics import EvalOptions, evaluate_arrays
+from tam_core.refinement import FrameRefinement
 from tam_core.types import ObjectProbs
 from tests.doubles import ColorSegmenter, ColorTracker, ColorTrackerFactory
 from tests.synthetic import ObjectSpec, make_video
@@ -286,8 +286,8 @@ def test_command_runs_the_real_engine(tmp_path, monkeypatch):
     import torch
 
     from tam_core.models import PROVIDER_ENV, clear_models
-    from tam_core.sam import SamConfig, build_sam
-    from tam_core.xmem import XMemNetwork
+    from tam_core.segmenters.sam import SamConfig, build_sam
+    from tam_core.trackers.xmem import XMemNetwork
 
     monkeypatch.delenv(PROVIDER_ENV, raising=False)
     with torch.random.fork_rng():

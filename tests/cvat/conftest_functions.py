@@ -64,8 +64,8 @@ def real_checkpoints(tmp_path_factory) -> Checkpoints:
     """Seeded XMem and a tiny random-weight SAM as .pth files (the real engine, no doubles)."""
     import torch
 
-    from tam_core.sam import SamConfig, build_sam
-    from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+    from tam_core.segmenters.sam import SamConfig, build_sam
+    from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
     root = tmp_path_factory.mktemp("fn_weights")
     xmem, sam = root / "xmem_seeded.pth", root / "sam_tiny.pth"

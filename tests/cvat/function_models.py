@@ -2,7 +2,7 @@
 
 ``color_models``: the colour doubles (``tests/providers.py``, which reproduce
 the synthetic videos' ground truth exactly) with the real
-``tam_core.refine.Refiner`` on top, so clicks, tracking and refinement can be
+``tam_core.refinement.Refiner`` on top, so clicks, tracking and refinement can be
 checked pixel for pixel. ``DEGRADE`` / ``FRAME_OF`` make the tracker drift on
 chosen frames (in-process tests set them; a spawned agent worker sees the
 defaults). ``BUILT`` lists every model set built in this process, newest last.
@@ -10,7 +10,7 @@ defaults). ``BUILT`` lists every model set built in this process, newest last.
 
 from __future__ import annotations
 
-from tam_core.refine import Refiner
+from tam_core.refinement import Refiner
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 from tests.providers import ColorModels
 

@@ -111,8 +111,8 @@ class Check:
     def models(self) -> list[str]:
         import torch
 
-        from tam_core.sam import SamConfig, build_sam
-        from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+        from tam_core.segmenters.sam import SamConfig, build_sam
+        from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
         xmem, sam = self.work / "xmem_seeded.pth", self.work / "sam_tiny.pth"
         torch.save(xmem_seeded_state_dict(1), xmem)

@@ -59,8 +59,8 @@ class Checkpoints:
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> Checkpoints:
-    from tam_core.sam import SamConfig, build_sam
-    from tam_core.xmem.seeded_weights import xmem_seeded_state_dict
+    from tam_core.segmenters.sam import SamConfig, build_sam
+    from tam_core.trackers.xmem.seeded_weights import xmem_seeded_state_dict
 
     root = tmp_path_factory.mktemp("weights")
     xmem, sam = root / "xmem_seeded.pth", root / "sam_tiny.pth"
@@ -101,7 +101,7 @@ class TrackerLog:
 def recording_factory(models, log: TrackerLog):
     """A tracker factory building real XMemTrackers over ``models``' loaded
     network and config, each reporting its calls and memory size to ``log``."""
-    from tam_core.xmem import XMemTracker
+    from tam_core.trackers.xmem import XMemTracker
 
     base = models.tracker_factory
 

@@ -11,11 +11,11 @@ import pytest
 
 from tam_core.models import ModelOptions, load_models
 from tam_core.options import RunOptions
-from tam_core.refine import RefineOptions
-from tam_core.session import TrackingSession
+from tam_core.refinement import RefineOptions
+from tam_core.sessions.session import TrackingSession
 from tam_core.types import Prompt
 from tam_core.video import open_video
-from tam_core.xmem import XMemConfig
+from tam_core.trackers.xmem import XMemConfig
 
 from .conftest import NUM_FRAMES, REFINE_ALWAYS, SIZE, TrackerLog, click_on, recording_factory
 
@@ -23,7 +23,7 @@ from .conftest import NUM_FRAMES, REFINE_ALWAYS, SIZE, TrackerLog, click_on, rec
 # video), never consolidated: so each memory write is visible as growth.
 XMEM = XMemConfig(mem_every=1000, max_mid_term_frames=64)
 
-# (frame, objects) in yield order, derived from the propagation rule (tam_core.spans):
+# (frame, objects) in yield order, derived from the propagation rule (tam_core.sessions.spans):
 # object 1 keyframe 2 owns 2..11 forward and 0..1 backward; object 3 keyframe 8
 # owns 8..11 forward and 0..7 backward; keyframes are yielded by the forward pass.
 EXPECTED_FIRST = (

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from plugin.cli import main
-from tam_core.davis import read_labels as read_index_png, write_labels as write_index_png
+from tam_core.video.davis import read_labels as read_index_png, write_labels as write_index_png
 
 from .conftest import NUM_FRAMES, SIZE, click_on
 
@@ -72,7 +72,7 @@ def test_writes_a_png_for_every_frame_and_a_summary(first_run, video):
 
 
 def test_click_keyframe_is_sams_answer(first_run, inputs, video, checkpoints):
-    from tam_core.sam import load_sam
+    from tam_core.segmenters.sam import load_sam
 
     sam = load_sam("tiny", checkpoints.sam, "cpu")
     sam.set_image(video.frames[8])

@@ -94,7 +94,7 @@ def test_error_details_are_cut_between_items_never_inside_one():
 def test_sam_checkpoint_mismatch_names_whole_keys(tmp_path):
     import torch
 
-    from tam_core.sam import SamConfig, build_sam, load_sam
+    from tam_core.segmenters.sam import SamConfig, build_sam, load_sam
 
     state = build_sam(SamConfig.tiny()).state_dict()
     state = {k.replace("image_encoder", "image_encode"): v for k, v in state.items()}  # a wrong file

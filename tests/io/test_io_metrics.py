@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from io_media import sequence, square, write_pngs
-from tam_core.metrics import (
+from tam_core.evaluation.metrics import (
     EvalInputError,
     EvalOptions,
     boundary_measure,

@@ -180,7 +180,7 @@ def test_unhashed_checkpoint_is_checked_as_a_zip(tmp_path):
 def xmem_state():
     import torch
 
-    from tam_core.xmem.network import XMemNetwork
+    from tam_core.trackers.xmem.network import XMemNetwork
 
     torch.manual_seed(0)
     return XMemNetwork().state_dict()

@@ -156,7 +156,7 @@ def test_correct_refines_exactly_when_the_run_says_so(provider, video, refine, e
 
 
 def test_refinement_has_one_switch_and_it_is_a_run_option():
-    from tam_core.refine import RefineOptions
+    from tam_core.refinement import RefineOptions
 
     with pytest.raises(ConfigError, match=r"RunOptions\(refine=False\)"):
         ModelOptions(refine=RefineOptions(enabled=False))

@@ -9,7 +9,7 @@ import pytest
 from tam_core.errors import PromptError
 from tam_core.prompts import (PNG_MAX_OBJECT_ID, AutomaticIds, assign_object_ids, check_object_id, pixel_index, to_pixels,
                               validate_prompt)
-from tam_core.session import TrackingSession
+from tam_core.sessions.session import TrackingSession
 from tam_core.types import Prompt
 
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-import tam_core.sam as sam_mod
-import tam_core.xmem as xmem_mod
+import tam_core.segmenters.sam as sam_mod
+import tam_core.trackers.xmem as xmem_mod
 from tam_core.errors import CheckpointError, ConfigError
 from tam_core.models import ModelOptions, load_models
-from tam_core.refine import RefineOptions, Refiner
-from tam_core.sam import SamConfig, SamSegmenter, build_sam
+from tam_core.refinement import RefineOptions, Refiner
+from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tam_core.errors import ConfigError, PromptError
-from tam_core.refine import ObjectHistory, RefineOptions, Refiner, consistency, ramp, score_object
+from tam_core.refinement import ObjectHistory, RefineOptions, Refiner, consistency, ramp, score_object
 from tam_core.types import SegmenterOutput
 
 from .doubles import DISC, SQUARE, DegradedTracker, OracleSegmenter, probs_from_masks, scene
@@ -248,7 +248,7 @@ def test_tiny_random_sam_runs_end_to_end(video):
     """No quality claim (random weights): the real SamSegmenter plugs in and runs."""
     import torch
 
-    from tam_core.sam import SamConfig, SamSegmenter, build_sam
+    from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam
 
     torch.manual_seed(0)
     seg = SamSegmenter(build_sam(SamConfig.tiny()), device="cpu")

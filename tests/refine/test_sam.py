@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError
-from tam_core.sam import SamConfig, SamSegmenter, build_sam, load_sam_state, mask_to_logits
+from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam, load_sam_state, mask_to_logits
 
 TINY = SamConfig.tiny()
 
@@ -277,7 +277,7 @@ def test_checkpoint_errors(tiny_sam, tmp_path):
 
 
 def test_load_sam_wrong_checkpoint_for_model_type(tmp_path, tiny_sam):
-    from tam_core.sam import load_sam
+    from tam_core.segmenters.sam import load_sam
 
     path = tmp_path / "tiny.pth"
     torch.save(tiny_sam.state_dict(), path)
@@ -292,7 +292,7 @@ def test_autocast_only_on_cuda(tiny_sam):
 
 def test_load_sam_gives_the_saved_model(tmp_path, tiny_sam, monkeypatch):
     """load_sam builds on the meta device and takes the file's weights: same answers."""
-    from tam_core.sam import load_sam
+    from tam_core.segmenters.sam import load_sam
 
     path = tmp_path / "tiny.pth"
     torch.save(tiny_sam.state_dict(), path)

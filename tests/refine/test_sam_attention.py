@@ -4,8 +4,8 @@ import pytest
 import torch
 from segment_anything.modeling import image_encoder as ie
 
-from tam_core.sam import SamConfig, build_sam
-from tam_core.sam_attention import FusedRelPosAttention
+from tam_core.segmenters.sam import SamConfig, build_sam
+from tam_core.segmenters.sam.attention import FusedRelPosAttention
 
 
 @pytest.mark.parametrize("size", [(5, 5), (6, 9)])  # windowed-like and non-square grids

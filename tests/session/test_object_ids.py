@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from tam_core.options import RunOptions
-from tam_core.refine import Refiner
-from tam_core.session import TrackingSession
+from tam_core.refinement import Refiner
+from tam_core.sessions.session import TrackingSession
 from tam_core.types import ObjectProbs, Prompt
 
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory

@@ -10,7 +10,7 @@ import pytest
 
 from tam_core.errors import ConfigError, PromptError
 from tam_core.options import RunOptions
-from tam_core.session import ObjectInfo, TrackingSession
+from tam_core.sessions.session import ObjectInfo, TrackingSession
 from tam_core.types import Prompt
 
 from tests.session.helpers import click, collect
@@ -278,9 +278,9 @@ def test_propagation_is_lazy(video, frames, factory):
 
 
 def test_real_refiner_wiring(video, frames):
-    """With tam_core.refine.Refiner: every refined result was amended into the
+    """With tam_core.refinement.Refiner: every refined result was amended into the
     tracker on that frame, and histories start at the keyframe."""
-    from tam_core.refine import Refiner
+    from tam_core.refinement import Refiner
     from tests.doubles import ColorSegmenter, ColorTrackerFactory
 
     seg = ColorSegmenter()

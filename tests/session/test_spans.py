@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tam_core.spans import keyframe_spans, merge_runs, nearest_keyframe
+from tam_core.sessions.spans import keyframe_spans, merge_runs, nearest_keyframe
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward", "both"])

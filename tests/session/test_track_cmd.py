@@ -13,7 +13,7 @@ from plugin.cli import main
 from plugin.cli import track_models
 from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
 from plugin.cli.track_cmd import run_track
-from tam_core.davis import write_labels
+from tam_core.video.davis import write_labels
 from tam_core.options import RunOptions
 from tam_core.errors import PromptError
 from tam_core.types import Prompt

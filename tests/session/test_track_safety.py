@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from plugin.cli import main, track_models
-from tam_core.davis import read_labels, write_labels
+from tam_core.video.davis import read_labels, write_labels
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 from tests.session.helpers import click
 

@@ -8,8 +8,8 @@ import logging
 import pytest
 import torch
 
-from tam_core.xmem import network as network_module
-from tam_core.xmem.network import XMemNetwork, _CompiledOrEager
+from tam_core.trackers.xmem import network as network_module
+from tam_core.trackers.xmem.network import XMemNetwork, _CompiledOrEager
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tam_core.errors import PromptError
-from tam_core.xmem.objects import ObjectManager
+from tam_core.trackers.xmem.objects import ObjectManager
 
 
 def test_channels_follow_arrival_then_shift_down_on_removal():

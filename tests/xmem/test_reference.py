@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tam_core.xmem.network import XMemNetwork
-from tam_core.xmem.seeded_weights import digest, layout_of, xmem_seeded_state_dict
+from tam_core.trackers.xmem.network import XMemNetwork
+from tam_core.trackers.xmem.seeded_weights import digest, layout_of, xmem_seeded_state_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, TamError
-from tam_core.xmem import XMemConfig, XMemTracker, load_xmem
+from tam_core.trackers.xmem import XMemConfig, XMemTracker, load_xmem
 
 H, W = 40, 56  # pads to 48x64 -> 3x4 = 12 memory elements per frame
 HW = 12

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TamError
+from tam_core.errors import TamError
 
 VOID = 255
 ID_MODES = ("P", "L", "1", "I", "I;16")

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..errors import ConfigError
+from tam_core.errors import ConfigError
 
 
 @dataclass(frozen=True)

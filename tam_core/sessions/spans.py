@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import ConfigError
+from tam_core.errors import ConfigError
 
 DIRECTIONS = ("forward", "backward", "both")
 

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ConfigError, PromptError, brief
-from .models import SAM_TYPES, TEST_SAM_TYPES  # defined with what can be loaded (ModelOptions)
-from .prompts import check_box, check_points
-from .types import SegmenterOutput
+from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
+from tam_core.segmenters.sam.family import SAM_TYPES, TEST_SAM_TYPES
+from tam_core.prompts import check_box, check_points
+from tam_core.types import SegmenterOutput
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def build_sam(config: SamConfig):
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     )
-    from .sam_attention import use_fused_attention
+    from tam_core.segmenters.sam.attention import use_fused_attention
 
     use_fused_attention(sam.image_encoder)
     return sam.eval()

@@ -23,8 +23,8 @@ bound (``ramp`` below; all bounds are :class:`RefineOptions` fields):
   An object that was present on the previous frame and is empty now scores 0
   (lost); an object that stays empty scores 1 (nothing to fix).
 
-The bounds come from :class:`tam_core.refine.RefineOptions`; the repair with
-SAM is :class:`tam_core.refine.Refiner`.
+The bounds come from :class:`tam_core.refinement.RefineOptions`; the repair with
+SAM is :class:`tam_core.refinement.Refiner`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from .refine import RefineOptions
+    from tam_core.refinement.options import RefineOptions
 
 _UNCERTAIN = (0.2, 0.8)  # probabilities in this open interval count as "the tracker is unsure"
 

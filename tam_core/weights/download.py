@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import CheckpointError, WeightsUnavailableError
-from .weights import Checkpoint, _note_path, _write_note, cached_path, get_checkpoint, verify_checkpoint
+from tam_core.errors import CheckpointError, WeightsUnavailableError
+from tam_core.weights.cache import cached_path, note_path, verify_checkpoint, write_note
+from tam_core.weights.registry import Checkpoint, get_checkpoint
 
 def _unavailable(ckpt: Checkpoint, dest: Path, reason: str) -> WeightsUnavailableError:
     return WeightsUnavailableError(
@@ -87,16 +88,16 @@ def download_checkpoint(
             verify_checkpoint(ckpt, part)
         except CheckpointError as exc:
             part.unlink(missing_ok=True)
-            _note_path(part).unlink(missing_ok=True)
+            note_path(part).unlink(missing_ok=True)
             detail = "SHA-256 mismatch" if "SHA-256" in str(exc) else "size or format mismatch"
             raise CheckpointError(
                 f"downloaded {ckpt.filename} from {ckpt.url} is not the expected file ({detail}) and was deleted; "
                 f"run the command again, or fetch the file yourself and put it at {dest}"
             ) from None
         os.replace(part, dest)  # atomic: the final name only ever holds a verified file
-        _note_path(part).unlink(missing_ok=True)
+        note_path(part).unlink(missing_ok=True)
         if ckpt.sha256:
-            _write_note(dest, ckpt.sha256)
+            write_note(dest, ckpt.sha256)
     return dest
 
 

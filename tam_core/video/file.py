@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import VideoError
-from .video import Video, VideoOptions
+from tam_core.errors import VideoError
+from tam_core.video.reader import Video, VideoOptions
 
 
 class FileVideo(Video):

@@ -12,7 +12,7 @@ by ``tracker_factory`` and dropped afterwards, so the session holds
 O(objects x keyframes) masks and never per-frame results: memory does not grow
 with the video length.
 
-Propagation rule (see ``tam_core.spans``): every frame of an object is tracked
+Propagation rule (see ``tam_core.sessions.spans``): every frame of an object is tracked
 from its nearest keyframe in the allowed direction(s) — ``forward``: the latest
 keyframe at or before it; ``backward``: the earliest at or after it; ``both``:
 the nearest, ties to the earlier (forward) one. Under ``forward`` the frames
@@ -34,11 +34,11 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .errors import PromptError
-from .options import RunOptions
-from .prompts import validate_prompt
-from .spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
-from .types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
+from tam_core.errors import PromptError
+from tam_core.options import RunOptions
+from tam_core.prompts import validate_prompt
+from tam_core.sessions.spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
+from tam_core.types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class TrackingSession:
 
     frames: the video (lazy ``FrameSource``); tracker_factory: builds a fresh
     ``Tracker`` for each run of frames; segmenter: turns clicks/boxes into masks
-    (needed only for point/box prompts); refiner: ``tam_core.refine.Refiner``
+    (needed only for point/box prompts); refiner: ``tam_core.refinement.Refiner``
     (anything with ``refine_frame(frame_index, image, probs: ObjectProbs,
     histories)``), optional.
     """
@@ -180,7 +180,7 @@ class TrackingSession:
             # the segmenter's own layout (its low-res side is 256 only for official SAM)
             to_logits = getattr(self.segmenter, "mask_to_logits", None)
             if not callable(to_logits):
-                from .sam import mask_to_logits as to_logits
+                from tam_core.segmenters.sam import mask_to_logits as to_logits
             mask_input = to_logits(mask)
         elif old is not None:
             mask_input = old.logits
@@ -323,9 +323,9 @@ class TrackingSession:
 def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> Any:
     """A fresh history for one object, seeded with its keyframe mask so the
     refiner's consistency check already applies to the next frame."""
-    if hasattr(refiner, "new_history"):  # refiners other than tam_core.refine.Refiner
+    if hasattr(refiner, "new_history"):  # refiners other than tam_core.refinement.Refiner
         return refiner.new_history(object_id, frame, mask)
-    from .quality import ObjectHistory
+    from tam_core.refinement.quality import ObjectHistory
 
     history = ObjectHistory()
     ema = getattr(getattr(refiner, "options", None), "history_ema", None)

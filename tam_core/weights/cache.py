@@ -23,86 +23,13 @@ import json
 import os
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
-from .errors import CheckpointError, WeightsUnavailableError
+from tam_core.errors import CheckpointError
+from tam_core.weights.registry import Checkpoint, get_checkpoint
 
 CACHE_ENV = "TAM_LABEL_CACHE"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """One downloadable checkpoint.
-
-    size: bytes (None when not published); sha256: full hex digest (None when not
-    published). family: "sam" or "xmem"; model_type: the segment_anything
-    registry key ("vit_b", ...) for SAM.
-    """
-
-    name: str
-    filename: str
-    url: str
-    family: str
-    size: int | None = None
-    sha256: str | None = None
-    model_type: str | None = None
-
-    @property
-    def flag(self) -> str:
-        """The command-line flag that takes a local file instead of this download."""
-        return f"--{self.family}-checkpoint"
-
-
-# SHA-256 digests: not published by Meta; these are the values recorded
-# independently by micro-sam (computational-cell-analytics/micro-sam,
-# micro_sam/util.py, checksum registry for "vit_h"/"vit_l"/"vit_b") and by many
-# other download scripts with identical digests. Note that the hex in the file
-# names (4b8939, ...) is *not* a prefix of the SHA-256 (vit_h is a7bf3b02...),
-# so it is not checked. Sizes: vit_h and vit_b match published download
-# manifests (2564550879, 375042383 bytes); vit_l is the project's recorded size.
-# XMem-s012.pth: no published digest or exact size was found (about 249 MB); it is
-# checked structurally instead (see _check_structure).
-REGISTRY: Mapping[str, Checkpoint] = {
-    c.name: c
-    for c in (
-        Checkpoint(
-            name="sam_vit_h",
-            filename="sam_vit_h_4b8939.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
-            family="sam",
-            size=2564550879,
-            sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-            model_type="vit_h",
-        ),
-        Checkpoint(
-            name="sam_vit_l",
-            filename="sam_vit_l_0b3195.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
-            family="sam",
-            size=1249524607,
-            sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-            model_type="vit_l",
-        ),
-        Checkpoint(
-            name="sam_vit_b",
-            filename="sam_vit_b_01ec64.pth",
-            url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
-            family="sam",
-            size=375042383,
-            sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-            model_type="vit_b",
-        ),
-        Checkpoint(
-            name="xmem",
-            filename="XMem-s012.pth",
-            url="https://github.com/hkchengrex/XMem/releases/download/v1.0/XMem-s012.pth",
-            family="xmem",
-        ),
-    )
-}
 
 
 # -- cache ---------------------------------------------------------------------------
@@ -118,17 +45,6 @@ def default_cache_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "tam-label"
-
-
-def get_checkpoint(name: str, registry: Mapping[str, Checkpoint] | None = None) -> Checkpoint:
-    """The registry entry ``name``; :class:`CheckpointError` listing the names otherwise."""
-    registry = REGISTRY if registry is None else registry
-    try:
-        return registry[name]
-    except KeyError:
-        raise CheckpointError(
-            f"unknown checkpoint {name!r}: use one of {', '.join(sorted(registry))} or a path to a .pth file"
-        ) from None
 
 
 def cached_path(ckpt: Checkpoint | str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -200,7 +116,7 @@ def verify_checkpoint(
                 f"{path} has SHA-256 {actual[:12]}..., expected {ckpt.sha256[:12]}... for {ckpt.name} "
                 f"(corrupt or a different file); delete it and run `tam-label weights download {ckpt.name}` again"
             )
-        _write_note(path, actual)
+        write_note(path, actual)
     elif not ckpt.sha256:
         _check_structure(ckpt, path)
         if ckpt.family == "xmem":
@@ -216,7 +132,7 @@ def _check_xmem(ckpt: Checkpoint, path: Path) -> None:
     fits XMem's tensors (62.2 M values, 248.9 MB) and its keys and shapes are XMem's."""
     import torch
 
-    from .xmem.network import XMemNetwork, check_state_dict
+    from tam_core.trackers.xmem.network import XMemNetwork, check_state_dict
 
     with torch.device("meta"):  # the layout without allocating or initialising weights
         net = XMemNetwork()
@@ -240,76 +156,23 @@ def _check_xmem(ckpt: Checkpoint, path: Path) -> None:
     check_state_dict(net, state, str(path))
 
 
-def _note_path(path: Path) -> Path:
+def note_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
-def _write_note(path: Path, sha256: str) -> None:
+def write_note(path: Path, sha256: str) -> None:
     st = path.stat()
     try:
-        _note_path(path).write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}))
+        note_path(path).write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}))
     except OSError:
         pass  # a read-only cache still works, it just re-hashes
 
 
-def _verified_before(ckpt: Checkpoint, path: Path) -> bool:
+def verified_before(ckpt: Checkpoint, path: Path) -> bool:
     """True when the note says this exact file (size, mtime) already hashed right."""
     try:
-        note = json.loads(_note_path(path).read_text())
+        note = json.loads(note_path(path).read_text())
         st = path.stat()
     except (OSError, ValueError):
         return False
     return note.get("sha256") == ckpt.sha256 and note.get("size") == st.st_size and note.get("mtime_ns") == st.st_mtime_ns
-
-
-# -- resolve -------------------------------------------------------------------------
-def _looks_like_path(text: str) -> bool:
-    return (
-        os.sep in text
-        or "/" in text
-        or text.startswith(("~", "."))
-        or text.lower().endswith((".pth", ".pt", ".ckpt", ".bin", ".safetensors"))
-    )
-
-
-def resolve_checkpoint(
-    name_or_path: str | os.PathLike,
-    cache_dir: str | os.PathLike | None = None,
-    download: bool = True,
-    progress: bool = True,
-    registry: Mapping[str, Checkpoint] | None = None,
-) -> Path:
-    """Turn a registry name or a local path into the path of a checkpoint file.
-
-    An existing file is returned as is (not verified: it may be fine-tuned). A
-    registry name gives the cached file when present and verified (the full
-    SHA-256 is computed once per file and remembered), else it is downloaded
-    (when ``download``). Raises :class:`CheckpointError` for a missing path or an
-    unknown name, :class:`WeightsUnavailableError` when offline.
-    """
-    registry = REGISTRY if registry is None else registry
-    text = os.fspath(name_or_path)
-    path = Path(text).expanduser()
-    if path.is_file():
-        return path
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint path {path} is a folder; pass the .pth file inside it")
-    if isinstance(name_or_path, os.PathLike) or (_looks_like_path(text) and text not in registry):
-        raise CheckpointError(
-            f"checkpoint file not found: {path}; check the path or use a name ({', '.join(sorted(registry))})"
-        )
-    ckpt = get_checkpoint(text, registry)
-    dest = cached_path(ckpt, cache_dir)
-    if dest.is_file():
-        if ckpt.sha256 and _verified_before(ckpt, dest):
-            return verify_checkpoint(ckpt, dest, full_hash=False)
-        return verify_checkpoint(ckpt, dest, progress=progress)
-    if not download:
-        raise WeightsUnavailableError(
-            f"{ckpt.filename} is not in the cache ({dest}); run `tam-label weights download {ckpt.name}`, "
-            f"put the file there, or pass a local file with {ckpt.flag} PATH"
-        )
-    return download_checkpoint(ckpt, cache_dir=cache_dir, progress=progress)
-
-
-from .download import download_checkpoint  # noqa: E402  (re-exported; it uses the helpers above)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, PromptError, TamError
-from ..types import ObjectProbs
+from tam_core.errors import ConfigError, PromptError, TamError
+from tam_core.types import ObjectProbs
 from .config import XMemConfig
 from .memory import MemoryManager
 from .network import XMemNetwork

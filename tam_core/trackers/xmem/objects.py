@@ -16,8 +16,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import PromptError
-from ..types import ObjectProbs
+from tam_core.errors import PromptError
+from tam_core.types import ObjectProbs
 
 
 class ObjectManager:

@@ -23,16 +23,14 @@ Video files (decoded with PyAV):
 from __future__ import annotations
 
 import operator
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from .errors import VideoError
+from tam_core.errors import VideoError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -220,84 +218,3 @@ class FolderVideo(Video):
         order = range(stop - 1, start - 1, -1) if reverse else range(start, stop)
         for i in order:
             yield i, self[i]
-
-
-def open_video(src: str | os.PathLike | np.ndarray, fps: float | None = None, options: VideoOptions = VideoOptions()) -> Video:
-    """Open ``src`` as a lazy :class:`Video`.
-
-    src: a video file path (mp4/mov/avi/webm/mkv), a folder of JPEG/PNG frames
-    (sorted by file name; all the same size), or a numpy array uint8 [T,H,W,3].
-    fps: frame rate to report for folders and arrays (files report their own).
-    Raises :class:`VideoError` with a one-line reason when it cannot be opened.
-    """
-    if isinstance(src, np.ndarray):
-        return ArrayVideo(src, fps=fps, options=options)
-    if not isinstance(src, (str, os.PathLike)):
-        raise VideoError(
-            f"cannot open {type(src).__name__} as a video: pass a file path, a folder of frames or a uint8 [T,H,W,3] array"
-        )
-    path = Path(src).expanduser()
-    if not path.exists():
-        raise VideoError(f"video path does not exist: {path}")
-    if path.is_dir():
-        return FolderVideo(path, fps=fps, options=options)
-    if path.stat().st_size == 0:
-        raise VideoError(f"video file {path} is empty")
-    return FileVideo(path, options=options)
-
-
-def write_video(
-    path: str | os.PathLike,
-    frames: Iterable[np.ndarray],
-    fps: float,
-    codec: str = "libx264",
-    crf: int = 18,
-    keyframe_interval: int | None = None,
-) -> int:
-    """Write uint8 [H,W,3] RGB frames to an H.264 (yuv420p) mp4 the FiftyOne App can play.
-
-    Width and height must be even (yuv420p). ``keyframe_interval`` sets the GOP
-    length (encoder default when None). Returns the number of frames written;
-    a failed write removes the partial file.
-    """
-    import av
-
-    path = Path(path)
-    if fps <= 0:
-        raise VideoError(f"fps must be positive, got {fps}")
-    rate = Fraction(fps).limit_denominator(1001)
-    count = 0
-    try:
-        with av.open(str(path), mode="w", options={"movflags": "+faststart"} if path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}) as container:
-            stream = None
-            for frame in frames:
-                arr = np.asarray(frame)
-                if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
-                    raise VideoError(f"frame {count} must be uint8 [H,W,3] RGB, got {arr.dtype} {tuple(arr.shape)}")
-                if stream is None:
-                    h, w = arr.shape[:2]
-                    if h % 2 or w % 2:
-                        raise VideoError(f"H.264 yuv420p needs even frame sizes, got {w}x{h}; crop or pad by one pixel")
-                    stream = container.add_stream(codec, rate=rate)
-                    stream.width, stream.height = w, h
-                    stream.pix_fmt = "yuv420p"
-                    if codec in ("libx264", "h264"):
-                        stream.options = {"crf": str(crf)}
-                    if keyframe_interval:
-                        stream.codec_context.gop_size = int(keyframe_interval)
-                elif arr.shape[:2] != (stream.height, stream.width):
-                    raise VideoError(f"frame {count} is {arr.shape[1]}x{arr.shape[0]}, expected {stream.width}x{stream.height}")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
-                    container.mux(packet)
-                count += 1
-            if stream is None:
-                raise VideoError(f"no frames to write to {path}")
-            for packet in stream.encode():
-                container.mux(packet)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return count
-
-
-from .video_file import FileVideo  # noqa: E402  (re-exported; it builds on Video above)

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..device import resolve_device
-from ..errors import CheckpointError, brief
+from tam_core.device import resolve_device
+from tam_core.errors import CheckpointError, brief
 from .modules import Decoder, FeatureFusionBlock, Fusable, KeyEncoder, KeyProjection, ValueEncoder
 
 KEY_DIM = 64

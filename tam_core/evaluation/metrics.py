@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import TamError
+from tam_core.errors import TamError
 
 VOID = 255
 
@@ -295,8 +295,8 @@ def evaluate_sequence(
 
 # -- folders -----------------------------------------------------------------------------
 def read_label_png(path: Path) -> np.ndarray:
-    """int32 [H,W] object ids from an indexed (palette) or grayscale PNG (``tam_core.davis``)."""
-    from .davis import LabelImageError, read_labels
+    """int32 [H,W] object ids from an indexed (palette) or grayscale PNG (``tam_core.video.davis``)."""
+    from tam_core.video.davis import LabelImageError, read_labels
 
     try:
         return read_labels(path, "label image").astype(np.int32)

@@ -1,0 +1,1 @@
+"""Evaluation: DAVIS J, F and J&F (``metrics``)."""

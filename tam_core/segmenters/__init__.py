@@ -1,0 +1,1 @@
+"""Segmenters (step 1 and 3 of Track-Anything): one sub-package per family."""
