@@ -10,7 +10,9 @@ from tam_core.options import RunOptions
 from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
-from .track import Progress, TrackReport, add_prompts, build_session, run_propagation
+from .loop import Progress, propagate
+from .report import TrackReport
+from .track import add_prompts, build_session
 
 
 def correct(
@@ -41,4 +43,4 @@ def correct(
         o, f = missing[0]
         raise PromptError(f"changed keyframe (object {o}, frame {f}) has no prompt; add a prompt there first")
     session.mark_tracked(except_keyframes=changed)
-    return run_propagation(session, frames, merged, sink, options, progress)
+    return propagate(session, sink, options, progress=progress)

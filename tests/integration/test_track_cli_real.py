@@ -155,7 +155,8 @@ _CHILD = """
 import sys, time, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from plugin.cli import main, track_out
+from plugin.cli import main
+from operators import davis_folder as track_out
 if sys.argv[1] != "-":  # count the writes in a file and slow them down, so the test can kill in between
     counter = Path(sys.argv[1])
     real_write = track_out.DavisPngSink.write

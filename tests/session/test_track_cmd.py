@@ -12,7 +12,7 @@ from PIL import Image
 from plugin.cli import main
 from plugin.cli import track_models
 from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
-from plugin.cli.track_cmd import run_track
+from operators.folder_job import track_to_folder as run_track
 from tam_core.video.davis import write_labels
 from tam_core.options import RunOptions
 from tam_core.errors import PromptError
