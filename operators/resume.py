@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
 
-from tam_core.errors import TamError
+from tam_core.errors import PromptError, TamError
 from tam_core.models import Models
 from tam_core.options import RunOptions
 from tam_core.sessions.spans import TrackerRun
 from tam_core.types import FrameSource, Prompt
 
+from .correct import check_changed
 from .interfaces import LabelSink
 from .loop import Progress, propagate
 from .prompts import merge_prompts
 from .report import ReportBuilder, TrackReport
-from .run_record import Fingerprint, RunRecord
+from .run_record import Fingerprint, RunRecord, digest
 from .track import build_session, plan_for
 
 _log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def resumable_track(
     progress: Progress | None = None,
     max_object_id: int | None = None,
     on_start_over: Callable[[tuple[str, ...]], None] | None = None,
+    changed: Iterable[tuple[int, int]] | None = None,
 ) -> JobReport:
     """Track ``prompts`` through ``frames`` into ``sink``, resuming the job its
     record holds when that job has the same ``fingerprint``.
@@ -121,14 +123,28 @@ def resumable_track(
     ``on_start_over(why)``: told, before anything is removed, why an earlier
     record is not resumed (see :attr:`JobReport.started_over`; not called
     when there was none).
+
+    ``changed``: a correction — only the spans of these ``(object_id,
+    frame)`` keyframes are re-tracked (``operators.correct``). The keyframes
+    of an unfinished earlier correction stay changed until one finishes
+    (:func:`pending_keyframes`: its keyframes may already hold their new
+    masks while their spans do not); after an unfinished track, a
+    correction is refused (which spans are stale is unknown): track first.
     """
     merged = merge_prompts(prompts, frames.num_frames, frames.size, max_object_id=max_object_id)
-    runs = plan_for(merged, frames.num_frames, options.direction)
     previous = sink.load_record()
+    if changed is not None:
+        if previous is not None and not previous.finished and previous.changed is None:
+            raise PromptError("the last track into this output did not finish (interrupted or failed): "
+                              "run Track again (it resumes), then correct")
+        changed = check_changed(merged, set(changed) | (pending_keyframes(previous)
+                                                        & {(p.object_id, p.frame) for p in merged}))
+        fingerprint = Fingerprint({**fingerprint.parts, "changed": digest(changed)})
+    runs = plan_for(merged, frames.num_frames, options.direction, changed)
     why = _why_not_resume(previous, fingerprint, restart, redo_finished)
     kept = [r.key for r in runs if why is None and r.key in previous.done and sink.still_written(r)]
     if why is None and len(kept) == len(runs):
-        record = RunRecord(fingerprint, kept, previous.finished)
+        record = RunRecord(fingerprint, kept, previous.finished, changed)
         report = ReportBuilder().report(frames.num_frames, 0, {}, 0.0, runs_planned=len(runs), runs_kept=len(runs))
         if finish and not record.finished:
             record.finished = True
@@ -137,9 +153,11 @@ def resumable_track(
     session = build_session(frames, load(), options)
     for p in merged:  # segments clicks/boxes: a failure here leaves the sink untouched
         session.add_prompt(p)
+    if changed is not None:
+        session.mark_tracked(except_keyframes=changed)
     if [r.key for r in session.plan(options.direction)] != [r.key for r in runs]:  # pragma: no cover - a bug
         raise TamError("internal error: the session plans other tracker runs than the prompts give")
-    record = RunRecord(fingerprint, kept)
+    record = RunRecord(fingerprint, kept, changed=changed)
     sink.save_record(record)  # durable before anything earlier is removed
     if why is not None:
         if why and on_start_over is not None:
@@ -159,4 +177,11 @@ def resumable_track(
     return JobReport(report, record, why is None, why or (), True, tuple(runs))
 
 
-__all__ = ["DurableSink", "JobReport", "resumable_track"]
+def pending_keyframes(record: RunRecord | None) -> set[tuple[int, int]]:
+    """The keyframes an unfinished correction recorded in ``record`` had still to re-track (empty otherwise)."""
+    if record is None or record.finished or record.changed is None:
+        return set()
+    return {(int(o), int(f)) for o, f in record.changed}
+
+
+__all__ = ["DurableSink", "JobReport", "pending_keyframes", "resumable_track"]

@@ -50,15 +50,19 @@ class Fingerprint:
 @dataclass
 class RunRecord:
     """One job's record: its fingerprint, the keys of the tracker runs whose
-    results are all written (``done``), and whether the whole job completed."""
+    results are all written (``done``), whether the whole job completed, and
+    for a correction the ``(object_id, frame)`` keyframes it re-tracks
+    (``changed``; None: a full track)."""
 
     fingerprint: Fingerprint
     done: list[str] = field(default_factory=list)
     finished: bool = False
+    changed: list[tuple[int, int]] | None = None
 
     def to_json(self) -> dict:
         return {"version": RECORD_VERSION, "fingerprint": dict(self.fingerprint.parts), "done": list(self.done),
-                "finished": self.finished}
+                "finished": self.finished,
+                "changed": None if self.changed is None else [[int(o), int(f)] for o, f in self.changed]}
 
     @classmethod
     def from_json(cls, data: Any) -> "RunRecord | None":
@@ -67,8 +71,10 @@ class RunRecord:
         try:
             if data.get("version") != RECORD_VERSION:
                 return None
+            changed = data.get("changed")
             return cls(Fingerprint({str(k): str(v) for k, v in dict(data["fingerprint"]).items()}),
-                       [str(k) for k in data["done"]], bool(data["finished"]))
+                       [str(k) for k in data["done"]], bool(data["finished"]),
+                       None if changed is None else [(int(o), int(f)) for o, f in changed])
         except (KeyError, TypeError, AttributeError, ValueError):
             return None
 

@@ -31,13 +31,17 @@ def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable
     return merged
 
 
-def plan_for(prompts: Sequence[Prompt], num_frames: int, direction: str) -> list[TrackerRun]:
-    """The tracker runs a fresh session given ``prompts`` (merged) plans, known
-    without models (SAM is needed only to turn clicks into keyframe masks):
-    what a resumable job compares with its record before loading anything."""
+def plan_for(prompts: Sequence[Prompt], num_frames: int, direction: str,
+             changed: Iterable[tuple[int, int]] | None = None) -> list[TrackerRun]:
+    """The tracker runs a session given ``prompts`` (merged) plans — fresh, or
+    with ``changed`` given, marked tracked but for those ``(object_id,
+    frame)`` keyframes (a correction) — known without models (SAM is needed
+    only to turn clicks into keyframe masks): what a resumable job compares
+    with its record before loading anything."""
     keyframes = {oid: sorted({p.frame for p in ps}) for oid, ps in group_by_object(prompts).items()}
-    return plan_runs([s for oid in sorted(keyframes) for k in keyframes[oid]
-                      for s in keyframe_spans(oid, keyframes[oid], k, num_frames, direction)])
+    work = (sorted((oid, k) for oid, ks in keyframes.items() for k in ks) if changed is None
+            else sorted({(int(o), int(f)) for o, f in changed}))
+    return plan_runs([s for oid, k in work for s in keyframe_spans(oid, keyframes[oid], k, num_frames, direction)])
 
 
 def track(

@@ -120,3 +120,68 @@ def test_killed_delegated_track_resumes_to_the_uninterrupted_labels(tmp_path):
         assert (again.report.runs_kept, again.report.runs_tracked) == (0, 2) and _labels(killed) == expected
     finally:
         ds.delete()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch, writes: int) -> None:
+    """The sink's ``writes``-th write raises once it has saved (a run stopped there)."""
+    from plugin.fiftyone.sink import FrameDetectionsSink
+
+    real, done = FrameDetectionsSink.write, []
+
+    def write(self, results):
+        real(self, results)
+        done.append(len(results))
+        if len(done) == writes:
+            raise Interrupted
+
+    monkeypatch.setattr(FrameDetectionsSink, "write", write)
+
+
+def test_an_interrupted_correction_is_finished_by_the_next_one(tmp_path, monkeypatch):
+    """The keyframe of an interrupted correction already holds its new mask
+    (and digest): without the record the next correction saw nothing changed
+    and left the rest of its span stale."""
+    from tam_core.models import ModelOptions
+    from tam_core.options import RunOptions
+    from tests.providers import color_models
+
+    ds, (video,) = new_dataset(tmp_path, num_frames=FRAMES)
+    sample, options = ds.first(), RunOptions(batch_size=4)
+    add_click(sample, video, 1, 0)
+    api.track(ds.view(), options=options)
+    add_click(sample, video, 1, 20)  # re-tracks 20..39 forward (5 writes), then 19..11 backward (3 writes)
+    with monkeypatch.context() as mp:
+        _interrupt_after(mp, 6)
+        with pytest.raises(Interrupted):
+            api.correct(ds.view(), options=options)
+    sample.reload()
+    record = sample[job_field("tam_tracks")]
+    assert (record["done"], record["changed"], record["finished"]) == (["fwd 20-39 1@20"], [[1, 20]], False)
+    models = color_models(ModelOptions())
+    (rep,) = api.correct(ds.view(), models=models, options=options)
+    assert rep.report is not None, rep.note
+    assert (rep.report.runs_kept, rep.report.runs_tracked) == (1, 1) and len(models.tracker_factory.trackers) == 1
+    assert sorted({r.frame for r in rep.report.records}) == list(range(11, 20))
+    (again,) = api.correct(ds.view(), options=options)
+    assert again.report is None and again.note == "nothing changed since the last run"
+
+
+def test_a_correction_after_an_unfinished_track_is_refused(tmp_path, monkeypatch):
+    from tam_core.errors import PromptError
+    from tam_core.options import RunOptions
+
+    ds, (video,) = new_dataset(tmp_path)
+    add_click(ds.first(), video, 1, 0)
+    with monkeypatch.context() as mp:
+        _interrupt_after(mp, 1)
+        with pytest.raises(Interrupted):
+            api.track(ds.view(), options=RunOptions(batch_size=4))
+    add_click(ds.first(), video, 1, 6)
+    with pytest.raises(PromptError, match="did not finish .* run Track again"):
+        api.correct(ds.view())
+    (rep,) = api.track(ds.view())  # a Track finishes the output; corrections work again after it
+    assert rep.report is not None
