@@ -16,7 +16,6 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np

@@ -63,3 +63,7 @@ def track(
     session = build_session(frames, models, options)
     add_prompts(session, frames, prompts)
     return propagate(session, sink, options, progress=progress)
+
+
+__all__ = ["DIRECTIONS", "ObjectRecord", "ObjectStats", "TrackReport", "add_prompts", "build_session", "plan_for",
+           "track"]
