@@ -145,7 +145,7 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
         import torch
 
         torch.set_num_threads(threads)
-    from operators.folder_job import track_to_folder as run_track
+    from operators.folder_job import track_to_folder
     from tam_core.options import RunOptions
     from tam_core.types import Prompt
 
@@ -160,7 +160,7 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
     rss_start = _vm_hwm_kib("VmRSS")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        summary = run_track(frames, prompts, out, models, RunOptions(direction=direction, batch_size=8))
+        summary = track_to_folder(frames, prompts, out, models, RunOptions(direction=direction, batch_size=8))
         pngs = len(list(Path(out).glob("*.png")))
     seconds = time.perf_counter() - t0
     result = {
