@@ -61,10 +61,12 @@ class JobReport:
     """What :func:`resumable_track` did.
 
     track: what this call tracked (``runs_kept``: runs an earlier job had
-    finished); resumed: an earlier, unfinished job of the same fingerprint was
-    continued; started_over: why an earlier record was not resumed
-    (``["restart"]``, ``["finished"]``, changed fingerprint parts, or
-    ``["unreadable"]``), empty otherwise; loaded: models were needed.
+    finished); record: the job's record as saved; resumed: the earlier
+    record was of the same job and continued (or found complete);
+    started_over: why an earlier record was not resumed (``("restart",)``,
+    ``("finished",)`` or the fingerprint parts that differ), empty when it was
+    or when there was none (a sink's unreadable record counts as none);
+    loaded: models were needed; runs: the tracker runs of the job, in order.
     """
 
     track: TrackReport
