@@ -77,7 +77,8 @@ class FrameDetectionsSink:
     a write is durable once the database acknowledged it, so a killed worker
     loses nothing written; the record is saved after the frames it counts.
     ``still_written`` trusts the record (a person's edit of a tracked mask
-    becomes a keyframe prompt, which changes the job's fingerprint).
+    becomes a keyframe prompt, which changes the job's fingerprint); a
+    deleted output field makes the record count as none.
     """
 
     def __init__(self, sample: Any, field: str, labels: Mapping[int, str | None],
@@ -115,8 +116,9 @@ class FrameDetectionsSink:
 
     # -- the job's record (operators.resume.DurableSink)
     def load_record(self) -> RunRecord | None:
-        name = job_field(self.field)
-        if not self.sample._dataset.has_sample_field(name):
+        """The record, or None when there is none or the output field itself was deleted since."""
+        name, dataset = job_field(self.field), self.sample._dataset
+        if not dataset.has_sample_field(name) or not dataset.has_frame_field(self.field):
             return None
         return RunRecord.from_json(self.sample[name])
 

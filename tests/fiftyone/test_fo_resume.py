@@ -24,7 +24,8 @@ from fiftyone.operators.executor import ExecutionRunState
 
 from plugin.fiftyone import api
 from plugin.fiftyone.sink import job_field
-from tests.fiftyone.helpers import add_click, new_dataset
+from tam_core.options import RunOptions
+from tests.fiftyone.helpers import NUM_FRAMES, add_click, new_dataset, output_masks
 from tests.fiftyone.providers import event_lines
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,7 +147,6 @@ def test_an_interrupted_correction_is_finished_by_the_next_one(tmp_path, monkeyp
     (and digest): without the record the next correction saw nothing changed
     and left the rest of its span stale."""
     from tam_core.models import ModelOptions
-    from tam_core.options import RunOptions
     from tests.providers import color_models
 
     ds, (video,) = new_dataset(tmp_path, num_frames=FRAMES)
@@ -172,7 +172,6 @@ def test_an_interrupted_correction_is_finished_by_the_next_one(tmp_path, monkeyp
 
 def test_a_correction_after_an_unfinished_track_is_refused(tmp_path, monkeypatch):
     from tam_core.errors import PromptError
-    from tam_core.options import RunOptions
 
     ds, (video,) = new_dataset(tmp_path)
     add_click(ds.first(), video, 1, 0)
@@ -184,4 +183,21 @@ def test_a_correction_after_an_unfinished_track_is_refused(tmp_path, monkeypatch
     with pytest.raises(PromptError, match="did not finish .* run Track again"):
         api.correct(ds.view())
     (rep,) = api.track(ds.view())  # a Track finishes the output; corrections work again after it
-    assert rep.report is not None
+    assert rep.report.runs_tracked == 3  # forward 0..3, forward 6..11, backward 6..4
+    add_click(ds.first(), video, 1, 9)
+    (rep,) = api.correct(ds.view())
+    assert rep.report.runs_tracked == 2  # keyframe 9's forward and backward spans
+
+
+def test_a_deleted_output_field_is_not_resumed(tmp_path, monkeypatch):
+    ds, (video,) = new_dataset(tmp_path)
+    add_click(ds.first(), video, 1, 0)
+    add_click(ds.first(), video, 1, 8)
+    with monkeypatch.context() as mp:
+        _interrupt_after(mp, 3)  # the forward run 0..7 is done (2 writes), then 1 write of the next
+        with pytest.raises(Interrupted):
+            api.track(ds.view(), options=RunOptions(batch_size=4))
+    ds.delete_frame_field("tam_tracks")
+    (rep,) = api.track(ds.view(), options=RunOptions(batch_size=4))
+    assert (rep.report.runs_kept, rep.report.runs_tracked) == (0, 3)
+    assert sorted(output_masks(ds.first())) == [(1, f) for f in range(NUM_FRAMES)]
