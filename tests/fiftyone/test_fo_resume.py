@@ -90,8 +90,7 @@ def test_killed_delegated_track_resumes_to_the_uninterrupted_labels(tmp_path):
             "target": "EACH_VIDEO", "prompt_field": "tam_prompts", "label_field": "tam_tracks"}})
         (op,) = service.list_operations(dataset_name=ds.name, operator=URI)
         done = _run_job(op.id, env, kill_after=4)
-        assert done.returncode == -9, (done.stderr.decode()[-3000:], service.get(op.id).run_state,
-                                       service.get(op.id).result.result, service.get(op.id).result.error)
+        assert done.returncode == -9, (done.stderr.decode()[-3000:], service.get(op.id).run_state)
         assert service.get(op.id).run_state == ExecutionRunState.RUNNING  # a killed worker's job
         killed.reload()
         assert killed[job_field("tam_tracks")]["done"] == [FORWARD]
