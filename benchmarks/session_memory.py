@@ -1,7 +1,7 @@
 """Peak memory of a tracking run vs video length (goal: 2,000 frames <= 1.15x 200 frames).
 
 Each length runs in its own subprocess (peak RSS via ``resource.getrusage``)
-through the real path of ``tam-label track``: ``plugin.cli.track_cmd.run_track``
+through the real path of ``tam-label track``: ``operators.folder_job.track_to_folder``
 (session, operators, DAVIS PNG writer, resume record, summary). Frames are
 generated on the fly by a lazy FrameSource (never stored), 480p by default, with
 the same two objects for every length: object 1 prompted on frame 0, object 2
@@ -145,7 +145,7 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
         import torch
 
         torch.set_num_threads(threads)
-    from plugin.cli.track_cmd import run_track
+    from operators.folder_job import track_to_folder
     from tam_core.options import RunOptions
     from tam_core.types import Prompt
 
@@ -160,7 +160,7 @@ def child(num_frames: int, kind: str, device: str, size: tuple[int, int], direct
     rss_start = _vm_hwm_kib("VmRSS")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        summary = run_track(frames, prompts, out, models, RunOptions(direction=direction, batch_size=8))
+        summary = track_to_folder(frames, prompts, out, models, RunOptions(direction=direction, batch_size=8))
         pngs = len(list(Path(out).glob("*.png")))
     seconds = time.perf_counter() - t0
     result = {

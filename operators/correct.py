@@ -10,7 +10,9 @@ from tam_core.options import RunOptions
 from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
-from .track import Progress, TrackReport, add_prompts, build_session, run_propagation
+from .loop import Progress, propagate
+from .report import TrackReport
+from .track import add_prompts, build_session
 
 
 def correct(
@@ -32,7 +34,14 @@ def correct(
     """
     session = build_session(frames, models, options)
     merged = add_prompts(session, frames, prompts)
-    keys = {(p.object_id, p.frame) for p in merged}
+    changed = check_changed(merged, changed)
+    session.mark_tracked(except_keyframes=changed)
+    return propagate(session, sink, options, progress=progress)
+
+
+def check_changed(prompts: Sequence[Prompt], changed: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``changed`` sorted, each a keyframe of ``prompts``; PromptError when empty or not."""
+    keys = {(p.object_id, p.frame) for p in prompts}
     changed = sorted({(int(o), int(f)) for o, f in changed})
     if not changed:
         raise PromptError("nothing to correct: no new or edited keyframe was given")
@@ -40,5 +49,4 @@ def correct(
     if missing:
         o, f = missing[0]
         raise PromptError(f"changed keyframe (object {o}, frame {f}) has no prompt; add a prompt there first")
-    session.mark_tracked(except_keyframes=changed)
-    return run_propagation(session, frames, merged, sink, options, progress)
+    return changed

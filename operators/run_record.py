@@ -1,33 +1,36 @@
-"""Resumable tracking: a durable record of what a job is for and what it finished.
+"""The durable record of a resumable job: what it is for and which tracker runs it finished.
 
-Tool-agnostic (the DAVIS PNG folder of ``tam-label track`` is one user). The
-rules that keep results safe:
+Tool-agnostic: the sink that owns the results owns the record too
+(``operators.resume.DurableSink``: the DAVIS PNG folder keeps it in a JSON
+file beside the PNGs, FiftyOne on the video's sample). The rules that keep
+results safe (applied by ``operators.resume.resumable_track``):
 
 - A job is identified by a :class:`Fingerprint`: named parts (video content,
   prompts, options, model checkpoints), each a digest. A record with another
   fingerprint belongs to another job: the caller starts over and says which
   part changed (:meth:`Fingerprint.changes`).
-- The record is written (atomically, fsync'ed) *before* the caller removes
-  any earlier results, and says ``finished: false`` until the job is done, so
-  an interrupted or failed job is always recognised as incomplete.
-- The unit of resuming is a :class:`tam_core.sessions.spans.TrackerRun` (one fresh
-  tracker holding its objects jointly): a run is marked done only after all
-  its results were written; an unfinished run is tracked again in full, so
-  a resumed job gives exactly the results of an uninterrupted one.
+- The record is saved durably *before* any earlier results are removed, and
+  says ``finished: false`` until the job is done, so an interrupted or failed
+  job is always recognised as incomplete.
+- The unit of resuming is a :class:`tam_core.sessions.spans.TrackerRun` (one
+  fresh tracker holding its objects jointly): a run is marked done only after
+  all its results were written; an unfinished run is tracked again in full,
+  so a resumed job gives exactly the results of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, Sequence
 
-from tam_core.types import FrameResult
+import numpy as np
 
-from .interfaces import LabelSink
+from tam_core.options import RunOptions
+from tam_core.types import Prompt
 
 RECORD_VERSION = 2
 
@@ -42,6 +45,46 @@ class Fingerprint:
         """Names of the parts that differ from ``older`` (sorted; added or removed parts count)."""
         names = set(self.parts) | set(older.parts)
         return sorted(n for n in names if self.parts.get(n) != older.parts.get(n))
+
+
+@dataclass
+class RunRecord:
+    """One job's record: its fingerprint, the keys of the tracker runs whose
+    results are all written (``done``), whether the whole job completed, and
+    for a correction the ``(object_id, frame)`` keyframes it re-tracks
+    (``changed``; None: a full track)."""
+
+    fingerprint: Fingerprint
+    done: list[str] = field(default_factory=list)
+    finished: bool = False
+    changed: list[tuple[int, int]] | None = None
+
+    def to_json(self) -> dict:
+        return {"version": RECORD_VERSION, "fingerprint": dict(self.fingerprint.parts), "done": list(self.done),
+                "finished": self.finished,
+                "changed": None if self.changed is None else [[int(o), int(f)] for o, f in self.changed]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "RunRecord | None":
+        """The record in ``data`` (from :meth:`to_json`), or None when it is not
+        one (unreadable, or an older format: counts as no record)."""
+        try:
+            if data.get("version") != RECORD_VERSION:
+                return None
+            changed = data.get("changed")
+            return cls(Fingerprint({str(k): str(v) for k, v in dict(data["fingerprint"]).items()}),
+                       [str(k) for k in data["done"]], bool(data["finished"]),
+                       None if changed is None else [(int(o), int(f)) for o, f in changed])
+        except (KeyError, TypeError, AttributeError, ValueError):
+            return None
+
+
+def load_record_file(path: Path) -> RunRecord | None:
+    """The record stored at ``path`` (JSON), or None when there is none or it is unreadable."""
+    try:
+        return RunRecord.from_json(json.loads(Path(path).read_text()))
+    except (OSError, ValueError):
+        return None
 
 
 def write_json_durably(path: Path, data: Any) -> None:
@@ -64,105 +107,56 @@ def write_json_durably(path: Path, data: Any) -> None:
         os.close(fd)
 
 
-@dataclass
-class RunRecord:
-    """The durable record of one job, stored as JSON at ``path``.
-
-    done: keys of the tracker runs whose results are all written; finished:
-    the whole job completed (results complete and summarised).
-    """
-
-    path: Path
-    fingerprint: Fingerprint
-    done: list[str] = field(default_factory=list)
-    finished: bool = False
-
-    @classmethod
-    def load(cls, path: Path) -> "RunRecord | None":
-        """The record at ``path``, or None when there is none or it is unreadable
-        (a record of an older format counts as none)."""
-        try:
-            data = json.loads(Path(path).read_text())
-            if data.get("version") != RECORD_VERSION:
-                return None
-            return cls(Path(path), Fingerprint(dict(data["fingerprint"])), list(data["done"]), bool(data["finished"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-    def save(self) -> None:
-        write_json_durably(self.path, {
-            "version": RECORD_VERSION,
-            "fingerprint": dict(self.fingerprint.parts),
-            "done": self.done,
-            "finished": self.finished,
-        })
-
-    def mark_done(self, key: str) -> None:
-        if key not in self.done:
-            self.done.append(key)
-        self.save()
-
-    def finish(self) -> None:
-        self.finished = True
-        self.save()
+# ------------------------------------------------------------ fingerprint parts
+def digest(data: Any) -> str:
+    """Digest of JSON-able ``data`` (keys sorted; anything else by ``str``)."""
+    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True)
-class RunsReport:
-    """What :func:`track_runs` did: runs planned / kept from an earlier job /
-    tracked now, frames tracked now (stepped by a tracker), seconds spent."""
-
-    runs_planned: int
-    runs_kept: int
-    runs_tracked: int
-    frames_tracked: int
-    seconds: float
+def prompts_digest(prompts: Sequence[Prompt]) -> str:
+    """Digest of prompts' content (frames, ids, labels, points, boxes, masks)."""
+    h = hashlib.blake2b(digest_size=16)
+    for p in sorted(prompts, key=lambda p: (p.object_id, p.frame)):
+        h.update(json.dumps([int(p.frame), int(p.object_id), p.label]).encode())
+        for arr in (p.points, p.point_labels, p.box, p.mask):
+            h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes() + str(np.shape(arr)).encode())
+    return h.hexdigest()
 
 
-def track_runs(
-    session: Any,
-    direction: str,
-    sink: LabelSink,
-    record: RunRecord,
-    batch_size: int = 16,
-    still_valid: Callable[[Any], bool] = lambda run: True,
-    progress: Callable[[int, int], None] | None = None,
-) -> RunsReport:
-    """Track every run of ``session.plan(direction)`` that ``record`` does not
-    hold as done (or whose stored results ``still_valid(run)`` rejects),
-    writing results to ``sink`` in batches and marking each run done in
-    ``record`` once all its results are written.
+def model_fingerprint(opts: Any) -> dict[str, str]:
+    """What identifies a ``tam_core.models.ModelOptions``' results: SAM type,
+    precision, XMem config and refinement thresholds, and each checkpoint: a
+    given file by its content digest, an official one by its registry name
+    (its content is fixed and checked when downloaded), so the fingerprint is
+    the same before and after the first download. Loads nothing."""
+    from tam_core.fingerprint import file_digest
 
-    progress(done, total) counts frames stepped by trackers in this call.
-    """
-    start = time.perf_counter()
-    runs = session.plan(direction)
-    kept = [r for r in runs if r.key in record.done and still_valid(r)]
-    record.done = [r.key for r in kept]  # forget runs of other plans and runs found damaged
-    record.save()
-    todo = [r for r in runs if r not in kept]
-    total = sum(r.num_frames for r in todo)
-    finished_frames = 0
-    if progress is not None:
-        progress(0, total)
-    for run in todo:
-        batch: list[FrameResult] = []
-        stepped = 0
-        for res in session.track_run(run):
-            batch.append(res)
-            stepped = abs(res.frame - (run.hi if run.reverse else run.lo)) + 1
-            if len(batch) >= batch_size:
-                sink.write(batch)
-                batch = []
-                if progress is not None:
-                    progress(finished_frames + stepped, total)
-        if batch:
-            sink.write(batch)
-        finished_frames += run.num_frames
-        record.mark_done(run.key)
-        if progress is not None:
-            progress(finished_frames, total)
-    return RunsReport(len(runs), len(kept), len(todo), total, time.perf_counter() - start)
+    out = {"sam_type": opts.sam_type, "autocast": opts.autocast, "xmem_config": repr(opts.xmem_config),
+           "refine": repr(opts.refine)}
+    for family, given, name in (("sam", opts.sam_checkpoint, f"sam_{opts.sam_type}"), ("xmem", opts.xmem_checkpoint, "xmem")):
+        path = Path(given).expanduser() if given is not None else None
+        out[f"{family}_checkpoint"] = (f"official:{name}" if path is None
+                                       else file_digest(path) if path.is_file() else str(path))
+    return out
 
 
-__all__ = ["Fingerprint", "RunRecord", "RunsReport", "track_runs", "write_json_durably"]
+def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
+                    models: Mapping[str, Any] | None = None) -> Fingerprint:
+    """The fingerprint of tracking ``prompts`` (merged) through ``frames`` with
+    ``options`` and the models ``models`` identifies (see
+    :func:`model_fingerprint`): the video's content (``tam_core.fingerprint``:
+    another spelling of the path is the same video), the prompts, the options
+    but the batch size (it changes no result), the models."""
+    from tam_core.fingerprint import video_fingerprint
+
+    size = [int(frames.size[0]), int(frames.size[1])]
+    return Fingerprint({
+        "video": digest([video_fingerprint(frames), int(frames.num_frames), size]),
+        "prompts": prompts_digest(prompts),
+        "options": digest({k: v for k, v in asdict(options).items() if k != "batch_size"}),
+        "models": digest(dict(models or {})),
+    })
+
+
+__all__ = ["Fingerprint", "RECORD_VERSION", "RunRecord", "digest", "job_fingerprint", "load_record_file",
+           "model_fingerprint", "prompts_digest", "write_json_durably"]

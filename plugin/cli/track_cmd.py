@@ -1,35 +1,23 @@
 """``tam-label track VIDEO --point ... --out DIR``: track objects into DAVIS-style PNGs.
 
-Parsing and wiring only: prompt flags in ``track_args``, the output folder in
-``track_out``, PNG reading/writing in ``tam_core.video.davis``, the resumable job
-record in ``operators.run_record``, progress in ``operators.progress``.
+Parsing and wiring only: prompt flags in ``track_args``, the model flags and
+checks in ``model_args``/``track_models``; the job itself (resumable, the PNG
+folder, the summary) is ``operators.folder_job.track_to_folder``.
 
-Safety: every check that needs only the video's length and size and the
-output folder runs before any model is loaded. A job's record (fingerprint of
-the video's *content*, prompts, options and checkpoints) is written durably
-before earlier results are removed; tracker runs are marked done only once
-written, so an interrupted job resumes to exactly the uninterrupted masks.
+Every check that needs only the video's length and size and the output
+folder runs before any model is loaded, and creates nothing; a re-run with
+nothing left to track loads no model.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
-
-from tam_core.options import RunOptions
-from tam_core.types import Prompt
 
 from .track_args import check_prompts, prompts_from_args
-from .track_out import PROGRESS, SUMMARY, DavisPngSink, check_out_dir, frame_summaries, png_path, remove_results
 
 EXAMPLES = """\
 frames are 0-based; coordinates are pixels (x right, y down; a W x H frame spans [0, W] x [0, H]).
@@ -48,131 +36,6 @@ Interrupted (Ctrl-C, crash)? Run the same command again: finished tracker runs
 are kept, the rest is tracked again. A changed video, prompt, option or
 checkpoint starts over (one line says why); so does --restart.
 """
-
-
-def _digest(data: Any) -> str:
-    return hashlib.blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
-
-
-def prompts_digest(prompts: Sequence[Prompt]) -> str:
-    """Digest of prompts' content (frames, ids, labels, points, boxes, masks)."""
-    h = hashlib.blake2b(digest_size=16)
-    for p in sorted(prompts, key=lambda p: (p.object_id, p.frame)):
-        h.update(json.dumps([int(p.frame), int(p.object_id), p.label]).encode())
-        for arr in (p.points, p.point_labels, p.box, p.mask):
-            h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes() + str(np.shape(arr)).encode())
-    return h.hexdigest()
-
-
-def run_track(
-    video: Any,
-    prompts: Sequence[Prompt],
-    out_dir: str | Path,
-    models: Any,
-    options: RunOptions = RunOptions(),
-    *,
-    restart: bool = False,
-    model_fingerprint: Mapping[str, Any] | None = None,
-    progress: bool | None = False,
-    name: str | None = None,
-    log: Callable[[str], None] | None = None,
-) -> dict:
-    """Track ``prompts`` through ``video`` with ``models`` into DAVIS PNGs + summary.json; resumable.
-
-    video: a path (file or frame folder) or a FrameSource; models:
-    ``tam_core.models.Models`` or a double with ``segmenter``,
-    ``tracker_factory`` and optionally ``refiner``; model_fingerprint: what
-    identifies the models (types, checkpoint digests) for the resume
-    fingerprint; progress: None = bar on a terminal / log lines otherwise,
-    False = silent; log: where one-line notes go (default stderr). Returns the summary.
-    """
-    from operators.progress import RunProgress
-    from operators.run_record import Fingerprint, RunRecord, track_runs
-    from operators.track import build_session
-    from tam_core.fingerprint import video_fingerprint
-
-    log = log or (lambda line: print(f"tam-label: {line}", file=sys.stderr, flush=True))
-    start = time.perf_counter()
-    if isinstance(video, (str, os.PathLike)):
-        from tam_core.video import open_video
-
-        frames, video_name = open_video(video), name or str(video)
-    else:
-        frames, video_name = video, name or type(video).__name__
-    out_dir = check_out_dir(out_dir, video if isinstance(video, (str, os.PathLike)) else None)
-    size = (int(frames.size[0]), int(frames.size[1]))
-    merged = check_prompts(prompts, frames.num_frames, size)
-    session = build_session(frames, models, options)
-    for p in merged:  # segments clicks/boxes (SAM): a failure here leaves --out untouched
-        session.add_prompt(p)
-    fingerprint = Fingerprint({
-        "video": _digest([video_fingerprint(frames), frames.num_frames, size]),
-        "prompts": prompts_digest(merged),
-        "options": _digest({k: v for k, v in asdict(options).items() if k != "batch_size"}),
-        "models": _digest(dict(model_fingerprint or {})),
-    })
-    record_path = out_dir / PROGRESS
-    previous = RunRecord.load(record_path)
-    if previous is not None and not restart and not fingerprint.changes(previous.fingerprint):
-        record = previous
-        record.finished = False
-        record.save()
-    else:
-        if restart:
-            log(f"--restart: starting over in {out_dir}")
-        elif previous is not None:
-            log(f"the previous run in {out_dir} was for a different {', '.join(fingerprint.changes(previous.fingerprint))}; "
-                "starting over")
-        elif record_path.exists():
-            log(f"{record_path} is from an older tam-label or damaged; starting over")
-        record = RunRecord(record_path, fingerprint)
-        record.save()  # durable before anything earlier is removed
-        remove_results(out_dir)
-    resumed = bool(record.done)
-    runs = session.plan(options.direction)
-    sink = DavisPngSink(out_dir, size, runs)
-
-    def still_valid(run) -> bool:  # a finished run's masks must all still be there
-        return all(png_path(out_dir, t).exists() for t in range(run.lo, run.hi + 1)
-                   if any(s.yields(t) for s in run.spans))
-
-    on_progress = RunProgress(enabled=progress is not False)
-    try:
-        report = track_runs(session, options.direction, sink, record, options.batch_size, still_valid, on_progress)
-    finally:
-        sink.close()
-        on_progress.close()
-    covered = {t for run in runs for t in range(run.lo, run.hi + 1)}
-    empty = np.zeros(size, np.uint8)
-    for t in range(frames.num_frames):  # DAVIS layout: a PNG for every frame (no object: all 0)
-        if t not in covered and not png_path(out_dir, t).exists():
-            from tam_core.video.davis import write_labels
-
-            write_labels(png_path(out_dir, t), empty, fsync=True)
-    per_frame = frame_summaries(out_dir, frames.num_frames)  # reads every PNG: all must exist
-    summary = {
-        "video": video_name,
-        "num_frames": frames.num_frames,
-        "size": list(size),
-        "fingerprint": dict(fingerprint.parts),
-        "options": asdict(options),
-        "objects": [{"id": i.id, "label": i.label, "keyframes": list(i.keyframes)} for i in session.objects.values()],
-        "frames": per_frame,
-        "refined_frames": sorted(int(f) for f, objs in per_frame.items() if any(o["refined"] for o in objs.values())),
-        "resumed": resumed,
-        "timings": {
-            "seconds": round(time.perf_counter() - start, 3),
-            "tracking_seconds": round(report.seconds, 3),
-            "frames_tracked": report.frames_tracked,
-            "runs": {"planned": report.runs_planned, "kept": report.runs_kept, "tracked": report.runs_tracked},
-            "seconds_per_frame": round(report.seconds / report.frames_tracked, 4) if report.frames_tracked else None,
-        },
-    }
-    from operators.run_record import write_json_durably
-
-    write_json_durably(out_dir / SUMMARY, summary)
-    record.finish()
-    return summary
 
 
 # ---------------------------------------------------------------------- CLI
@@ -208,11 +71,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from operators.davis_folder import SUMMARY, check_out_dir
+    from operators.folder_job import track_to_folder
+    from operators.run_record import model_fingerprint, write_json_durably
     from tam_core.errors import ConfigError
     from tam_core.video import open_video
 
     from .model_args import run_options
-    from .track_models import check_model_options, load_models, model_fingerprint
+    from .track_models import check_model_options, load_models
 
     parsed = prompts_from_args(args)  # syntax errors first
     if args.batch_size < 1:
@@ -223,16 +89,19 @@ def run(args: argparse.Namespace) -> int:
     mopts = check_model_options(args)  # device, precision, checkpoint files: all before loading
     for note in parsed.notes:
         print(f"tam-label: note: {note}", file=sys.stderr)
-    t0 = time.perf_counter()
-    models = load_models(mopts)
-    load_s = time.perf_counter() - t0
-    options = run_options(args)
-    summary = run_track(frames, parsed.prompts, args.out, models, options, restart=args.restart,
-                        model_fingerprint=model_fingerprint(mopts), progress=None if not args.no_progress else False,
-                        name=str(args.video))
-    summary["timings"]["model_load_seconds"] = round(load_s, 3)
-    from operators.run_record import write_json_durably
+    load_s = 0.0
 
+    def load():  # called only when something is left to track
+        nonlocal load_s
+        t0 = time.perf_counter()
+        models = load_models(mopts)
+        load_s = time.perf_counter() - t0
+        return models
+
+    summary = track_to_folder(frames, parsed.prompts, args.out, load, run_options(args), restart=args.restart,
+                              model_fingerprint=model_fingerprint(mopts),
+                              progress=None if not args.no_progress else False, name=str(args.video))
+    summary["timings"]["model_load_seconds"] = round(load_s, 3)
     write_json_durably(Path(args.out) / SUMMARY, summary)
     print(done_message(summary, args.out))
     return 0

@@ -1,12 +1,12 @@
 """Models for ``tam-label track``/``demo`` (flags: ``model_args``): the checks
 that run before any model is loaded (device, precision; ``model_options``
-checks the SAM type and checkpoint files), the one cached loader, and what
-identifies the loaded models in a resume fingerprint."""
+checks the SAM type and checkpoint files) and the one cached loader. What
+identifies the models in a resume fingerprint is
+``operators.run_record.model_fingerprint``."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 def check_model_options(args: argparse.Namespace) -> Any:
@@ -27,18 +27,3 @@ def load_models(opts: Any) -> Any:
     from tam_core.models import get_models
 
     return get_models(opts)
-
-
-def model_fingerprint(opts: Any) -> dict[str, str]:
-    """What identifies the models' results: SAM type, precision, XMem config and
-    refinement thresholds, and each checkpoint's content digest (after loading,
-    so official weights are resolved to their cached files)."""
-    from tam_core.fingerprint import file_digest
-    from tam_core.weights import cached_path
-
-    out = {"sam_type": opts.sam_type, "autocast": opts.autocast, "xmem_config": repr(opts.xmem_config),
-           "refine": repr(opts.refine)}
-    for family, given, name in (("sam", opts.sam_checkpoint, f"sam_{opts.sam_type}"), ("xmem", opts.xmem_checkpoint, "xmem")):
-        path = Path(given).expanduser() if given is not None else cached_path(name, opts.cache_dir)
-        out[f"{family}_checkpoint"] = file_digest(path) if path.is_file() else str(path)
-    return out

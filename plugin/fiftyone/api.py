@@ -3,7 +3,12 @@
 Each function works on any sample collection (dataset or view) of videos,
 reads prompts from one or several frame fields (FiftyOne's SAM 2 conventions,
 see ``convert`` and ``prompt_reader``), streams frames from the video file and
-writes a frame-level ``Detections`` field in batches. Pass ``models=`` to use
+writes a frame-level ``Detections`` field in batches. Track and correct are
+resumable: their record (``<label_field>_job`` on the sample,
+``operators.resume``) lets an interrupted run (a killed delegated worker,
+Ctrl-C) keep the tracker runs it finished when run again with the same
+inputs, and keeps an interrupted correction's keyframes changed until a
+correction finishes. Pass ``models=`` to use
 already loaded models (or test doubles); otherwise ``model_options`` says what
 to load and ``tam_core.models.get_models`` (the one cached loader) loads it
 once per process. How a run behaves is ``options`` (a
@@ -16,9 +21,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from operators.correct import correct as correct_frames
 from operators.prompts import merge_prompts, object_labels
-from operators.track import TrackReport, track as track_frames
+from operators.resume import pending_keyframes, resumable_track
+from operators.run_record import job_fingerprint, model_fingerprint
+from operators.track import TrackReport
 from tam_core.errors import PromptError, frame_label, frames_counted_from
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
@@ -27,7 +33,7 @@ from tam_core.types import Prompt
 from .convert import PROMPT_ATTR, SOURCE_ATTR, KeyframeTag, box_to_pixels, is_edited, is_ours, paste_mask, prompt_digest
 from .prompt_reader import check_prompt_fields, field_name, frames_with, parse_fields, read_prompts, read_sourced
 from .review import read_records, review
-from .sink import FrameDetectionsSink, check_output_field
+from .sink import FrameDetectionsSink, check_output_field, ensure_job_field
 
 DEFAULT_PROMPT_FIELD = "tam_prompts"
 DEFAULT_LABEL_FIELD = "tam_tracks"
@@ -129,15 +135,20 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
             oid, frame = min(p.removed)
             raise PromptError(f"the keyframe of object {oid} on frame {frame_label(frame)} was removed since the last run; "
                               "run Track (not Correct) to re-track without it")
-        if only_changes and not p.changed:
-            return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
+        ensure_job_field(sample._dataset, label_field)
         sink = FrameDetectionsSink(sample, label_field, object_labels(p.prompts), p.keyframes)
+        # An interrupted correction's keyframes may already hold their new digests: its record keeps them changed.
+        if only_changes and not p.changed and not pending_keyframes(sink.load_record()) & set(p.keyframes):
+            return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
         cb = (lambda d, t: progress(sample.id, d, t)) if progress else None
-        chosen = models if models is not None else get_models(model_options)
-        if only_changes:
-            rep = correct_frames(video, p.prompts, sorted(p.changed), sink, chosen, options, cb)
-        else:
-            rep = track_frames(video, p.prompts, sink, chosen, options, cb)
+
+        def load() -> Models:
+            return models if models is not None else get_models(model_options)
+
+        # Resumes an unfinished job of the same inputs; a finished one is done again.
+        fingerprint = job_fingerprint(video, p.prompts, options, model_fingerprint(model_options))
+        rep = resumable_track(video, p.prompts, sink, load, options, fingerprint, redo_finished=True, progress=cb,
+                              changed=sorted(p.changed) if only_changes else None).track
         sink.close()
         return SampleReport(sample.id, sample.filepath, rep)
 

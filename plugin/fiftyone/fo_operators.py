@@ -201,7 +201,8 @@ class _TrackBase(foo.Operator):
 
 
 def _summary(reports) -> dict:
-    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": [], "videos": []}
+    out = {"samples": len(reports), "tracked": 0, "frames": 0, "skipped": [], "videos": [], "runs_kept": 0,
+           "runs_tracked": 0}
     for r in reports:
         if r.report is None:
             out["skipped"].append(f"{r.filepath}: {r.note}")
@@ -209,6 +210,8 @@ def _summary(reports) -> dict:
             out["tracked"] += 1
             out["frames"] += r.report.frames_written
             out["videos"].append(r.filepath)
+            out["runs_kept"] += r.report.runs_kept  # finished by an earlier, interrupted run of the same job
+            out["runs_tracked"] += r.report.runs_tracked
     return out
 
 

@@ -6,10 +6,13 @@ Scale-out: :func:`queue_per_video` queues one delegated operation per video
 of a view, each pinned to its one sample. FiftyOne hands a queued operation
 to exactly one worker (it moves QUEUED -> RUNNING atomically), so N workers on
 N GPUs label N videos at a time, each video once. A job writes its video's
-frames in batches, each frame atomically; a worker killed mid-job leaves that
-video with complete old-or-new frames and its job "running": mark it failed
-and re-run it (``fiftyone delegated fail ID``, ``fiftyone delegated rerun
-ID``): tracking a video again rewrites all of it, identically.
+frames in batches, each frame atomically, and marks each tracker run done in
+the video's job record (``<label_field>_job``, ``operators.resume``) once
+written; a worker killed mid-job leaves that video with complete old-or-new
+frames and its job "running": mark it failed and re-run it (``fiftyone
+delegated fail ID``, ``fiftyone delegated rerun ID``): the re-run keeps the
+tracker runs finished before the kill and tracks the rest, giving exactly
+the labels of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ def queue_per_video(ctx: Any, view: Any, operator_uri: str, params: dict) -> lis
     operation ids."""
     from fiftyone.operators.delegated import DelegatedOperationService
 
+    from .api import DEFAULT_LABEL_FIELD
+    from .sink import ensure_job_field
+
+    ensure_job_field(view._dataset, params.get("label_field") or DEFAULT_LABEL_FIELD)  # declared once, before workers race
     service = DelegatedOperationService()
     ids = []
     for sid, path in zip(*view.values(["id", "filepath"])):

@@ -1,11 +1,14 @@
-"""A ``LabelSink`` writing tracked masks into a frame-level ``Detections`` field
-of one FiftyOne video sample."""
+"""A resumable ``LabelSink`` writing tracked masks into a frame-level
+``Detections`` field of one FiftyOne video sample, with the job's record in
+a sample-level field beside it (``<label_field>_job``)."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from operators.run_record import RunRecord
 from tam_core.errors import ConfigError
+from tam_core.sessions.spans import TrackerRun
 from tam_core.types import FrameResult
 
 from .convert import PROMPT_ATTR, KeyframeTag, is_ours, mask_to_detection
@@ -36,6 +39,26 @@ def check_output_field(dataset: Any, field: str, prompt_fields: str | Sequence[s
             )
 
 
+def job_field(label_field: str) -> str:
+    """The sample-level field holding the record of the last track job into ``label_field``."""
+    return f"{field_name(label_field)}_job"
+
+
+def ensure_job_field(dataset: Any, label_field: str) -> str:
+    """Declare :func:`job_field` (a ``DictField``) on ``dataset`` if missing;
+    before jobs start, so that concurrent workers never race to declare it."""
+    import fiftyone as fo
+
+    name = job_field(label_field)
+    if not dataset.has_sample_field(name):
+        dataset.add_sample_field(name, fo.DictField, description="tam-label: the last track job into "
+                                 f"frames.{field_name(label_field)} (fingerprint, tracker runs done, finished)")
+    elif not isinstance(dataset.get_field(name), fo.DictField):
+        raise ConfigError(f"sample field {name!r} is not tam-label's job record; rename it or choose another "
+                          "output field name")
+    return name
+
+
 class FrameDetectionsSink:
     """Writes results into ``frames.<field>`` of ``sample``.
 
@@ -48,6 +71,14 @@ class FrameDetectionsSink:
     labels: object id -> class; keyframes: (object_id, frame) -> the
     :class:`~.convert.KeyframeTag` stored on that keyframe's detection (to
     detect edits later and to know which prompt fields it came from).
+
+    As an ``operators.resume.DurableSink`` it keeps the job's record in the
+    sample's :func:`job_field` (declared first with :func:`ensure_job_field`):
+    a write is durable once the database acknowledged it, so a killed worker
+    loses nothing written; the record is saved after the frames it counts.
+    ``still_written`` trusts the record (a person's edit of a tracked mask
+    becomes a keyframe prompt, which changes the job's fingerprint); a
+    deleted output field makes the record count as none.
     """
 
     def __init__(self, sample: Any, field: str, labels: Mapping[int, str | None],
@@ -83,5 +114,23 @@ class FrameDetectionsSink:
     def close(self) -> None:
         self.sample.save()
 
+    # -- the job's record (operators.resume.DurableSink)
+    def load_record(self) -> RunRecord | None:
+        """The record, or None when there is none or the output field itself was deleted since."""
+        name, dataset = job_field(self.field), self.sample._dataset
+        if not dataset.has_sample_field(name) or not dataset.has_frame_field(self.field):
+            return None
+        return RunRecord.from_json(self.sample[name])
 
-__all__ = ["FrameDetectionsSink", "check_output_field", "PROMPT_ATTR"]
+    def save_record(self, record: RunRecord) -> None:
+        self.sample[job_field(self.field)] = record.to_json()
+        self.sample.save()
+
+    def still_written(self, run: TrackerRun) -> bool:
+        return True
+
+    def discard(self) -> None:
+        """Nothing to remove: a track job rewrites every tracked object on every frame it covers."""
+
+
+__all__ = ["FrameDetectionsSink", "PROMPT_ATTR", "check_output_field", "ensure_job_field", "job_field"]

@@ -9,6 +9,12 @@ test: with ``TAM_TEST_EVENTS=FILE`` it appends one line per event to FILE
 tracking pass starts, ``<pid> step``), and with
 ``TAM_TEST_STEP_DELAY=SECONDS`` every tracker step takes that long (a job a
 test can kill midway).
+
+``killing_models`` (test-only, for the kill -9 resume proof): like
+``observed_models``, and with ``TAM_TEST_KILL_AFTER_WRITES=N`` the process
+sends itself SIGKILL right after the N-th ``FrameDetectionsSink.write`` of
+the process returned, i.e. with exactly N batches in the database: a kill at
+a deterministic point, with no chance to clean up.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import replace
 from tam_core.models import ModelOptions
 from tests.providers import ColorModels, color_models
 
-__all__ = ["color_models", "event_lines", "observed_models"]
+__all__ = ["color_models", "event_lines", "killing_models", "observed_models"]
 
 
 def _event(what: str) -> None:
@@ -93,3 +99,31 @@ def observed_models(opts: ModelOptions) -> ColorModels:
     base = color_models(opts)
     delay = float(os.environ.get("TAM_TEST_STEP_DELAY") or 0)
     return replace(base, tracker_factory=_ObservedFactory(base.tracker_factory, delay))
+
+
+def killing_models(opts: ModelOptions) -> ColorModels:
+    """Provider: :func:`observed_models`, plus SIGKILL after ``TAM_TEST_KILL_AFTER_WRITES`` sink writes (module doc)."""
+    after = int(os.environ.get("TAM_TEST_KILL_AFTER_WRITES") or 0)
+    if after:
+        import signal
+        import sys
+
+        writes = []
+
+        def killing(write):
+            def killing_write(self, results):
+                write(self, results)
+                writes.append(len(results))
+                if len(writes) >= after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            killing_write._killing = True
+            return killing_write
+
+        # FiftyOne imports the plugin from its folder under a module name of its own: patch every copy.
+        for module in list(sys.modules.values()):
+            cls = getattr(module, "FrameDetectionsSink", None)
+            if isinstance(cls, type) and cls.__module__ == getattr(module, "__name__", None) \
+                    and not getattr(cls.write, "_killing", False):
+                cls.write = killing(cls.write)
+    return observed_models(opts)

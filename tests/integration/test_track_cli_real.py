@@ -155,10 +155,11 @@ _CHILD = """
 import sys, time, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from plugin.cli import main, track_out
+from plugin.cli import main
+from operators import davis_folder
 if sys.argv[1] != "-":  # count the writes in a file and slow them down, so the test can kill in between
     counter = Path(sys.argv[1])
-    real_write = track_out.DavisPngSink.write
+    real_write = davis_folder.DavisPngSink.write
     def slow_write(self, results):
         real_write(self, results)
         done = int(counter.read_text() or 0) if counter.exists() else 0
@@ -166,7 +167,7 @@ if sys.argv[1] != "-":  # count the writes in a file and slow them down, so the 
         tmp.write_text(str(done + len(results)))
         tmp.replace(counter)  # atomic: the test never reads a half-written number
         time.sleep(0.15)
-    track_out.DavisPngSink.write = slow_write
+    davis_folder.DavisPngSink.write = slow_write
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -12,7 +12,7 @@ from PIL import Image
 from plugin.cli import main
 from plugin.cli import track_models
 from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
-from plugin.cli.track_cmd import run_track
+from operators.folder_job import track_to_folder
 from tam_core.video.davis import write_labels
 from tam_core.options import RunOptions
 from tam_core.errors import PromptError
@@ -41,9 +41,9 @@ def _prompts(video):
     ]
 
 
-def test_run_track_writes_ground_truth_pngs_and_summary(tmp_path, video, factory):
+def test_track_to_folder_writes_ground_truth_pngs_and_summary(tmp_path, video, factory):
     out = tmp_path / "out"
-    summary = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
+    summary = track_to_folder(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
     for t in range(T):
         assert np.array_equal(_read(out, t), video.gt[t]), t
     assert sorted(p.name for p in out.glob("*.png")) == [f"{t:05d}.png" for t in range(T)]
@@ -62,13 +62,13 @@ def test_run_track_writes_ground_truth_pngs_and_summary(tmp_path, video, factory
     assert not list(out.glob(".*.tmp"))
     # A re-run of the same command finds everything done and tracks nothing.
     factory.clear()
-    again = run_track(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
+    again = track_to_folder(ArrayFrames(video.frames), _prompts(video), out, _models(factory), RunOptions())
     assert factory.stepped() == [] and again["resumed"] and again["frames"] == summary["frames"]
 
 
 def test_forward_only_leaves_frames_before_keyframe_empty(tmp_path, video, factory):
     out = tmp_path / "out"
-    run_track(ArrayFrames(video.frames), [Prompt(10, 2, mask=video.mask(10, 2))], out, _models(factory),
+    track_to_folder(ArrayFrames(video.frames), [Prompt(10, 2, mask=video.mask(10, 2))], out, _models(factory),
               RunOptions(direction="forward"))
     assert all(not _read(out, t).any() for t in range(10))
     assert all(np.array_equal(_read(out, t), np.where(video.gt[t] == 2, 2, 0)) for t in range(10, T))
@@ -102,11 +102,11 @@ def test_resume_retracks_only_unfinished_runs(tmp_path, video):
     # (object 2 from its keyframe 20 down to 0) is not and is redone in full.
     factory = _Interrupting(video, 1, 10)
     with pytest.raises(KeyboardInterrupt):
-        run_track(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
+        track_to_folder(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
     progress = json.loads((out / "progress.json").read_text())
     assert progress["done"] == ["fwd 0-29 1@0 2@20"] and progress["finished"] is False
     factory = ColorTrackerFactory(frame_index_of=video.index_of)
-    summary = run_track(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
+    summary = track_to_folder(ArrayFrames(video.frames), prompts, out, _models(factory), RunOptions(batch_size=2))
     assert summary["resumed"] is True
     assert factory.stepped() == list(range(20, -1, -1))
     assert {c.ids for c in factory.calls if c.ids} == {(2,)}
@@ -117,8 +117,8 @@ def test_resume_retracks_only_unfinished_runs(tmp_path, video):
 
 def test_changed_prompts_start_over(tmp_path, video, factory):
     out = tmp_path / "out"
-    run_track(ArrayFrames(video.frames), [Prompt(0, 1, mask=video.mask(0, 1))], out, _models(factory))
-    summary = run_track(ArrayFrames(video.frames), [Prompt(0, 2, mask=video.mask(0, 2))], out, _models(factory))
+    track_to_folder(ArrayFrames(video.frames), [Prompt(0, 1, mask=video.mask(0, 1))], out, _models(factory))
+    summary = track_to_folder(ArrayFrames(video.frames), [Prompt(0, 2, mask=video.mask(0, 2))], out, _models(factory))
     assert summary["resumed"] is False and [o["id"] for o in summary["objects"]] == [2]
     assert all(set(np.unique(_read(out, t))) <= {0, 2} for t in range(T))
 
@@ -126,7 +126,7 @@ def test_changed_prompts_start_over(tmp_path, video, factory):
 def test_refuses_a_folder_with_foreign_pngs(tmp_path, video, factory):
     (tmp_path / "00000.png").write_bytes(b"x")
     with pytest.raises(Exception, match="did not write; choose an empty --out"):
-        run_track(ArrayFrames(video.frames), [Prompt(0, 1, mask=video.mask(0, 1))], tmp_path, _models(factory))
+        track_to_folder(ArrayFrames(video.frames), [Prompt(0, 1, mask=video.mask(0, 1))], tmp_path, _models(factory))
 
 
 def test_prompt_parsing():

@@ -134,6 +134,10 @@ def test_no_op_resume_says_nothing_is_left(folder, tmp_path, video, engine, caps
     text = capsys.readouterr().out
     assert text.startswith("nothing left to track: object(s) 1 over 12 frames were already complete")
     assert "frames/s" not in text and "s/frame" not in text
+    assert engine.loads == 1  # decided from the record: the re-run loads no model
+    (out / "00004.png").unlink()
+    assert main(_argv(folder, out, *_prompts_a(video))) == 0  # now there is work: models load
+    assert engine.loads == 2 and "12 frames tracked" in capsys.readouterr().out
 
 
 def test_fingerprint_is_the_content_not_the_path(folder, tmp_path, video, engine, capsys):
@@ -189,6 +193,7 @@ def test_checks_before_any_model_loads(folder, tmp_path, video, engine, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and needle in err, (out, err)
     assert engine.loads == 0 and not (folder / "masks").exists()
+    assert not (tmp_path / "o").exists()  # a refused job leaves no empty --out behind
     assert sorted(p.name for p in folder.iterdir()) == [f"{t:05d}.png" for t in range(T)]
 
 

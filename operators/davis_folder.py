@@ -1,7 +1,9 @@
-"""The output folder of ``tam-label track``: DAVIS PNGs, their per-object
-records, the summary, and the checks that keep earlier results safe.
+"""A DAVIS PNG folder as a resumable sink (the output of ``tam-label track``):
+the PNGs, their per-object records, the job's record, the summary, and the
+checks that keep earlier results safe. The job writing it is
+``operators.folder_job.track_to_folder``.
 
-Files in ``--out``:
+Files in the folder (``--out``):
 - ``00000.png`` ...: one indexed PNG per frame (``tam_core.video.davis``), written
   atomically and fsync'ed;
 - ``progress.json``: the job's :class:`operators.run_record.RunRecord`
@@ -21,9 +23,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tam_core.video.davis import read_labels, write_labels
 from tam_core.errors import ConfigError
+from tam_core.sessions.spans import TrackerRun
 from tam_core.types import FrameResult
+from tam_core.video.davis import read_labels, write_labels
+
+from .run_record import RunRecord, load_record_file, write_json_durably
 
 PNG_NAME = re.compile(r"^\d{5,}\.png$")
 PROGRESS = "progress.json"
@@ -36,11 +41,14 @@ def png_path(out_dir: Path, frame: int) -> Path:
 
 
 def check_out_dir(out: str | os.PathLike, video: str | os.PathLike | None = None) -> Path:
-    """Check ``--out`` before anything slow; returns it (created if missing).
+    """Check ``--out`` before anything slow; returns it. Creates nothing: the
+    folder is made when the job first saves its record, so a job refused
+    before then leaves no empty folder behind.
 
-    Refuses (one line each): a file, a folder that cannot be written, the input
-    frame folder or a folder inside it (the next run would read the masks as
-    frames), a folder holding PNG masks that tam-label track did not write.
+    Refuses (one line each): a file, a folder that cannot be written (or
+    created), the input frame folder or a folder inside it (the next run would
+    read the masks as frames), a folder holding PNG masks that tam-label track
+    did not write.
     """
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
@@ -51,9 +59,13 @@ def check_out_dir(out: str | os.PathLike, video: str | os.PathLike | None = None
             raise ConfigError(f"--out {out} is inside the input frame folder {video}; the next run would read "
                               "the masks as frames: choose a folder outside it")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".tam-write-test-"):
-            pass
+        if out.exists():
+            with tempfile.NamedTemporaryFile(dir=out, prefix=".tam-write-test-"):
+                pass
+        else:  # a folder can be made where it would go (made and removed again: a real test, as root too)
+            parent = next(p for p in out.absolute().parents if p.exists())
+            os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".tam-write-test-"))
+            return out
     except OSError as exc:
         raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc}); choose a writable folder") from None
     if not (out / PROGRESS).exists() and any(PNG_NAME.match(p.name) for p in out.iterdir()):
@@ -70,27 +82,51 @@ def remove_results(out_dir: Path) -> None:
 
 
 class DavisPngSink:
-    """A ``LabelSink`` writing one indexed PNG per frame into ``out_dir``.
+    """A resumable ``LabelSink`` (``operators.resume.DurableSink``) writing one
+    indexed PNG per frame into ``out_dir``; its record is ``progress.json``.
 
     Each write replaces exactly the listed objects on their frames (other
-    objects on the frame stay) and appends one line per (frame, object) to
-    frames.jsonl. ``runs``: the job's tracker runs in plan order; where objects
-    of different runs overlap, the later run's object keeps the pixel, whatever
-    order the runs are (re)written in, so a resumed job equals an uninterrupted one.
+    objects on the frame stay), appends one line per (frame, object) to
+    frames.jsonl, and is fsync'ed before it returns. ``runs``: the job's
+    tracker runs in plan order; where objects of different runs overlap, the
+    later run's object keeps the pixel, whatever order the runs are
+    (re)written in, so a resumed job equals an uninterrupted one. The folder
+    is created by the first ``save_record``.
     """
 
     def __init__(self, out_dir: Path, size: tuple[int, int], runs: Sequence[Any]):
-        self.out_dir, self.size, self.runs = out_dir, size, list(runs)
-        path = out_dir / RECORDS
-        # A kill can cut the last line short: start on a fresh line.
-        tail = b""
-        if path.exists() and path.stat().st_size:
-            with open(path, "rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                tail = fh.read(1)
-        self._records = open(path, "a")
-        if tail and tail != b"\n":
-            self._records.write("\n")
+        self.out_dir, self.size, self.runs = Path(out_dir), size, list(runs)
+        self._records: Any = None
+
+    # -- the job's record (operators.resume.DurableSink)
+    def load_record(self) -> RunRecord | None:
+        return load_record_file(self.out_dir / PROGRESS)
+
+    def save_record(self, record: RunRecord) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        write_json_durably(self.out_dir / PROGRESS, record.to_json())
+
+    def still_written(self, run: TrackerRun) -> bool:
+        """Every mask of a finished run must still be there (a deleted PNG is tracked again, never written empty)."""
+        return all(png_path(self.out_dir, t).exists() for t in range(run.lo, run.hi + 1)
+                   if any(s.yields(t) for s in run.spans))
+
+    def discard(self) -> None:
+        remove_results(self.out_dir)
+
+    def _open_records(self) -> Any:
+        if self._records is None:
+            path = self.out_dir / RECORDS
+            # A kill can cut the last line short: start on a fresh line.
+            tail = b""
+            if path.exists() and path.stat().st_size:
+                with open(path, "rb") as fh:
+                    fh.seek(-1, os.SEEK_END)
+                    tail = fh.read(1)
+            self._records = open(path, "a")
+            if tail and tail != b"\n":
+                self._records.write("\n")
+        return self._records
 
     def _rank(self, frame: int, object_id: int) -> int:
         for i, run in enumerate(self.runs):
@@ -99,6 +135,7 @@ class DavisPngSink:
         return -1
 
     def write(self, results: Sequence[FrameResult]) -> None:
+        records = self._open_records()
         for res in results:
             path = png_path(self.out_dir, res.frame)
             labels = read_labels(path) if path.exists() else np.zeros(self.size, np.uint8)
@@ -114,13 +151,15 @@ class DavisPngSink:
                 labels[np.asarray(res.masks[oid], bool) & free] = oid
                 rec = {"frame": res.frame, "object": oid, "quality": round(float(res.quality.get(oid, 0.0)), 4),
                        "refined": oid in res.refined}
-                self._records.write(json.dumps(rec) + "\n")
+                records.write(json.dumps(rec) + "\n")
             write_labels(path, labels, fsync=True)
-        self._records.flush()
-        os.fsync(self._records.fileno())
+        records.flush()
+        os.fsync(records.fileno())
 
     def close(self) -> None:
-        self._records.close()
+        if self._records is not None:
+            self._records.close()
+            self._records = None
 
 
 def read_records(out_dir: Path) -> dict[int, dict[str, dict]]:
