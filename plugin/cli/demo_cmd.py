@@ -71,13 +71,15 @@ def generate_clip(path: Path, num_frames: int = 48, size: tuple[int, int] = (240
 def run(args) -> int:
     from tam_core.errors import VideoError, WeightsUnavailableError
 
-    from .track_models import check_model_options, load_models
+    from tam_core import models as models_module
+
+    from .track_models import check_model_options
 
     if args.video and not Path(args.video).expanduser().is_file():
         raise VideoError(f"video file does not exist: {args.video}")
     opts = check_model_options(args)  # device, precision, checkpoint files: before loading
     try:
-        models = load_models(opts)  # before building anything
+        models = models_module.get_models(opts)  # before building anything
     except WeightsUnavailableError as exc:
         raise WeightsUnavailableError(
             f"{exc}; to use local files run: tam-label demo --sam-checkpoint SAM.pth --xmem-checkpoint XMEM.pth"

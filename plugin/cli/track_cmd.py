@@ -74,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from operators.davis_folder import SUMMARY, check_out_dir
     from operators.folder_job import track_to_folder
     from operators.run_record import model_fingerprint, write_json_durably
+    from tam_core import models as models_module
     from tam_core.errors import ConfigError
     from tam_core.video import open_video
 
     from .model_args import run_options
-    from .track_models import check_model_options, load_models
+    from .track_models import check_model_options
 
     parsed = prompts_from_args(args)  # syntax errors first
     if args.batch_size < 1:
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     def load():  # called only when something is left to track
         nonlocal load_s
         t0 = time.perf_counter()
-        models = load_models(mopts)
+        models = models_module.get_models(mopts)
         load_s = time.perf_counter() - t0
         return models
 

@@ -1,6 +1,6 @@
 """Models for ``tam-label track``/``demo`` (flags: ``model_args``): the checks
 that run before any model is loaded (device, precision; ``model_options``
-checks the SAM type and checkpoint files) and the one cached loader. What
+checks the SAM type and checkpoint files); loading is ``tam_core.models.get_models``. What
 identifies the models in a resume fingerprint is
 ``operators.run_record.model_fingerprint``."""
 
@@ -20,10 +20,3 @@ def check_model_options(args: argparse.Namespace) -> Any:
     opts = model_options(args)
     check_device(opts)
     return opts
-
-
-def load_models(opts: Any) -> Any:
-    """The models for ``opts`` through the one cached loader (``tam_core.models.get_models``)."""
-    from tam_core.models import get_models
-
-    return get_models(opts)

@@ -97,13 +97,6 @@ class FunctionParams:
                             autocast=self.autocast, download=self.download)
 
 
-def load_models(params: FunctionParams) -> Any:
-    """The shared cached models (``tam_core.models.get_models``)."""
-    from tam_core.models import get_models
-
-    return get_models(params.model_options())
-
-
 def to_rgb(image: Any) -> np.ndarray:
     """A PIL image from the agent -> uint8 [H,W,3] RGB (any mode converted)."""
     if getattr(image, "mode", "RGB") != "RGB":
@@ -114,4 +107,4 @@ def to_rgb(image: Any) -> np.ndarray:
     return arr
 
 
-__all__ = ["FunctionParams", "MIN_SDK", "load_models", "require_sdk", "to_rgb"]
+__all__ = ["FunctionParams", "MIN_SDK", "require_sdk", "to_rgb"]

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from tam_core.errors import PromptError
 from tam_core.prompts import check_box, check_points
 
-from .functions import FunctionParams, load_models, require_sdk, to_rgb
+from .functions import FunctionParams, require_sdk, to_rgb
 from .masks import encode_mask
 
 
@@ -65,7 +65,9 @@ class SamClickFunction:
 
     @property
     def models(self):
-        return load_models(self.params)
+        from tam_core.models import get_models
+
+        return get_models(self.params.model_options())
 
     def preprocess_image(self, context: Any, image: Any) -> ClickImage:
         """PIL image -> its SAM embedding (the expensive, prompt-independent step)."""

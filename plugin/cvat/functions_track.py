@@ -29,7 +29,7 @@ import numpy as np
 
 from tam_core.errors import PromptError
 
-from .functions import FunctionParams, load_models, require_sdk, to_rgb
+from .functions import FunctionParams, require_sdk, to_rgb
 from .masks import decode_mask, encode_mask, polygon_to_mask
 
 SHAPE_TYPES = ("mask", "polygon")
@@ -100,7 +100,9 @@ class XMemTrackFunction:
 
     @property
     def models(self):
-        return load_models(self.params)
+        from tam_core.models import get_models
+
+        return get_models(self.params.model_options())
 
     @property
     def live_states(self) -> int:

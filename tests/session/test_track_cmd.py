@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from plugin.cli import main
-from plugin.cli import track_models
+from tam_core import models as tam_models
 from plugin.cli.track_args import parse_box, parse_labels, parse_mask, parse_point
 from operators.folder_job import track_to_folder
 from tam_core.video.davis import write_labels
@@ -167,7 +167,7 @@ def test_cli_end_to_end_and_user_errors(tmp_path, video, monkeypatch, capsys):
     from tests.synthetic import write_h264
 
     factory = ColorTrackerFactory()
-    monkeypatch.setattr(track_models, "load_models", lambda opts: _models(factory))
+    monkeypatch.setattr(tam_models, "get_models", lambda opts: _models(factory))
     src = write_h264(tmp_path / "v.mp4", video.frames[:6], fps=10)
     out = tmp_path / "out"
     x, y = click(video, 0, 1)[0]

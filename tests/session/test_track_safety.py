@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plugin.cli import main, track_models
+from plugin.cli import main
+from tam_core import models as tam_models
 from tam_core.video.davis import read_labels, write_labels
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 from tests.session.helpers import click
@@ -57,7 +58,7 @@ def engine(monkeypatch, video):
         state.loads += 1
         return SimpleNamespace(segmenter=ColorSegmenter(), tracker_factory=state.factory, refiner=None)
 
-    monkeypatch.setattr(track_models, "load_models", load)
+    monkeypatch.setattr(tam_models, "get_models", load)
     return state
 
 
