@@ -87,6 +87,7 @@ class FakeTask:
     shape_job: dict[int, int] = field(default_factory=dict)  # shape id -> the job storing it
     version: int = 0
     deleted_frames: list[int] = field(default_factory=list)
+    tracks: list[dict] = field(default_factory=list)  # returned by the task-level read as they are (e.g. FiftyOne's mask tracks)
 
     @property
     def size(self) -> int:
@@ -356,7 +357,7 @@ class FakeCvat:
                 if s["frame"] < start + task.overlap and start > 0 and any(_same_object(s, o) for o in merged):
                     continue
                 merged.append(s)
-        return {"version": task.version, "tags": [], "shapes": merged, "tracks": []}
+        return {"version": task.version, "tags": [], "shapes": merged, "tracks": list(task.tracks)}
 
 
 def _same_object(a: dict, b: dict) -> bool:
