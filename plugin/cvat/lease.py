@@ -22,7 +22,7 @@ import socket
 import time
 from datetime import datetime, timedelta
 
-from .errors import CvatLockedError
+from .errors import CvatConnectionError, CvatError, CvatLockedError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,16 @@ class TaskLease:
     def renew(self, force: bool = False) -> None:
         if self.comment is None or (not force and time.monotonic() - self._renewed < RENEW_EVERY):
             return
-        self.conn.update_comment(self.comment, self._message)
+        try:
+            self.conn.update_comment(self.comment, self._message)
+        except CvatConnectionError:
+            raise
+        except CvatError:  # our lease comment is gone: it expired and another run may hold the task now
+            self.comment = None
+            raise CvatLockedError(
+                f"lost the lease on task {self.task_id} (not renewed for {int(TTL.total_seconds() // 60)} minutes, or removed): "
+                "another run may be changing the task; stopped before writing more; run the same command again"
+            ) from None
         self._renewed = time.monotonic()
 
     def _drop(self, comment: int) -> None:

@@ -76,6 +76,8 @@ def report(ctx: Context, command: str, options) -> CvatRunReport:
             if job is not None:
                 shown = other if job == held else held
                 overlaps.append(f"overlap frames {a}..{b}: masks stored once, in job {job} (job {shown} shows none there)")
+            else:
+                overlaps.append(f"overlap frames {a}..{b}: left as they are in accepted/completed job {held}")
     return CvatRunReport(
         task_id=ctx.task.id, command=command, frames=(ctx.first, ctx.stop),
         objects={oid: describe(ctx.task, k) for oid, k in keys.items()},

@@ -79,18 +79,17 @@ class TaskInfo:
 
     def job_for(self, frame: int, prefer: int | None = None, frozen: frozenset[int] = frozenset()) -> int | None:
         """The one job a new shape on ``frame`` is stored in: ``prefer`` (the
-        ``--job``) when it holds the frame, else the earliest job holding it
-        that is not ``frozen`` (accepted/completed); None when every job
-        holding it is frozen. Jobs of video tasks overlap, and a task-level
-        upload would be stored in every job holding the frame (a duplicate per
-        overlap)."""
+        ``--job``) when it holds the frame and is open, else the earliest job
+        holding it; None when that job is ``frozen`` (accepted/completed: a
+        reviewer accepted its frames, overlap frames included, as they are).
+        Jobs of video tasks overlap, and a task-level upload would be stored in
+        every job holding the frame (a duplicate per overlap)."""
         ids = self.holders(frame)
         if not ids:
             raise CvatError(f"no annotation job of task {self.id} holds frame {frame}; re-read the task (was it re-split?)")
-        open_ = [j for j in ids if j not in frozen]
-        if prefer in open_:
+        if prefer in ids and prefer not in frozen:
             return prefer
-        return open_[0] if open_ else None
+        return None if ids[0] in frozen else ids[0]
 
     def overlaps(self) -> list[tuple[int, int, int, int]]:
         """(first, last, job holding our masks there, other job) for each run of

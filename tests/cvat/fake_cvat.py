@@ -227,7 +227,10 @@ class FakeCvat:
         update: same id, same job; the UI sets ``source="semi-auto"`` on a mask
         edit and keeps ``auto`` on a label change: pass it)."""
         with self._lock:
-            self.tasks[task_id].shapes[shape_id].update(fields)
+            shape = self.tasks[task_id].shapes[shape_id]
+            if fields.get("label_id", shape["label_id"]) != shape["label_id"] and "attributes" not in fields:
+                fields["attributes"] = self._defaults(fields["label_id"], [])  # the UI resets them to the new label's
+            shape.update(fields)
             self.tasks[task_id].version += 1
             self.jobs[self.tasks[task_id].shape_job[shape_id]]["updated_date"] = now()
 
@@ -310,7 +313,7 @@ class FakeCvat:
             "group": int(data.get("group") or 0), "source": source, "occluded": bool(data.get("occluded", False)),
             "outside": bool(data.get("outside", False)), "z_order": int(data.get("z_order", 0)),
             "rotation": float(data.get("rotation", 0.0)), "points": points,
-            "attributes": [{"spec_id": a["spec_id"], "value": str(a["value"])} for a in data.get("attributes", [])],
+            "attributes": self._defaults(label["id"], data.get("attributes", [])),
             "elements": [],
         }
         task.shapes[shape["id"]] = shape
@@ -318,6 +321,13 @@ class FakeCvat:
         task.version += 1
         self.jobs[job]["updated_date"] = now()
         return shape
+
+    def _defaults(self, label_id: int, given: list[dict]) -> list[dict]:
+        """The given attribute values plus the label's defaults for the rest (CVAT stores every spec)."""
+        out = [{"spec_id": a["spec_id"], "value": str(a["value"])} for a in given]
+        have = {a["spec_id"] for a in out}
+        return out + [{"spec_id": a["id"], "value": str(a["default_value"])} for a in self.labels[label_id]["attributes"]
+                      if a["id"] not in have]
 
     def patch(self, task: FakeTask, action: str, body: dict, job: int | None = None) -> dict:
         """PATCH annotations of the task (``job`` None: task-level) or of one job."""

@@ -147,3 +147,14 @@ def test_the_record_survives_a_user_who_may_not_edit_its_comment(cvat, cvat_env,
     run(cvat.url, tid, video, cvat_env / "state")
     again = run(cvat.url, tid, video, cvat_env / "other")
     assert again.person_shapes == 2 and "nothing changed" in again.message
+
+
+def test_a_run_whose_lease_was_taken_over_stops_writing(cvat, cvat_env, task):
+    tid, video, _, _ = task
+    conn, lease = _hold(cvat, tid)
+    try:
+        cvat.comments.pop(lease.comment)  # expired and removed by another run
+        with pytest.raises(CvatLockedError, match="lost the lease on task"):
+            lease.renew(force=True)
+    finally:
+        conn.close()

@@ -44,15 +44,15 @@ def test_accepted_jobs_are_left_alone_unless_included(cvat, conn, cvat_env, over
     report = track_task(conn, tid, models(video), opts(cvat_env))
     where = cvat.shape_jobs(tid)
     auto = {s["frame"]: s for s in cvat.shapes(tid) if s["source"] == "auto"}
-    assert sorted(auto) == list(range(3, 13))  # 0-2 are only in the accepted job
+    assert sorted(auto) == list(range(6, 13))  # 0-5 are in the accepted job (3-5 also in job 2: accepted as they are)
     assert all(where[s["id"]] != first["id"] for s in auto.values())
-    assert all(where[auto[f]["id"]] == second["id"] for f in (3, 4, 5))  # overlap frames go to the open job
-    assert report.finished_jobs == [first["id"]] and report.counts.finished == 3
+    assert report.finished_jobs == [first["id"]] and report.counts.finished == 6
     assert f"accepted/completed jobs left alone (--include-completed to change them): [{first['id']}]" in report.summary()
-    assert f"overlap frames 3..5: masks stored once, in job {second['id']}" in report.summary()
-    # a reviewer's accepted masks are not replaced by a later run either
+    assert f"overlap frames 3..5: left as they are in accepted/completed job {first['id']}" in report.summary()
+    # with --include-completed they are filled (in the earliest job, as always)
     included = track_task(conn, tid, models(video), opts(cvat_env, include_completed=True))
-    assert included.counts.created == 3 and sorted(s["frame"] for s in cvat.shapes(tid) if s["source"] == "auto") == list(range(13))
+    assert included.counts.created == 6 and sorted(s["frame"] for s in cvat.shapes(tid) if s["source"] == "auto") == list(range(13))
+    assert f"overlap frames 3..5: masks stored once, in job {first['id']}" in included.summary()
     kept = {s["id"]: s for s in cvat.shapes(tid) if s["source"] == "auto" and where.get(s["id"]) != first["id"]}
     cvat.add_shape(tid, type="points", frame=1, label_id=car, points=click(video, source(1), 1))
     drift = SimpleNamespace(segmenter=models(video).segmenter, refiner=None, tracker_factory=type(models(video).tracker_factory)(
