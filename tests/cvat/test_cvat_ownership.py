@@ -35,6 +35,7 @@ def run(url, tid, video, state, fn=track_task, **kw):
         return fn(conn, tid, models(video), CvatOptions(state_dir=state, run=RunOptions(batch_size=4), **kw))
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_lost_state_folder_loses_nothing(cvat, cvat_env, task):
     tid, video, car, click_id = task
     state = cvat_env / "state"
@@ -138,6 +139,7 @@ def test_without_the_server_record_our_masks_are_refused_not_disowned(cvat, cvat
         run(cvat.url, tid, video, cvat_env / "other")
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_the_record_survives_a_user_who_may_not_edit_its_comment(cvat, cvat_env, task):
     tid, video, car, _ = task
     run(cvat.url, tid, video, cvat_env / "state")
@@ -158,3 +160,17 @@ def test_a_run_whose_lease_was_taken_over_stops_writing(cvat, cvat_env, task):
             lease.renew(force=True)
     finally:
         conn.close()
+
+
+def test_the_record_round_trips_and_a_damaged_one_is_a_clear_error():
+    from plugin.cvat.ledger import Entry, Ledger
+    from plugin.cvat.record import decode, encode
+
+    ledger = Ledger(7, masks={((3, 0), 5): [Entry(11, "a" * 40, 2), Entry(None, "b" * 40, 2)]}, deleted={((3, 1), 6)},
+                    keyframes={4: "c" * 40}, fingerprint="f", released={9})
+    text = encode(ledger)
+    assert text.startswith("tam-label record of task 7:") and "do not edit or delete".lower() in text.lower()
+    back = decode(text, 7)
+    assert back.to_json() == ledger.to_json() and back.masks[((3, 0), 5)][1].id is None
+    with pytest.raises(CvatError, match="record of task 7 on the server is damaged"):
+        decode(text[:-10], 7)

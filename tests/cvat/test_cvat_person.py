@@ -40,6 +40,7 @@ def car_masks(cvat, tid, car):
     return {s["frame"]: s for s in cvat.shapes(tid) if s["label_id"] == car and s["type"] == "mask"}
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_person_editing_and_drawing_during_a_run_is_left_alone_and_reported(cvat, conn, cvat_env):
     tid, video = make_task(cvat)
     car = cvat.label_id(tid, "car")
@@ -78,6 +79,7 @@ def test_a_person_editing_and_drawing_during_a_run_is_left_alone_and_reported(cv
     assert car_masks(cvat, tid, car)[10]["points"] == edited_points
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_person_deleting_during_a_run_is_a_decision(cvat, conn, cvat_env):
     tid, video = make_task(cvat)
     car = cvat.label_id(tid, "car")
@@ -99,6 +101,7 @@ def test_a_person_deleting_during_a_run_is_a_decision(cvat, conn, cvat_env):
     assert 11 not in car_masks(cvat, tid, car) and later.declined == ["'car'@11"]
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_deletion_is_never_recreated_and_a_relabel_is_the_persons_shape_of_the_new_label(cvat, conn, cvat_env):
     tid, video = make_task(cvat)
     car, ball = cvat.label_id(tid, "car"), cvat.label_id(tid, "ball")

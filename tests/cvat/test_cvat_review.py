@@ -37,6 +37,7 @@ def overlapping(cvat):
     return tid, video, car
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_accepted_jobs_are_left_alone_unless_included(cvat, conn, cvat_env, overlapping):
     tid, video, car = overlapping
     first, second = cvat.task_jobs(tid)[:2]
@@ -75,6 +76,7 @@ def _recolor(cvat, tid, frame: int, oid: int, video, count: int) -> None:
     img[ys[:count], xs[:count]] = img[0, 0]
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_rerun_keeps_masks_that_did_not_change_materially(cvat, conn, cvat_env, overlapping):
     tid, video, car = overlapping
     track_task(conn, tid, models(video), opts(cvat_env))
@@ -136,6 +138,7 @@ def test_deleted_frames_get_no_masks_and_give_no_prompts(cvat, conn, cvat_env, o
     assert not any(s["label_id"] == ball for s in cvat.shapes(tid) if s["source"] == "auto")
 
 
+@pytest.mark.slow  # several tracking runs on the fake server
 def test_a_noop_rerun_stops_before_models_and_names_ignored_tracks(cvat, conn, cvat_env, overlapping):
     tid, video, car = overlapping
     cvat.tasks[tid].tracks.append({"id": 99, "frame": 0, "label_id": car, "group": 0, "source": "file",
