@@ -37,13 +37,16 @@ ObjectKey = tuple[int, int]  # (label id, group; 0 = ungrouped)
 Where = tuple[ObjectKey, int]  # (object, task frame)
 
 
+DIGEST_CHARS = 20  # 80 bits of SHA-1: the record holds one per mask and is re-written per batch
+
+
 def shape_hash(shape: dict) -> str:
     """Content digest of a shape: what a person's edit or relabel would change."""
     key = [
         str(shape.get("type")), int(shape.get("frame", -1)), int(shape.get("label_id", -1)), int(shape.get("group") or 0),
         [round(float(p), 2) for p in shape.get("points", [])],
     ]
-    return hashlib.sha1(json.dumps(key).encode()).hexdigest()
+    return hashlib.sha1(json.dumps(key).encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def default_state_dir() -> Path:

@@ -22,7 +22,8 @@ from tam_core.options import RunOptions
 
 from .lease import TaskLease
 from .lock import TaskLock
-from .prepare import Context, fingerprint, prepare, report as make_report
+from .prepare import Context, fingerprint, prepare
+from .prepare import report as make_report
 from .record import ServerRecord
 from .report import CvatRunReport
 from .sink import CvatMaskSink

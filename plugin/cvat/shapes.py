@@ -90,7 +90,7 @@ def classify(annotations: dict, ledger: Ledger, legacy: dict[int, str] | None = 
         sid, h, where = int(shape["id"]), shape_hash(shape), where_of(shape)
         by_id[sid] = shape
         entry = ledger.ours(where, h) if is_auto_mask(shape) else None
-        if entry is None and is_auto_mask(shape) and legacy.get(sid) == h:
+        if entry is None and is_auto_mask(shape) and legacy.get(sid, "")[:len(h)] == h:  # old records: full SHA-1
             entry = Entry(sid, h)
             ledger.add(where, entry)
         if entry is not None:

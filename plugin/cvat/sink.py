@@ -78,6 +78,7 @@ class CvatMaskSink:
         if self.lease is not None:
             self.lease.renew()
         fresh = self.guard.read({f for _, f in latest})
+        touched = len(self.counts.touched)
         create: list[tuple[Where, dict, str]] = []
         delete: list[dict] = []
         for where, mask in sorted(latest.items(), key=lambda x: (x[0][1], x[0][0])):
@@ -117,7 +118,8 @@ class CvatMaskSink:
             self.frames_written.add(frame)
         self._upload(create)
         self._delete(delete)
-        self.ledger.save()
+        if create or delete or len(self.counts.touched) > touched:
+            self.ledger.save()
 
     def _similar(self, old: list[dict], mask: np.ndarray, where: Where) -> dict | None:
         """Our mask on ``where`` to keep: the recorded one (else the first copy) if

@@ -93,15 +93,19 @@ def _drop_server_record(cvat) -> None:
     cvat.comments.clear()
 
 
-def test_an_old_local_record_is_taken_over_where_ids_and_content_match(cvat, cvat_env, task):
-    """Upgrading from a version that kept the record only locally: its masks
-    are recognised (ids AND digests match), written to the server record."""
-    from plugin.cvat.ledger import shape_hash
+def test_an_old_local_record_is_taken_over_where_ids_and_content_match(cvat, cvat_env, task, monkeypatch):
+    """Upgrading from a version that kept the record only locally (full SHA-1
+    digests): its masks are recognised (ids AND digests match), written to the
+    server record."""
+    from plugin.cvat import ledger
 
     tid, video = task
     state = cvat_env / "state"
     run(cvat.url, tid, video, state)
-    auto = {s["id"]: shape_hash(s) for s in cvat.shapes(tid) if s["source"] == "auto"}
+    with monkeypatch.context() as m:
+        m.setattr(ledger, "DIGEST_CHARS", 40)  # as versions 1-2 wrote them
+        auto = {s["id"]: ledger.shape_hash(s) for s in cvat.shapes(tid) if s["source"] == "auto"}
+    assert all(len(h) == 40 for h in auto.values())
     _drop_server_record(cvat)
     _legacy(state, cvat, tid, {str(k): v for k, v in auto.items()})
     report = run(cvat.url, tid, video, state)

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from helpers import auto_masks, click, make_task, models, source
+
 from plugin.cvat import CvatOptions, connect, fix_task, track_task
 from plugin.cvat.credentials import Credentials
 from plugin.cvat.masks import encode_mask

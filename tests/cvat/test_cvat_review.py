@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from helpers import auto_masks, click, make_task, models, source
+
 from plugin.cvat import CvatOptions, connect, fix_task, track_task
 from plugin.cvat.credentials import Credentials
 from plugin.cvat.masks import encode_mask
@@ -95,7 +95,7 @@ def test_a_rerun_keeps_masks_that_did_not_change_materially(cvat, conn, cvat_env
 
 
 def test_track_after_fix_keeps_fixs_masks_and_loads_no_model(cvat, conn, cvat_env, overlapping):
-    tid, video, car = overlapping
+    tid, video, _ = overlapping
     track_task(conn, tid, models(video), opts(cvat_env))
     nine = next(s for s in cvat.shapes(tid) if s["source"] == "auto" and s["frame"] == 9)
     trimmed = video.mask(source(9), 1).copy()
@@ -110,7 +110,7 @@ def test_track_after_fix_keeps_fixs_masks_and_loads_no_model(cvat, conn, cvat_en
 
 
 def test_overlap_frames_hold_one_mask_per_object_in_the_named_job(cvat, conn, cvat_env, overlapping):
-    tid, video, car = overlapping
+    tid, video, _ = overlapping
     report = track_task(conn, tid, models(video), opts(cvat_env))
     jobs = cvat.task_jobs(tid)
     masks = auto_masks(cvat, tid, video)  # asserts one per (object, frame) over every job's storage
@@ -125,7 +125,7 @@ def test_overlap_frames_hold_one_mask_per_object_in_the_named_job(cvat, conn, cv
 
 
 def test_deleted_frames_get_no_masks_and_give_no_prompts(cvat, conn, cvat_env, overlapping):
-    tid, video, car = overlapping
+    tid, video, _ = overlapping
     ball = cvat.label_id(tid, "ball")
     track_task(conn, tid, models(video), opts(cvat_env))
     assert any(s["frame"] == 4 for s in cvat.shapes(tid) if s["source"] == "auto")
