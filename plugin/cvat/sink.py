@@ -86,19 +86,19 @@ class CvatMaskSink:
             if touch is not None:
                 self.counts.touched.append((where, touch.kind))
                 if touch.answered:  # one object, one mask: the person's answers
-                    delete.extend(touch.ours_left)
+                    delete.extend(o for o in touch.ours_left if fresh.job.get(int(o["id"])) not in self.frozen)
                 continue
             old = self.guard.ours(where, fresh)
+            if any(fresh.job.get(int(s["id"])) in self.frozen for s in old) or (
+                    not old and self.task.job_for(where[1], self.job_id, self.frozen) is None):
+                self.counts.finished += 1  # accepted/completed as it is
+                continue
             if where in self.truth:
                 self.counts.kept_manual += 1
                 delete.extend(old)
                 continue
             if where in self.ledger.deleted and where not in self.prompted:
                 self.counts.declined += 1
-                continue
-            if any(fresh.job.get(int(s["id"])) in self.frozen for s in old) or (
-                    not old and self.task.job_for(where[1], self.job_id, self.frozen) is None):
-                self.counts.finished += 1
                 continue
             points = encode_mask(np.asarray(mask, dtype=bool))
             if points is None:
