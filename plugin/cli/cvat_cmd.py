@@ -31,7 +31,12 @@ def add_parser(subparsers) -> None:
         q.add_argument("--batch-size", type=int, default=16, help="frames per upload batch (default 16)")
         q.add_argument("--direction", choices=DIRECTIONS, default="both",
                        help="track from each keyframe forward, backward or both ways (default both)")
-        q.add_argument("--state-dir", default=None, help="where the record of uploaded masks is kept (default $TAM_LABEL_CACHE/cvat)")
+        q.add_argument("--state-dir", default=None,
+                       help="where the per-machine lock lives and old (pre-server) records are read from (default $TAM_LABEL_CACHE/cvat)")
+        q.add_argument("--include-completed", action="store_true",
+                       help="also change jobs in acceptance or completed (default: left alone, listed in the summary)")
+        q.add_argument("--treat-unclaimed-as-person", action="store_true",
+                       help="keep source=auto masks that no tam-label record claims as a person's masks (default: refuse)")
         q.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines (log)")
         add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     options = CvatOptions(
         job_id=args.job, frames=args.frames, dry_run=args.dry_run, run=run_options(args),
         state_dir=Path(args.state_dir) if args.state_dir else None,
-        progress=not args.no_progress,
+        progress=not args.no_progress, include_completed=args.include_completed,
+        unclaimed_as_person=args.treat_unclaimed_as_person,
     )
     action = track_task if args.cvat_command == "track" else fix_task
     with connect(args.server, credentials_from_env(username=args.user)) as conn:

@@ -15,6 +15,9 @@ Only these calls are made (see docs/cvat.md): ``GET /api/server/about``
 ``GET /api/tasks/{id}/data/?type=frame&number=N&quality=original``,
 ``GET /api/labels?task_id=`` and ``GET /api/jobs?task_id=`` (paginated),
 ``GET /api/jobs/{id}``, ``GET /api/tasks/{id}/annotations/``,
+``GET /api/jobs/{id}/annotations/`` (the re-read before each upload batch),
+``GET/POST /api/issues``, ``GET/POST/PATCH/DELETE /api/comments`` (the
+record of our masks and the run lease, see ``record.py``/``lease.py``),
 ``PATCH /api/jobs/{id}/annotations/?action=create`` (a task-level create is
 stored once in EVERY job holding the frame; jobs overlap) and
 ``PATCH /api/tasks/{id}/annotations/?action=delete`` (deletes exactly the
@@ -203,7 +206,55 @@ class CvatConnection:
         """``{"shapes": [...], "tracks": [...], "tags": [...]}`` as the server has them."""
         return self.get_json(self._api.tasks_api.retrieve_annotations, f"reading the annotations of task {task_id}", task_id)
 
+    def job_annotations(self, job_id: int) -> dict:
+        """One job's stored shapes (no merging across overlapping jobs): what a
+        person sees in that job, and the re-read right before each upload batch."""
+        return self.get_json(self._api.jobs_api.retrieve_annotations, f"reading the annotations of job {job_id}", job_id)
+
+    def issues(self, task_id: int) -> list[dict]:
+        """All issues of a task's jobs (paginated); the record of our masks lives in one."""
+        out: list[dict] = []
+        for page in self._pages(self._api.issues_api.list, f"reading the issues of task {task_id}", task_id=task_id):
+            out.extend(page)
+        return out
+
+    def comments(self, issue_id: int) -> list[dict]:
+        out: list[dict] = []
+        for page in self._pages(self._api.comments_api.list, f"reading the comments of issue {issue_id}", issue_id=issue_id):
+            out.extend(page)
+        return out
+
     # -- writes ---------------------------------------------------------------
+    def create_issue(self, job_id: int, frame: int, position: Sequence[float], message: str) -> dict:
+        """A resolved issue (hidden in the UI's default view) whose first comment is ``message``."""
+        from cvat_sdk import models
+
+        request = models.IssueWriteRequest(frame=frame, position=[float(p) for p in position], job=job_id, message=message,
+                                           resolved=True)
+        response = self._call(self._api.issues_api.create, f"creating the tam-label record in job {job_id}",
+                              idempotent=False, issue_write_request=request)
+        return json.loads(response.data or b"null")
+
+    def delete_issue(self, issue_id: int) -> None:
+        self._call(self._api.issues_api.destroy, f"removing duplicate record issue {issue_id}", issue_id, idempotent=False)
+
+    def create_comment(self, issue_id: int, message: str) -> dict:
+        from cvat_sdk import models
+
+        response = self._call(self._api.comments_api.create, f"writing a comment on issue {issue_id}", idempotent=False,
+                              comment_write_request=models.CommentWriteRequest(issue=issue_id, message=message))
+        return json.loads(response.data or b"null")
+
+    def update_comment(self, comment_id: int, message: str) -> dict:
+        from cvat_sdk import models
+
+        response = self._call(self._api.comments_api.partial_update, f"updating comment {comment_id}", comment_id,
+                              patched_comment_write_request=models.PatchedCommentWriteRequest(message=message))
+        return json.loads(response.data or b"null")
+
+    def delete_comment(self, comment_id: int) -> None:
+        self._call(self._api.comments_api.destroy, f"removing comment {comment_id}", comment_id, idempotent=False)
+
     def create_shapes(self, job_id: int, shapes: Sequence[dict]) -> list[dict]:
         """PATCH /api/jobs/{job_id}/annotations action=create: stored once, in
         that job (the server does not check that the frames lie in the job: the

@@ -1,45 +1,52 @@
-"""The record of what tam-label uploaded to a task (a small JSON file).
+"""The record of what tam-label wrote to a task, and of a person's decisions.
 
-CVAT keeps no field we could use as a private marker, so we remember, per
-task, the ids and content hashes of the mask shapes we created, the hashes of
-uploads in flight (``pending``: a crash between the upload and its reply leaves
-shapes whose ids we never learnt; they are recognised by content on the next
-run), and the person's shapes we used as keyframes (to tell a new correction
-from an old prompt). A shape is ours only if it is ``source="auto"`` and its
-id and content match this record; anything else is a person's work.
+It lives ON THE SERVER (``record.py``: a comment of a resolved issue in the
+task's first job), so every client sees the same record whatever machine,
+state folder or address it uses. Ownership is by content: a mask is ours
+only if it is a ``source="auto"`` mask whose content digest
+(:func:`shape_hash`: type, frame, label, group, pixels) is the one recorded
+for its (object, frame). Any client recomputes the digest, so a lost reply
+(the mask stored, its id never learnt) is recognised by content, and a
+person's edit (other pixels) or relabel (other label) makes it a person's.
 
-The record is keyed by the server's identity (normalised URL + the name it
-reports; ``server.ServerIdentity``) and the task, so ``http://localhost:8080``
-and ``http://127.0.0.1:8080/`` share it. A record made under another address
-of the same server (a DNS name vs its IP, a proxy) is found by
-:func:`find_ledger` only when its ids AND content hashes match masks the server
-holds now; it is never trusted blindly.
+Entries: ``masks`` (object, frame) -> our masks there (id, digest, job; more
+than one only while an upload that replaces one is in flight);
+``deleted``: (object, frame) where a person deleted (or relabelled away) our
+mask: "not this object here", never re-created; ``keyframes``: the person's
+shape id -> digest used as prompts by the last completed run (what ``fix``
+compares with); ``released``: ids of our masks a person edited or
+relabelled (a person's now, even where the server kept ``source="auto"``);
+``fingerprint``: of the inputs of the last completed run
+(a no-op re-run stops before loading models).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
-
-from .server import ServerIdentity
+from typing import Any
 
 log = logging.getLogger(__name__)
-VERSION = 2  # 1: keyed by the URL as typed, "server" a string
+VERSION = 3  # 1/2: a local JSON file per server+task (shape id -> hash), read only to migrate
+
+ObjectKey = tuple[int, int]  # (label id, group; 0 = ungrouped)
+Where = tuple[ObjectKey, int]  # (object, task frame)
+
+
+DIGEST_CHARS = 20  # 80 bits of SHA-1: the record holds one per mask and is re-written per batch
 
 
 def shape_hash(shape: dict) -> str:
-    """Content hash of a shape: what a person's edit would change."""
+    """Content digest of a shape: what a person's edit or relabel would change."""
     key = [
         str(shape.get("type")), int(shape.get("frame", -1)), int(shape.get("label_id", -1)), int(shape.get("group") or 0),
         [round(float(p), 2) for p in shape.get("points", [])],
     ]
-    return hashlib.sha1(json.dumps(key).encode()).hexdigest()
+    return hashlib.sha1(json.dumps(key).encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def default_state_dir() -> Path:
@@ -48,77 +55,92 @@ def default_state_dir() -> Path:
     return root / "cvat"
 
 
-def ledger_path(state_dir: Path | None, server: ServerIdentity, task_id: int) -> Path:
-    return Path(state_dir or default_state_dir()) / f"{server.key}-task{int(task_id)}.json"
+@dataclass
+class Entry:
+    """Our mask on one (object, frame): its id (None while the upload's reply is
+    pending), content digest and the job storing it (None: not known yet)."""
+
+    id: int | None
+    digest: str
+    job: int | None = None
 
 
-def find_ledger(state_dir: Path | None, server: ServerIdentity, task_id: int, shapes: Iterable[dict]) -> "Ledger":
-    """The record of ``task_id`` on ``server``. Without one at the server's key,
-    the record of the same task under another address whose (id, hash) pairs
-    match the most ``source="auto"`` masks on the server now is adopted (and
-    saved under this key by the next save); else an empty record."""
-    path = ledger_path(state_dir, server, task_id)
-    if path.exists():
-        return Ledger.load(path, server, task_id)
-    live = {int(s["id"]): shape_hash(s) for s in shapes if s.get("source") == "auto" and s.get("type") == "mask"}
-    best: tuple[int, Path] | None = None
-    for other in sorted(path.parent.glob(f"*-task{int(task_id)}.json")) if live else ():
-        try:
-            data = json.loads(other.read_text())
-        except (OSError, ValueError):
-            continue
-        recorded = data.get("server")
-        if isinstance(recorded, dict) and recorded.get("name") != server.name:
-            continue
-        matches = sum(1 for sid, h in data.get("shapes", {}).items() if live.get(int(sid)) == h)
-        if matches and (best is None or matches > best[0]):
-            best = (matches, other)
-    if best is None:
-        return Ledger(path, server, task_id)
-    log.info("using the record %s: %d of its masks are on this server", best[1].name, best[0])
-    found = Ledger.load(best[1], server, task_id)
-    found.path = path
-    return found
+def _where(text: str) -> Where:
+    frame, label, group = (int(x) for x in text.split(":"))
+    return (label, group), frame
+
+
+def _text(where: Where) -> str:
+    (label, group), frame = where
+    return f"{frame}:{label}:{group}"
 
 
 @dataclass
 class Ledger:
-    """shapes: our shape id -> content hash; pending: hashes of uploads whose
-    reply has not arrived; keyframes: the person's shape id -> hash used as
-    prompts by the last completed run (None: no run completed yet)."""
+    """The record's content; ``store`` (a ``record.ServerRecord``, None for a
+    dry run) persists it on the server."""
 
-    path: Path
-    server: ServerIdentity
     task_id: int
-    shapes: dict[int, str] = field(default_factory=dict)
-    pending: list[str] = field(default_factory=list)
+    masks: dict[Where, list[Entry]] = field(default_factory=dict)
+    deleted: set[Where] = field(default_factory=set)
     keyframes: dict[int, str] | None = None
+    fingerprint: str | None = None
+    released: set[int] = field(default_factory=set)  # ids of our masks a person edited or relabelled: theirs now
+    store: Any = None
+    exists: bool = False  # a record was found on the server
+
+    def ours(self, where: Where, digest: str) -> Entry | None:
+        """The entry our mask with this content on ``where`` has (None: not ours)."""
+        return next((e for e in self.masks.get(where, ()) if e.digest == digest), None)
+
+    def add(self, where: Where, entry: Entry) -> None:
+        self.masks.setdefault(where, []).append(entry)
+
+    def forget(self, where: Where, digest: str | None = None) -> None:
+        """Drop the entries of ``where`` (only those with ``digest`` if given)."""
+        left = [e for e in self.masks.get(where, ()) if digest is not None and e.digest != digest]
+        if left:
+            self.masks[where] = left
+        else:
+            self.masks.pop(where, None)
+
+    def to_json(self) -> dict:
+        return {
+            "version": VERSION, "task": self.task_id,
+            "masks": {_text(w): [[e.id, e.digest, e.job] for e in es]
+                      for w, es in sorted(self.masks.items(), key=lambda x: (x[0][1], x[0][0])) if es},
+            "deleted": sorted(_text(w) for w in self.deleted),
+            "keyframes": None if self.keyframes is None else {str(k): v for k, v in sorted(self.keyframes.items())},
+            "fingerprint": self.fingerprint,
+            "released": sorted(self.released),
+        }
 
     @classmethod
-    def load(cls, path: Path, server: ServerIdentity, task_id: int) -> "Ledger":
-        path = Path(path)
-        if not path.exists():
-            return cls(path, server, task_id)
-        data = json.loads(path.read_text())
+    def from_json(cls, data: dict, task_id: int) -> "Ledger":
         kf = data.get("keyframes")
         return cls(
-            path, server, task_id,
-            shapes={int(k): str(v) for k, v in data.get("shapes", {}).items()},
-            pending=[str(h) for h in data.get("pending", [])],
+            task_id,
+            masks={_where(k): [Entry(None if e[0] is None else int(e[0]), str(e[1]), None if e[2] is None else int(e[2]))
+                               for e in v] for k, v in (data.get("masks") or {}).items()},
+            deleted={_where(k) for k in data.get("deleted") or ()},
             keyframes=None if kf is None else {int(k): str(v) for k, v in kf.items()},
+            fingerprint=data.get("fingerprint"), released={int(i) for i in data.get("released") or ()}, exists=True,
         )
 
     def save(self) -> None:
-        """Atomic write (temp file + rename): a crash never leaves half a record."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {
-            "version": VERSION, "task": self.task_id,
-            "server": {"url": self.server.url, "name": self.server.name, "version": self.server.version},
-            "shapes": {str(k): v for k, v in sorted(self.shapes.items())},
-            "pending": self.pending,
-            "keyframes": None if self.keyframes is None else {str(k): v for k, v in sorted(self.keyframes.items())},
-        }
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, self.path)
+        if self.store is not None:
+            self.store.save(self)
+
+
+def legacy_records(state_dir: Path | None, task_id: int) -> dict[int, str]:
+    """Shape id -> digest from the local records of versions 1-2 (before the
+    record moved to the server), all addresses merged; only ids whose digest
+    still matches a mask on the server are ever taken over."""
+    out: dict[int, str] = {}
+    for path in sorted(Path(state_dir or default_state_dir()).glob(f"*-task{int(task_id)}.json")):
+        try:
+            data = json.loads(path.read_text())
+            out.update({int(k): str(v) for k, v in (data.get("shapes") or {}).items()})
+        except (OSError, ValueError, TypeError, AttributeError):
+            log.warning("ignoring the unreadable old record %s", path)
+    return out

@@ -1,12 +1,13 @@
-"""One run per task at a time: an advisory lock file next to the record of
-our uploads (same key: server identity + task).
+"""One run per task at a time on this machine: an advisory lock file in the
+state directory (keyed by server identity + task). Runs on other machines or
+through other addresses are excluded by the server-side lease (``lease.py``);
+this lock refuses a second local run before it touches the server.
 
 ``fcntl.flock`` on the file does the excluding; the kernel drops it when the
 holding process ends, however it ends, so a lock left by a dead process is
 simply taken over (its stale holder line is overwritten). The file holds who
 has the lock (host, pid, start time, command) for the error message of the
-run that is refused. It only excludes runs that share the state directory
-(one machine, or a shared file system with working locks).
+run that is refused.
 """
 
 from __future__ import annotations

@@ -21,13 +21,12 @@ import numpy as np
 from tam_core.errors import PromptError
 from tam_core.types import Prompt
 
-from .ledger import Ledger, shape_hash
+from .ledger import Entry, Ledger, ObjectKey, Where, shape_hash
 from .masks import decode_mask, polygon_to_mask
 from .task import TaskInfo
 
 log = logging.getLogger(__name__)
 
-ObjectKey = tuple[int, int]  # (label id, group; 0 = ungrouped)
 PROMPT_TYPES = ("points", "rectangle", "polygon", "mask")
 
 
@@ -35,52 +34,107 @@ def object_key(shape: dict) -> ObjectKey:
     return int(shape["label_id"]), int(shape.get("group") or 0)
 
 
+def where_of(shape: dict) -> Where:
+    return object_key(shape), int(shape["frame"])
+
+
+def is_auto_mask(shape: dict) -> bool:
+    return shape.get("source") == "auto" and shape.get("type") == "mask"
+
+
+@dataclass
+class Decisions:
+    """What a person did to our masks since we wrote them: edited (now a
+    person's mask: a keyframe), deleted ("not this object here": never
+    re-created), relabelled ((object, frame), new object: the old object's
+    pair is treated as deleted, the shape is a person's of the new label)."""
+
+    edited: list[Where] = field(default_factory=list)
+    deleted: list[Where] = field(default_factory=list)
+    relabelled: list[tuple[Where, ObjectKey]] = field(default_factory=list)
+
+
 @dataclass
 class TaskShapes:
     """ours: (object, frame) -> our mask shapes there (more than one only for
-    copies: CVAT stores a task-level upload once in every job holding the
-    frame); person: the person's prompt shapes; ignored: counts of shapes that
+    copies); person: the person's prompt shapes; ignored: counts of shapes that
     are neither (other types, tracks); adopted: uploads whose reply was lost,
-    recognised by content; copies: extra copies of our masks found."""
+    recognised by content; copies: extra copies of our masks found;
+    unclaimed: source="auto" masks no record claims; snapshot: id -> digest of
+    every shape that is not ours, as the run found them."""
 
-    ours: dict[tuple[ObjectKey, int], list[dict]] = field(default_factory=lambda: defaultdict(list))
+    ours: dict[Where, list[dict]] = field(default_factory=lambda: defaultdict(list))
     person: list[dict] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)
     adopted: int = 0
     copies: int = 0
+    unclaimed: int = 0
+    snapshot: dict[int, str] = field(default_factory=dict)
+    decisions: Decisions = field(default_factory=Decisions)
 
 
-def classify(annotations: dict, ledger: Ledger) -> TaskShapes:
-    """Split the server's annotations using the ledger, and bring the ledger up
-    to date (forget shapes that are gone or were edited, adopt pending uploads).
+def classify(annotations: dict, ledger: Ledger, legacy: dict[int, str] | None = None) -> TaskShapes:
+    """Split the server's annotations using the record, and bring the record up
+    to date: our masks a person changed leave it (edited: a person's;
+    deleted or relabelled: a decision ``ledger.deleted``), lost replies are
+    adopted by content. ``legacy``: shape id -> digest from an old local
+    record (taken over where id and content still match).
 
-    Ours: ``source="auto"`` masks whose id and content hash are in the record,
-    or whose content is a pending upload's, or an exact copy (same frame, label,
-    group and pixels) of a mask the record holds (another job's copy of it).
-    Everything else is a person's."""
+    Ours: ``source="auto"`` masks whose content digest is one the record holds
+    for that (object, frame), copies included. Everything else is a person's."""
     out = TaskShapes()
-    pending = set(ledger.pending)
-    recorded = set(ledger.shapes.values())
-    seen: dict[int, str] = {}
+    legacy = legacy or {}
+    recorded = {e.id for es in ledger.masks.values() for e in es if e.id is not None} | ledger.released
+    by_id: dict[int, dict] = {}
     for shape in sorted(annotations.get("shapes", []), key=lambda s: int(s["id"])):
-        sid, h = int(shape["id"]), shape_hash(shape)
-        auto = shape.get("source") == "auto" and shape.get("type") == "mask"
-        mine = ledger.shapes.get(sid) == h
-        adopt = sid not in ledger.shapes and h in pending
-        copy = sid not in ledger.shapes and h in recorded
-        if auto and (mine or adopt or copy):
-            out.adopted += adopt
-            out.copies += copy and not adopt
-            seen[sid] = h
-            out.ours[(object_key(shape), int(shape["frame"]))].append(shape)
-        elif shape.get("type") in PROMPT_TYPES:
+        sid, h, where = int(shape["id"]), shape_hash(shape), where_of(shape)
+        by_id[sid] = shape
+        entry = ledger.ours(where, h) if is_auto_mask(shape) else None
+        if entry is None and is_auto_mask(shape) and legacy.get(sid, "")[:len(h)] == h:  # old records: full SHA-1
+            entry = Entry(sid, h)
+            ledger.add(where, entry)
+        if entry is not None:
+            if entry.id is None:
+                entry.id = sid
+                out.adopted += 1
+            elif entry.id != sid:
+                out.copies += 1
+            out.ours[where].append(shape)
+            continue
+        out.snapshot[sid] = h
+        if shape.get("type") in PROMPT_TYPES:
             out.person.append(shape)
+            out.unclaimed += is_auto_mask(shape) and sid not in recorded  # ours, relabelled: a known decision
         else:
             out.ignored[str(shape.get("type"))] = out.ignored.get(str(shape.get("type")), 0) + 1
     if annotations.get("tracks"):
         out.ignored["track"] = len(annotations["tracks"])
-    ledger.shapes = seen  # an edited or deleted shape of ours is no longer ours
-    ledger.pending = []
+    for where, entries in list(ledger.masks.items()):
+        present = {int(s["id"]) for s in out.ours.get(where, ())}
+        for e in entries:
+            if e.id in present:
+                continue
+            if e.id is None:  # an upload whose reply was lost and that never arrived
+                ledger.forget(where, e.digest)
+                continue
+            ledger.forget(where, e.digest)
+            now = by_id.get(e.id)
+            if where in out.ours:
+                continue  # another copy of ours is still there
+            if now is None:
+                out.decisions.deleted.append(where)
+                ledger.deleted.add(where)
+            elif where_of(now) != where:
+                out.decisions.relabelled.append((where, object_key(now)))
+                ledger.deleted.add(where)
+                ledger.released.add(e.id)
+            else:
+                out.decisions.edited.append(where)
+                ledger.released.add(e.id)
+        if where not in out.ours:
+            ledger.masks.pop(where, None)  # entries of uploads that never arrived
+    prompted = {where_of(s) for s in out.person}
+    ledger.deleted -= prompted  # a person's prompt there later overrides their deletion
     return out
 
 
@@ -88,12 +142,14 @@ def classify(annotations: dict, ledger: Ledger) -> TaskShapes:
 class PromptSet:
     """prompts: window-relative Prompts; keys: object id -> ObjectKey;
     truth: (object, task frame) where a person's mask/polygon is the answer;
-    sources: (object, task frame) -> {person's shape id: hash} behind that keyframe."""
+    sources: (object, task frame) -> {person's shape id: hash} behind that keyframe;
+    on_deleted: the person's shapes on the task's deleted frames (not used)."""
 
     prompts: list[Prompt]
     keys: dict[int, ObjectKey]
     truth: frozenset[tuple[ObjectKey, int]]
     sources: dict[tuple[ObjectKey, int], dict[int, str]]
+    on_deleted: int = 0
 
     def object_id(self, key: ObjectKey) -> int:
         return next(oid for oid, k in self.keys.items() if k == key)
@@ -107,16 +163,20 @@ def describe(task: TaskInfo, key: ObjectKey) -> str:
 
 def build_prompts(person: list[dict], task: TaskInfo, first: int, stop: int) -> PromptSet:
     """The person's shapes in task frames [first, stop) -> prompts (frames
-    relative to ``first``). Raises PromptError for unknown labels, two boxes
+    relative to ``first``); shapes on the task's deleted frames are counted,
+    not used. Raises PromptError for unknown labels, two boxes
     for one object on one frame, or malformed shapes."""
     per_key: dict[tuple[ObjectKey, int], list[dict]] = defaultdict(list)
+    on_deleted = 0
     for shape in person:
         if int(shape["label_id"]) not in task.labels:
             raise PromptError(
                 f"shape {shape['id']} on frame {shape['frame']} has label id {shape['label_id']}, which is not a label of task {task.id}"
             )
         frame = int(shape["frame"])
-        if first <= frame < stop:
+        if frame in task.deleted_frames:
+            on_deleted += 1  # a deleted frame gives no prompt
+        elif first <= frame < stop:
             per_key[(object_key(shape), frame)].append(shape)
     keys = sorted({k for k, _ in per_key})
     ids = {key: i + 1 for i, key in enumerate(keys)}
@@ -126,7 +186,7 @@ def build_prompts(person: list[dict], task: TaskInfo, first: int, stop: int) -> 
         if any(s["type"] in ("polygon", "mask") for s in shapes):
             truth.add((key, frame))
         sources[(key, frame)] = {int(s["id"]): shape_hash(s) for s in shapes}
-    return PromptSet(prompts, {i: k for k, i in ids.items()}, frozenset(truth), sources)
+    return PromptSet(prompts, {i: k for k, i in ids.items()}, frozenset(truth), sources, on_deleted)
 
 
 def _prompt(shapes: list[dict], task: TaskInfo, key: ObjectKey, frame: int, oid: int, first: int) -> Prompt:

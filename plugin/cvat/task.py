@@ -34,14 +34,22 @@ class LabelInfo:
 
 @dataclass(frozen=True)
 class JobInfo:
-    """An annotation job: task frames [start, stop] (inclusive, as CVAT)."""
+    """An annotation job: task frames [start, stop] (inclusive, as CVAT);
+    stage/state as CVAT reports them (a reviewer's accept: acceptance/completed)."""
 
     id: int
     start: int
     stop: int
+    stage: str = "annotation"
+    state: str = "new"
 
     def holds(self, frame: int) -> bool:
         return self.start <= frame <= self.stop
+
+    @property
+    def finished(self) -> bool:
+        """Accepted or completed: left alone unless ``--include-completed``."""
+        return self.stage == "acceptance" or self.state == "completed"
 
 
 @dataclass(frozen=True)
@@ -65,16 +73,33 @@ class TaskInfo:
     def source_frame(self, frame: int) -> int:
         return self.start_frame + frame * self.step
 
-    def job_for(self, frame: int, prefer: int | None = None) -> int:
+    def holders(self, frame: int) -> list[int]:
+        """The jobs holding ``frame``, earliest first."""
+        return [jid for _, jid in sorted((j.start, j.id) for j in self.jobs if j.holds(frame))]
+
+    def job_for(self, frame: int, prefer: int | None = None, frozen: frozenset[int] = frozenset()) -> int | None:
         """The one job a new shape on ``frame`` is stored in: ``prefer`` (the
-        ``--job``) when it holds the frame, else the earliest job holding it.
+        ``--job``) when it holds the frame and is open, else the earliest job
+        holding it; None when that job is ``frozen`` (accepted/completed: a
+        reviewer accepted its frames, overlap frames included, as they are).
         Jobs of video tasks overlap, and a task-level upload would be stored in
         every job holding the frame (a duplicate per overlap)."""
-        holders = sorted((j.start, j.id) for j in self.jobs if j.holds(frame))
-        if not holders:
+        ids = self.holders(frame)
+        if not ids:
             raise CvatError(f"no annotation job of task {self.id} holds frame {frame}; re-read the task (was it re-split?)")
-        ids = [jid for _, jid in holders]
-        return prefer if prefer in ids else ids[0]
+        if prefer in ids and prefer not in frozen:
+            return prefer
+        return None if ids[0] in frozen else ids[0]
+
+    def overlaps(self) -> list[tuple[int, int, int, int]]:
+        """(first, last, job holding our masks there, other job) for each run of
+        frames held by two jobs (video tasks overlap by 5 frames by default)."""
+        out = []
+        jobs = sorted(self.jobs, key=lambda j: (j.start, j.id))
+        for a, b in zip(jobs, jobs[1:]):
+            if b.start <= a.stop:
+                out.append((b.start, min(a.stop, b.stop), a.id, b.id))
+        return out
 
 
 def parse_step(frame_filter: str | None) -> int:
@@ -99,7 +124,8 @@ def load_task(conn, task_id: int) -> TaskInfo:
         labels[int(lab["id"])] = LabelInfo(int(lab["id"]), str(lab["name"]), attrs)
     size = int(meta.get("size") or task.get("size") or 0)
     jobs = tuple(
-        JobInfo(int(j["id"]), int(j["start_frame"]), int(j["stop_frame"]))
+        JobInfo(int(j["id"]), int(j["start_frame"]), int(j["stop_frame"]), str(j.get("stage") or "annotation"),
+                str(j.get("state") or "new"))
         for j in conn.jobs(task_id) if j.get("type", "annotation") == "annotation"  # never a ground-truth job
     )
     return TaskInfo(

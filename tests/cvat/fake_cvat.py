@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from fake_cvat_http import ROUTES, Handler, HttpError, Route
+from fake_cvat_issues import ISSUE_ROUTES, now
 
 __all__ = ["FakeCvat", "FakeTask", "Fault", "HttpError", "Route", "TOKEN_VERSION"]
 
@@ -86,6 +87,7 @@ class FakeTask:
     shape_job: dict[int, int] = field(default_factory=dict)  # shape id -> the job storing it
     version: int = 0
     deleted_frames: list[int] = field(default_factory=list)
+    tracks: list[dict] = field(default_factory=list)  # returned by the task-level read as they are (e.g. FiftyOne's mask tracks)
 
     @property
     def size(self) -> int:
@@ -120,7 +122,7 @@ class FakeCvat:
             cvat.url  # "http://127.0.0.1:PORT"
     """
 
-    routes: list[Route] = ROUTES
+    routes: list[Route] = ROUTES + ISSUE_ROUTES
     handler_class: type = Handler
 
     def __init__(self, username: str = "alice", password: str = "s3cret-pass", token: str = "tok-123", version: str = "2.23.1"):
@@ -131,6 +133,11 @@ class FakeCvat:
         self.sessions: dict[str, str] = {}  # sessionid -> csrftoken
         self.requests: list[tuple[str, str, str]] = []  # (method, path, query) of every request
         self.faults: list[Fault] = []
+        self.hooks: list = []  # fn(method, path, query) after a request's change, before its reply (a person acting meanwhile)
+        self.issues: dict[int, dict] = {}
+        self.comments: dict[int, dict] = {}
+        self.foreign_comments: set[int] = set()  # comments of another user: edits answer 403
+        self._issue_ids = self._comment_ids = 0
         self.page_size = 10
         self._ids = 0
         self._shape_ids = 0
@@ -182,7 +189,7 @@ class FakeCvat:
                 jid = self._next_id()
                 self.jobs[jid] = {"id": jid, "task_id": tid, "start_frame": start, "stop_frame": end,
                                   "frame_count": end - start + 1, "type": "annotation", "stage": "annotation",
-                                  "state": "new", "mode": mode}
+                                  "state": "new", "mode": mode, "updated_date": now()}
             return tid
 
     def label_id(self, task_id: int, name: str) -> int:
@@ -216,10 +223,23 @@ class FakeCvat:
             return dict(self.tasks[task_id].shape_job)
 
     def edit_shape(self, task_id: int, shape_id: int, **fields: Any) -> None:
-        """Change a shape in place, like the CVAT UI saving an edit (same id, same job)."""
+        """Change a shape in place, like the CVAT UI saving an edit (job-level
+        update: same id, same job; the UI sets ``source="semi-auto"`` on a mask
+        edit and keeps ``auto`` on a label change: pass it)."""
         with self._lock:
-            self.tasks[task_id].shapes[shape_id].update(fields)
+            shape = self.tasks[task_id].shapes[shape_id]
+            if fields.get("label_id", shape["label_id"]) != shape["label_id"] and "attributes" not in fields:
+                fields["attributes"] = self._defaults(fields["label_id"], [])  # the UI resets them to the new label's
+            shape.update(fields)
             self.tasks[task_id].version += 1
+            self.jobs[self.tasks[task_id].shape_job[shape_id]]["updated_date"] = now()
+
+    def delete_shape(self, task_id: int, shape_id: int) -> None:
+        """A person deleting a shape in the UI (job-level action=delete)."""
+        with self._lock:
+            task = self.tasks[task_id]
+            task.shapes.pop(shape_id)
+            self.jobs[task.shape_job.pop(shape_id)]["updated_date"] = now()
 
     def add_fault(self, method: str, path: str, nth: int = 1, status: int = 500, drop: bool = False, apply: bool = False,
                   times: int = 1) -> Fault:
@@ -293,13 +313,21 @@ class FakeCvat:
             "group": int(data.get("group") or 0), "source": source, "occluded": bool(data.get("occluded", False)),
             "outside": bool(data.get("outside", False)), "z_order": int(data.get("z_order", 0)),
             "rotation": float(data.get("rotation", 0.0)), "points": points,
-            "attributes": [{"spec_id": a["spec_id"], "value": str(a["value"])} for a in data.get("attributes", [])],
+            "attributes": self._defaults(label["id"], data.get("attributes", [])),
             "elements": [],
         }
         task.shapes[shape["id"]] = shape
         task.shape_job[shape["id"]] = job
         task.version += 1
+        self.jobs[job]["updated_date"] = now()
         return shape
+
+    def _defaults(self, label_id: int, given: list[dict]) -> list[dict]:
+        """The given attribute values plus the label's defaults for the rest (CVAT stores every spec)."""
+        out = [{"spec_id": a["spec_id"], "value": str(a["value"])} for a in given]
+        have = {a["spec_id"] for a in out}
+        return out + [{"spec_id": a["id"], "value": str(a["default_value"])} for a in self.labels[label_id]["attributes"]
+                      if a["id"] not in have]
 
     def patch(self, task: FakeTask, action: str, body: dict, job: int | None = None) -> dict:
         """PATCH annotations of the task (``job`` None: task-level) or of one job."""
@@ -323,7 +351,7 @@ class FakeCvat:
                     continue  # this job does not store that id: ignored, as the real server does
                 if action == "delete":
                     task.shapes.pop(s["id"])
-                    task.shape_job.pop(s["id"])
+                    self.jobs[task.shape_job.pop(s["id"])]["updated_date"] = now()
                 else:
                     self._new_shape(task, dict(s), jid)
         task.version += 1
@@ -339,7 +367,7 @@ class FakeCvat:
                 if s["frame"] < start + task.overlap and start > 0 and any(_same_object(s, o) for o in merged):
                     continue
                 merged.append(s)
-        return {"version": task.version, "tags": [], "shapes": merged, "tracks": []}
+        return {"version": task.version, "tags": [], "shapes": merged, "tracks": list(task.tracks)}
 
 
 def _same_object(a: dict, b: dict) -> bool:

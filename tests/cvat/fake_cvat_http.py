@@ -95,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._fire(fault)
             with fake._lock:
                 status, body, headers = self._route(method, path, query, raw)
+                for hook in list(fake.hooks):
+                    hook(method, path, parts.query)
             if fault is not None:
                 self._fire(fault)
             self._reply(status, body, headers)

@@ -48,3 +48,38 @@ def auto_masks(cvat, tid, video) -> dict[tuple[int, int, int], np.ndarray]:
             assert key not in out, f"two auto masks for {key}"
             out[key] = decode_mask(s["points"], image_width=w, image_height=h)
     return out
+
+
+def proxy(port: int):
+    """A TCP forwarder on another loopback port to ``port``: a second address
+    of one server (as a DNS alias or a tunnel would be). Returns its port;
+    the forwarding threads are daemons."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve():
+        while True:
+            client, _ = listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", port))
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]

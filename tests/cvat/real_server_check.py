@@ -15,7 +15,10 @@ polyline (not a prompt), then runs the CLI as a subprocess with the real
 engine (our XMem with seeded weights + a tiny random-weight SAM, from .pth
 files written here; masks say nothing about quality, only about the wiring):
 track, re-track under other spellings of the URL, a mask edit + fix, two runs
-at once, and the start-up errors. Every count comes from the server's own
+at once, issue 22's scenarios (``real_server_person.py``: lost state folder,
+second machine, second address, a person editing during a run, deletions
+and relabels, an accepted job, overlap frames, deleted frames, no-op
+re-runs, track after fix, a missing record), and the start-up errors. Every count comes from the server's own
 per-job storage (``GET /api/jobs/{id}/annotations``).
 """
 
@@ -31,8 +34,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (ROOT, Path(__file__).resolve().parent):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 
 class Check:
@@ -120,9 +124,9 @@ class Check:
         torch.save(build_sam(SamConfig.tiny()).state_dict(), sam)
         return ["--sam-type", "tiny", "--sam-checkpoint", str(sam), "--xmem-checkpoint", str(xmem), "--device", "cpu"]
 
-    def cli(self, action, server, tid, *extra, env=None, wait=True):
+    def cli(self, action, server, tid, *extra, env=None, wait=True, state=None):
         cmd = [sys.executable, "-m", "plugin.cli", "cvat", action, "--server", server, "--task", str(tid),
-               "--state-dir", str(self.work / "state"), "--no-progress", "--batch-size", "8", *self.model_args, *extra]
+               "--state-dir", str(state or self.work / "state"), "--no-progress", "--batch-size", "8", *self.model_args, *extra]
         full = dict(os.environ, PYTHONPATH=str(ROOT), CVAT_USERNAME=self.user, CVAT_PASSWORD=self.password)
         full.pop("CVAT_ACCESS_TOKEN", None)
         full.setdefault("OMP_NUM_THREADS", "1")  # tiny frames: one thread each, kinder to a shared machine
@@ -226,7 +230,10 @@ class Check:
         self.expect(manual3 == manual_before, "the person's shapes are untouched after fix")
         self.say(f"  after fix: {len(auto3)} auto masks, per job {dict(Counter(j for j, _ in auto3))}")
 
-        # 4. two runs at once
+        # 4. two runs at once (a changed prompt first, so that the runs have work to do)
+        from real_server_person import _nudge_prompt, person_scenarios
+
+        _nudge_prompt(self, tid, labels)
         a = self.cli("track", self.url, tid, wait=False)
         time.sleep(0.3)
         b = self.cli("track", self.url.replace("127.0.0.1", "localhost"), tid, wait=False)
@@ -237,7 +244,10 @@ class Check:
         _, auto4, keys4, _ = auto_per_key()
         self.expect(max(keys4.values(), default=0) == 1, "no duplicates after two runs at once")
 
-        # 5. start-up errors
+        # 5. issue 22: a person's work and ownership on the server (tests/cvat/real_server_person.py)
+        person_scenarios(self, tid, video, labels, jobs)
+
+        # 6. start-up errors
         for server, env, want in (
             ("http://127.0.0.1:8099", None, "cannot reach CVAT at http://127.0.0.1:8099 (connection refused)"),
             (self.url.replace("http://", "https://"), None, "TLS handshake failed"),

@@ -1,5 +1,6 @@
 """Issue 11 items 2 and 5: the record of our uploads follows the server, not the
-URL's spelling, and is never trusted blindly; one run per task at a time."""
+URL's spelling (it lives on the server: issue 22), an old local record is
+taken over only where it matches; one run per task at a time."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ import pytest
 from helpers import click, make_task, models, source
 from plugin.cvat import CvatOptions, connect, fix_task, track_task
 from plugin.cvat.credentials import Credentials
-from plugin.cvat.errors import CvatLockedError
-from plugin.cvat.ledger import ledger_path
+from plugin.cvat.errors import CvatError, CvatLockedError
 from plugin.cvat.lock import TaskLock
 from plugin.cvat.server import ServerIdentity, check_url, normalise_url
 from tam_core.errors import ConfigError
@@ -76,43 +76,56 @@ def test_another_spelling_of_the_url_finds_the_same_record(cvat, cvat_env, task)
     for url in (f"http://localhost:{cvat.port}/", f"HTTP://LOCALHOST:{cvat.port}"):
         report = run(url, tid, video, state)
         assert report.keyframes == [(1, 0)] and report.person_shapes == 1  # none of our 13 masks is "a person's"
-        assert report.counts.unchanged == 13 and report.counts.created == 0
+        assert report.replaceable == 13 and "nothing changed since the last run" in report.message
     assert cvat.shapes(tid) == before and len(cvat.calls("PATCH")) == patches
-    assert len(list(state.glob("*.json"))) == 1
+    assert not list(state.glob("*.json"))  # the record is on the server, not in the state folder
     assert run(f"http://localhost:{cvat.port}", tid, video, state, fix_task).changed == []
 
 
-def test_a_record_under_another_address_is_reconciled_by_ids_and_content(cvat, cvat_env, task):
-    """A DNS alias cannot be normalised away: the record made under it is used
-    only because its ids AND hashes match the masks on the server."""
+def _legacy(state: Path, cvat, tid: int, shapes: dict) -> None:
+    """An old (version 2) local record, under some address's key."""
+    state.mkdir(parents=True, exist_ok=True)
+    (state / f"0123456789ab-task{tid}.json").write_text(json.dumps({"version": 2, "task": tid, "shapes": shapes}))
+
+
+def _drop_server_record(cvat) -> None:
+    cvat.issues.clear()
+    cvat.comments.clear()
+
+
+def test_an_old_local_record_is_taken_over_where_ids_and_content_match(cvat, cvat_env, task, monkeypatch):
+    """Upgrading from a version that kept the record only locally (full SHA-1
+    digests): its masks are recognised (ids AND digests match), written to the
+    server record."""
+    from plugin.cvat import ledger
+
     tid, video = task
     state = cvat_env / "state"
     run(cvat.url, tid, video, state)
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as conn:
-        here = ledger_path(state, conn.identity, tid)
-    alias = ledger_path(state, ServerIdentity("http://cvat-alias.internal:8080", conn.identity.name, "2.23.1"), tid)
-    here.rename(alias)
+    with monkeypatch.context() as m:
+        m.setattr(ledger, "DIGEST_CHARS", 40)  # as versions 1-2 wrote them
+        auto = {s["id"]: ledger.shape_hash(s) for s in cvat.shapes(tid) if s["source"] == "auto"}
+    assert all(len(h) == 40 for h in auto.values())
+    _drop_server_record(cvat)
+    _legacy(state, cvat, tid, {str(k): v for k, v in auto.items()})
     report = run(cvat.url, tid, video, state)
-    assert report.keyframes == [(1, 0)] and report.counts.unchanged == 13 and report.counts.created == 0
+    assert report.keyframes == [(1, 0)] and report.replaceable == 13 and report.counts.created == 0
+    assert cvat.comments  # now on the server
 
 
-def test_a_record_that_does_not_match_the_servers_shapes_is_not_trusted(cvat, cvat_env, task):
-    """Same ids, other content (another server's record, or ours after a person
-    changed every mask): those masks stay a person's, never ours."""
+def test_an_old_local_record_that_does_not_match_is_not_trusted(cvat, cvat_env, task):
+    """Same ids, other content: those masks are not ours, and the run refuses
+    rather than silently disowning them."""
     tid, video = task
     state = cvat_env / "state"
     run(cvat.url, tid, video, state)
+    _drop_server_record(cvat)
+    _legacy(state, cvat, tid, {str(s["id"]): "0" * 40 for s in cvat.shapes(tid) if s["source"] == "auto"})
     with connect(cvat.url, Credentials("alice", "s3cret-pass")) as conn:
-        here = ledger_path(state, conn.identity, tid)
-    data = json.loads(here.read_text())
-    data["shapes"] = {sid: "0" * 40 for sid in data["shapes"]}  # ids match, hashes do not
-    here.unlink()
-    alias = ledger_path(state, ServerIdentity("http://other.example:8080", "Computer Vision Annotation Tool", "2.23.1"), tid)
-    alias.write_text(json.dumps(data))
-    auto_before = [s for s in cvat.shapes(tid) if s["source"] == "auto"]
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as conn:
-        report = track_task(conn, tid, models(video), CvatOptions(state_dir=state, dry_run=True))
-    assert report.replaceable == 0 and report.person_shapes == 1 + len(auto_before)
+        with pytest.raises(CvatError, match="13 source=\"auto\" masks that no tam-label record on this server claims"):
+            track_task(conn, tid, models(video), CvatOptions(state_dir=state, dry_run=True))
+        report = track_task(conn, tid, models(video), CvatOptions(state_dir=state, dry_run=True, unclaimed_as_person=True))
+    assert report.replaceable == 0 and report.person_shapes == 14
 
 
 def _holder(path: Path, ready: Path) -> subprocess.Popen:
@@ -162,20 +175,3 @@ def test_the_lock_excludes_within_one_process_too_and_is_released(cvat, cvat_env
             pass
     with TaskLock(cvat_env, ident, 5, "fix"):
         pass
-
-
-def test_find_ledger_picks_the_best_matching_record_of_the_same_server_name(tmp_path):
-    from plugin.cvat.ledger import Ledger, find_ledger, shape_hash
-
-    shapes = [{"id": i, "type": "mask", "source": "auto", "frame": i, "label_id": 1, "group": 0, "points": [0, 1, i, 0, i, 0]}
-              for i in range(1, 4)]
-    h = {s["id"]: shape_hash(s) for s in shapes}
-    name = "Computer Vision Annotation Tool"
-    me = ServerIdentity("http://127.0.0.1:8080", name, "2.23.1")
-    for ident, owned in ((ServerIdentity("http://a:1", name, "2.23.1"), {1: h[1]}),
-                         (ServerIdentity("http://b:1", name, "2.23.1"), {1: h[1], 2: h[2]}),
-                         (ServerIdentity("http://c:1", "Another Tool", "1.0"), dict(h))):  # most matches, other server
-        Ledger(ledger_path(tmp_path, ident, 9), ident, 9, shapes=owned).save()
-    found = find_ledger(tmp_path, me, 9, shapes)
-    assert found.shapes == {1: h[1], 2: h[2]} and found.path == ledger_path(tmp_path, me, 9)
-    assert find_ledger(tmp_path, me, 10, shapes).shapes == {}  # another task: nothing

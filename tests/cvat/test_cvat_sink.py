@@ -20,7 +20,7 @@ def test_sink_replaces_skips_identical_and_removes_on_empty(cvat, cvat_env):
     manual = cvat.add_shape(tid, type="points", frame=2, label_id=car, points=[1.0, 1.0])
     with connect(cvat.url, Credentials("alice", "s3cret-pass")) as conn:
         task = load_task(conn, tid)
-        ledger = Ledger(cvat_env / "l.json", conn.identity, tid)
+        ledger = Ledger(tid)
 
         def sink():
             return CvatMaskSink(conn, task, ledger, classify(conn.annotations(tid), ledger), {1: (car, 5)}, first=2)
@@ -34,4 +34,4 @@ def test_sink_replaces_skips_identical_and_removes_on_empty(cvat, cvat_env):
         assert (s2.counts.unchanged, s2.counts.empty, s2.counts.created, s2.counts.deleted) == (1, 1, 0, 1)
         after = cvat.shapes(tid)
         assert [s["id"] for s in after] == [manual, first[0]["id"]]
-        assert ledger.pending == [] and set(ledger.shapes) == {first[0]["id"]}
+        assert [(w, [e.id for e in es]) for w, es in ledger.masks.items()] == [(((car, 5), 2), [first[0]["id"]])]
