@@ -147,8 +147,7 @@ def click_init(clip: Clip, segmenter) -> tuple[Given, list[Click]]:
         t = clip.first_frame_of(o)
         y, x = interior_point(clip.gt[t] == o)
         clicks.append(Click(t, o, x, y, True))
-        segmenter.set_image(clip.frames[t], key=t)
-        out = segmenter.predict(points=np.array([[x, y]], float), point_labels=np.array([1]), multimask=True)
+        out = segmenter.predict(segmenter.embed(clip.frames[t]), points=np.array([[x, y]], float), point_labels=np.array([1]), multimask=True)
         given.setdefault(t, {})[o] = np.asarray(out.mask, bool)
     return given, clicks
 
@@ -190,15 +189,12 @@ def apply_click(clip: Clip, segmenter, clicks: list[Click], click: Click, curren
     """SAM's mask bool [H,W] for ``click.object_id`` on ``click.frame`` from every
     click there so far; the first click there also gets the current mask
     (``current`` bool [H,W]) as mask prompt, later ones SAM's previous logits."""
-    from tam_core.segmenters.sam import mask_to_logits
-
     key = (click.frame, click.object_id)
     mine = [c for c in clicks if (c.frame, c.object_id) == key]
     prior = sam_logits.get(key)
-    if prior is None:  # SamSegmenter knows its low-res size; others get official SAM's 256
-        prior = getattr(segmenter, "mask_to_logits", mask_to_logits)(current)
-    segmenter.set_image(clip.frames[click.frame], key=click.frame)
-    out = segmenter.predict(points=np.array([[c.x, c.y] for c in mine], float),
+    if prior is None:  # in the segmenter's own low-res layout
+        prior = segmenter.mask_to_logits(current)
+    out = segmenter.predict(segmenter.embed(clip.frames[click.frame]), points=np.array([[c.x, c.y] for c in mine], float),
                             point_labels=np.array([int(c.positive) for c in mine]), mask_input=prior, multimask=False)
     sam_logits[key] = np.asarray(out.low_res_logits, np.float32)
     return np.asarray(out.mask, bool)

@@ -53,8 +53,7 @@ class ModelOptions:
     ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
     download: fetch missing official weights (False: cache or local files only).
-    sam_cache_size: image embeddings kept per segmenter (re-prompting a frame
-    does not re-encode it). xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
+    xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
     for XMem's defaults. refine: the refiner's thresholds
     (``tam_core.refinement.RefineOptions``); whether a run refines at all is
     ``RunOptions.refine``.
@@ -67,7 +66,6 @@ class ModelOptions:
     cache_dir: str | Path | None = None
     autocast: str = "fp32"
     download: bool = True
-    sam_cache_size: int = 4
     xmem_config: XMemConfig | None = None
     refine: RefineOptions = field(default_factory=_default_refine_options)
 
@@ -82,8 +80,6 @@ class ModelOptions:
         if not self.refine.enabled:
             raise ConfigError("refinement is switched off per run (RunOptions(refine=False), --no-refine), "
                               "not in ModelOptions.refine")
-        if isinstance(self.sam_cache_size, bool) or not isinstance(self.sam_cache_size, int) or self.sam_cache_size < 1:
-            raise ConfigError(f"sam_cache_size must be an integer >= 1, got {self.sam_cache_size!r}")
 
 
 @runtime_checkable
@@ -163,7 +159,7 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     sam_path = resolve_checkpoint(opts.sam_checkpoint or f"sam_{opts.sam_type}", cache_dir=opts.cache_dir,
                                   download=opts.download)
     xmem_path = resolve_checkpoint(opts.xmem_checkpoint or "xmem", cache_dir=opts.cache_dir, download=opts.download)
-    segmenter = load_sam(opts.sam_type, sam_path, device, autocast_dtype=autocast, cache_size=opts.sam_cache_size)
+    segmenter = load_sam(opts.sam_type, sam_path, device, autocast_dtype=autocast)
     network = load_xmem(xmem_path, device)
     config = opts.xmem_config if opts.xmem_config is not None else XMemConfig()
     factory = _TrackerFactory(network, config, device, autocast)
