@@ -36,9 +36,14 @@ def model_fingerprint(opts: Any) -> dict[str, str]:
     from tam_core.fingerprint import file_digest
     from tam_core.weights import cached_path
 
+    from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family
+
     out = {"sam_type": opts.sam_type, "autocast": opts.autocast, "xmem_config": repr(opts.xmem_config),
            "refine": repr(opts.refine)}
-    for family, given, name in (("sam", opts.sam_checkpoint, f"sam_{opts.sam_type}"), ("xmem", opts.xmem_checkpoint, "xmem")):
-        path = Path(given).expanduser() if given is not None else cached_path(name, opts.cache_dir)
+    if opts.segmenter_family != DEFAULT_FAMILY:  # records of SAM runs keep their fingerprint
+        out["segmenter"] = opts.segmenter
+    official = {"sam": lambda: get_family(opts.segmenter_family).checkpoint(opts.sam_type).name, "xmem": lambda: "xmem"}
+    for family, given in (("sam", opts.sam_checkpoint), ("xmem", opts.xmem_checkpoint)):
+        path = Path(given).expanduser() if given is not None else cached_path(official[family](), opts.cache_dir)
         out[f"{family}_checkpoint"] = file_digest(path) if path.is_file() else str(path)
     return out

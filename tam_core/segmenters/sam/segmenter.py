@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
-from tam_core.segmenters.sam.family import SAM_TYPES, TEST_SAM_TYPES
 from tam_core.prompts import check_box, check_points
 from tam_core.types import SegmenterOutput
 
@@ -75,10 +74,12 @@ class SamConfig:
                    prompt_embed_dim=32, mask_in_chans=4, decoder_mlp_dim=64,
                    decoder_num_heads=2, iou_head_hidden_dim=32)
 
+    PRESETS = ("vit_b", "vit_l", "vit_h", "tiny")  # the family's types (tam_core.segmenters.sam.family)
+
     @classmethod
     def preset(cls, model_type: str) -> "SamConfig":
-        if model_type not in SAM_TYPES + TEST_SAM_TYPES:
-            raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(SAM_TYPES)}")
+        if model_type not in cls.PRESETS:
+            raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(cls.PRESETS[:3])}")
         return getattr(cls, model_type)()
 
 
@@ -326,4 +327,4 @@ def mask_to_logits(mask: np.ndarray, low_res_size: int = 256, logit: float = 8.0
     return out
 
 
-__all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
+__all__ = ["SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
