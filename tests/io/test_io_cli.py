@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from plugin.cli import main
-from tam_core import weights
 from io_media import PAYLOAD, fake, sequence, write_pngs
 
 
