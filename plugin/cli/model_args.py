@@ -45,7 +45,7 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
     which = g.add_mutually_exclusive_group()
     which.add_argument("--sam-type", choices=types, default=sam.default_type,
                        help=f"{sam.title} model: {', '.join(sam.types)} (the first is the default and fastest); "
-                            f"{', '.join(sam.test_types)}: test architectures that need --sam-checkpoint")
+                            f"test-only (random weights, needs --sam-checkpoint): {', '.join(sam.test_types)}")
     which.add_argument("--segmenter", choices=segmenter_choices(include_test=True), default=None, metavar="FAMILY:TYPE",
                        help=f"the segmenter as family:type, one of {', '.join(segmenter_choices())} "
                             "(--sam-type T is --segmenter sam:T)")
