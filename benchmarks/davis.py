@@ -147,8 +147,7 @@ def click_init(clip: Clip, segmenter) -> tuple[Given, list[Click]]:
         t = clip.first_frame_of(o)
         y, x = interior_point(clip.gt[t] == o)
         clicks.append(Click(t, o, x, y, True))
-        segmenter.set_image(clip.frames[t], key=t)
-        out = segmenter.predict(points=np.array([[x, y]], float), point_labels=np.array([1]), multimask=True)
+        out = segmenter.predict(segmenter.embed(clip.frames[t]), points=np.array([[x, y]], float), point_labels=np.array([1]), multimask=True)
         given.setdefault(t, {})[o] = np.asarray(out.mask, bool)
     return given, clicks
 
@@ -186,19 +185,21 @@ def next_click(frame: int, pred: np.ndarray, gt: np.ndarray, object_ids: list[in
 
 
 def apply_click(clip: Clip, segmenter, clicks: list[Click], click: Click, current: np.ndarray,
-                sam_logits: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+                sam_logits: dict[tuple[int, int], np.ndarray], embeddings=None) -> np.ndarray:
     """SAM's mask bool [H,W] for ``click.object_id`` on ``click.frame`` from every
     click there so far; the first click there also gets the current mask
-    (``current`` bool [H,W]) as mask prompt, later ones SAM's previous logits."""
-    from tam_core.segmenters.sam import mask_to_logits
+    (``current`` bool [H,W]) as mask prompt, later ones SAM's previous logits.
+    ``embeddings``: the clip's ``EmbeddingCache`` (a frame clicked again is not re-encoded)."""
+    from tam_core.segmenters.cache import EmbeddingCache
 
+    embeddings = EmbeddingCache(1) if embeddings is None else embeddings
     key = (click.frame, click.object_id)
     mine = [c for c in clicks if (c.frame, c.object_id) == key]
     prior = sam_logits.get(key)
-    if prior is None:  # SamSegmenter knows its low-res size; others get official SAM's 256
-        prior = getattr(segmenter, "mask_to_logits", mask_to_logits)(current)
-    segmenter.set_image(clip.frames[click.frame], key=click.frame)
-    out = segmenter.predict(points=np.array([[c.x, c.y] for c in mine], float),
+    if prior is None:  # in the segmenter's own low-res layout
+        prior = segmenter.mask_to_logits(current)
+    embedding = embeddings.embed(segmenter, click.frame, clip.frames[click.frame])
+    out = segmenter.predict(embedding, points=np.array([[c.x, c.y] for c in mine], float),
                             point_labels=np.array([int(c.positive) for c in mine]), mask_input=prior, multimask=False)
     sam_logits[key] = np.asarray(out.low_res_logits, np.float32)
     return np.asarray(out.mask, bool)
@@ -210,6 +211,9 @@ def robot(clip: Clip, models, max_clicks: int, refine: bool) -> RobotRun:
     run = RobotRun(refine=refine, clicks=list(init_clicks))
     ids = clip.object_ids
     sam_logits: dict[tuple[int, int], np.ndarray] = {}
+    from tam_core.segmenters.cache import EmbeddingCache
+
+    embeddings = EmbeddingCache(4)
     pred = propagate(clip, models, given, refine)
     run.curve.append((len(run.clicks), jf(pred, clip.gt, all_frames=True).jf_mean))
     for _ in range(max_clicks):
@@ -218,7 +222,7 @@ def robot(clip: Clip, models, max_clicks: int, refine: bool) -> RobotRun:
         if click is None:
             break
         run.clicks.append(click)
-        mask = apply_click(clip, models.segmenter, run.clicks, click, pred[t] == click.object_id, sam_logits)
+        mask = apply_click(clip, models.segmenter, run.clicks, click, pred[t] == click.object_id, sam_logits, embeddings)
         given.setdefault(t, {})[click.object_id] = mask
         pred = propagate(clip, models, given, refine)
         run.curve.append((len(run.clicks), jf(pred, clip.gt, all_frames=True).jf_mean))

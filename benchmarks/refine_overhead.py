@@ -109,10 +109,10 @@ def sam_costs(segmenter, image, now, repeats=3):
     h, w = image.shape[:2]
     for i in range(repeats):
         s = now()
-        segmenter.set_image(image)
+        embedding = segmenter.embed(image)
         enc.append(now() - s)
         s = now()
-        segmenter.predict(np.array([[w / 2, h / 2], [10.0, 10.0]]), np.array([1, 0]),
+        segmenter.predict(embedding, np.array([[w / 2, h / 2], [10.0, 10.0]]), np.array([1, 0]),
                           mask_input=segmenter.mask_to_logits(np.zeros((h, w), bool)), multimask=False)
         pro.append(now() - s)
     return float(np.median(enc)), float(np.median(pro))

@@ -124,18 +124,22 @@ def prompts_digest(prompts: Sequence[Prompt]) -> str:
 
 
 def model_fingerprint(opts: Any) -> dict[str, str]:
-    """What identifies a ``tam_core.models.ModelOptions``' results: SAM type,
-    precision, XMem config and refinement thresholds, and each checkpoint: a
-    given file by its content digest, an official one by its registry name
-    (its content is fixed and checked when downloaded), so the fingerprint is
-    the same before and after the first download. Loads nothing."""
+    """What identifies a ``tam_core.models.ModelOptions``' results: the segmenter
+    (family and type), precision, and each checkpoint: a given file by its
+    content digest, an official one by its registry name (its content is fixed
+    and checked when downloaded), so the fingerprint is the same before and
+    after the first download. Per-run settings (refinement thresholds, XMem
+    memory) are ``RunOptions`` and fingerprinted with them. Loads nothing."""
     from tam_core.fingerprint import file_digest
+    from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family
 
-    out = {"sam_type": opts.sam_type, "autocast": opts.autocast, "xmem_config": repr(opts.xmem_config),
-           "refine": repr(opts.refine)}
-    for family, given, name in (("sam", opts.sam_checkpoint, f"sam_{opts.sam_type}"), ("xmem", opts.xmem_checkpoint, "xmem")):
+    out = {"sam_type": opts.sam_type, "autocast": opts.autocast}
+    if opts.segmenter_family != DEFAULT_FAMILY:  # records of SAM runs keep their fingerprint
+        out["segmenter"] = opts.segmenter
+    official = {"sam": get_family(opts.segmenter_family).checkpoint(opts.sam_type).name, "xmem": "xmem"}
+    for family, given in (("sam", opts.sam_checkpoint), ("xmem", opts.xmem_checkpoint)):
         path = Path(given).expanduser() if given is not None else None
-        out[f"{family}_checkpoint"] = (f"official:{name}" if path is None
+        out[f"{family}_checkpoint"] = (f"official:{official[family]}" if path is None
                                        else file_digest(path) if path.is_file() else str(path))
     return out
 

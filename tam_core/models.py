@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from tam_core.errors import ConfigError
-from tam_core.segmenters.sam.family import SAM_TYPES, TEST_SAM_TYPES
+from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segmenter
 from tam_core.types import Segmenter, Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,15 +46,18 @@ def _default_refine_options() -> RefineOptions:
 class ModelOptions:
     """Which weights to load and where to run them — the only model cache key.
 
-    sam_type: "vit_b" | "vit_l" | "vit_h", or "tiny" (a random-weight test
-    architecture, ``tam_core.segmenters.sam.SamConfig.tiny``; needs ``sam_checkpoint``).
+    The segmenter is ``segmenter_family`` + ``sam_type`` (its architecture; the
+    name is from SAM-only days): a family of ``tam_core.segmenters.registry``
+    and one of its types, e.g. "sam" + "vit_b" | "vit_l" | "vit_h", or a
+    test-only type such as "tiny" (random weights; needs ``sam_checkpoint``).
+    ``ModelOptions.for_segmenter("family:type", ...)`` builds it from one spec
+    and ``.segmenter`` gives it back.
     sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
-    (``sam_vit_b|l|h`` / ``xmem`` via tam_core.weights, cached in ``cache_dir`` or
-    ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
+    (the family's checkpoint for the type, e.g. ``sam_vit_b``, / ``xmem`` via
+    tam_core.weights, cached in ``cache_dir`` or ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
     download: fetch missing official weights (False: cache or local files only).
-    sam_cache_size: image embeddings kept per segmenter (re-prompting a frame
-    does not re-encode it). xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
+    xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
     for XMem's defaults. refine: the refiner's thresholds
     (``tam_core.refinement.RefineOptions``); whether a run refines at all is
     ``RunOptions.refine``.
@@ -67,23 +70,34 @@ class ModelOptions:
     cache_dir: str | Path | None = None
     autocast: str = "fp32"
     download: bool = True
-    sam_cache_size: int = 4
     xmem_config: XMemConfig | None = None
     refine: RefineOptions = field(default_factory=_default_refine_options)
+    segmenter_family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
-        if self.sam_type not in SAM_TYPES + TEST_SAM_TYPES:
-            raise ConfigError(f"unknown SAM model type {self.sam_type!r}: use one of {', '.join(SAM_TYPES + TEST_SAM_TYPES)}")
-        if self.sam_type in TEST_SAM_TYPES and self.sam_checkpoint is None:
-            raise ConfigError(f"SAM type {self.sam_type!r} is a test architecture without official weights; "
+        family = get_family(self.segmenter_family)
+        if self.sam_type not in family.all_types:
+            raise ConfigError(f"unknown {family.title} model type {self.sam_type!r}: use one of {', '.join(family.all_types)}")
+        if self.sam_type in family.test_types and self.sam_checkpoint is None:
+            raise ConfigError(f"{family.title} type {self.sam_type!r} is a test architecture without official weights; "
                               "give its checkpoint file (--sam-checkpoint)")
         if self.autocast not in AUTOCAST:
             raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(AUTOCAST)}")
         if not self.refine.enabled:
             raise ConfigError("refinement is switched off per run (RunOptions(refine=False), --no-refine), "
                               "not in ModelOptions.refine")
-        if isinstance(self.sam_cache_size, bool) or not isinstance(self.sam_cache_size, int) or self.sam_cache_size < 1:
-            raise ConfigError(f"sam_cache_size must be an integer >= 1, got {self.sam_cache_size!r}")
+
+
+    @property
+    def segmenter(self) -> str:
+        """The segmenter as "family:type" (e.g. "sam:vit_b")."""
+        return f"{self.segmenter_family}:{self.sam_type}"
+
+    @classmethod
+    def for_segmenter(cls, spec: str, **fields: Any) -> "ModelOptions":
+        """ModelOptions for a "family:type" spec (a bare type: the SAM family)."""
+        family, model_type = parse_segmenter(spec)
+        return cls(sam_type=model_type, segmenter_family=family, **fields)
 
 
 @runtime_checkable
@@ -153,17 +167,17 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
 
     Uncached: entry points call :func:`get_models` instead."""
     from tam_core.refinement import Refiner
-    from tam_core.segmenters.sam import load_sam
     from tam_core.weights import resolve_checkpoint
     from tam_core.trackers.xmem import XMemConfig, load_xmem
 
     opts = ModelOptions() if opts is None else opts
     device = check_device(opts)
     autocast = None if opts.autocast == "fp32" else opts.autocast
-    sam_path = resolve_checkpoint(opts.sam_checkpoint or f"sam_{opts.sam_type}", cache_dir=opts.cache_dir,
-                                  download=opts.download)
+    family = get_family(opts.segmenter_family)
+    sam_path = resolve_checkpoint(opts.sam_checkpoint or family.checkpoint(opts.sam_type).name,
+                                  cache_dir=opts.cache_dir, download=opts.download)
     xmem_path = resolve_checkpoint(opts.xmem_checkpoint or "xmem", cache_dir=opts.cache_dir, download=opts.download)
-    segmenter = load_sam(opts.sam_type, sam_path, device, autocast_dtype=autocast, cache_size=opts.sam_cache_size)
+    segmenter = family.load(opts.sam_type, sam_path, device, autocast)
     network = load_xmem(xmem_path, device)
     config = opts.xmem_config if opts.xmem_config is not None else XMemConfig()
     factory = _TrackerFactory(network, config, device, autocast)
@@ -240,6 +254,6 @@ def _provided(provider: str, opts: ModelOptions) -> Models:
 
 
 __all__ = [
-    "AUTOCAST", "PROVIDER_ENV", "SAM_TYPES", "TEST_SAM_TYPES", "LoadedModels", "ModelOptions", "Models",
+    "AUTOCAST", "PROVIDER_ENV", "LoadedModels", "ModelOptions", "Models",
     "check_device", "clear_models", "get_models", "load_count", "load_models",
 ]

@@ -56,8 +56,8 @@ class SegmenterOutput:
     """Result of one segmenter prompt.
 
     mask: bool [H,W]; iou: the model's predicted IoU of that mask;
-    low_res_logits: float32 [1,256,256] (SAM's mask prompt format, reusable as
-    the next prompt's ``mask_input``).
+    low_res_logits: the segmenter's own mask prompt layout (float32 [1,256,256]
+    for official SAM), reusable as the next prompt's ``mask_input``.
     """
 
     mask: np.ndarray
@@ -76,31 +76,37 @@ class ImageEmbedding(Protocol):
 
 @runtime_checkable
 class Segmenter(Protocol):
-    """Promptable single-image segmenter (SAM, or a test double).
+    """Promptable single-image segmenter (one family of ``tam_core.segmenters``,
+    or a test double).
 
-    ``embed`` + ``predict(embedding=...)`` is the stateless pair (one expensive
-    embedding, many cheap prompts; e.g. CVAT's in-UI functions);
-    ``set_image`` + ``predict`` prompts a "current image" with a keyed cache.
+    Every call carries its state: ``embed`` makes an image's embedding (the
+    expensive step), ``predict`` prompts a given embedding (cheap, any number of
+    times). A segmenter keeps no "current image" or other per-call state: one
+    loaded segmenter is shared by every thread of a process. Callers that
+    re-prompt a frame keep its embedding themselves
+    (``tam_core.segmenters.cache.EmbeddingCache``).
     """
 
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """image: uint8 [H,W,3] RGB -> its embedding (the expensive step)."""
 
-    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
-        """image: uint8 [H,W,3] RGB. ``key`` (e.g. the frame index) lets the
-        segmenter reuse a cached embedding for an image it has seen."""
-
     def predict(
         self,
+        embedding: ImageEmbedding,
         points: np.ndarray | None = None,
         point_labels: np.ndarray | None = None,
         box: np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
-        embedding: ImageEmbedding | None = None,
     ) -> SegmenterOutput:
-        """Prompt ``embedding``, or the current image when it is None; with
-        ``multimask`` the best of SAM's candidates by predicted IoU is returned."""
+        """Prompt ``embedding`` (from this segmenter's ``embed``). points: float
+        [N,2] pixel (x, y); point_labels: int [N]; box: float [4]; mask_input:
+        this family's low-res logits (``mask_to_logits``). With ``multimask``
+        the best of the candidates by predicted IoU is returned."""
+
+    def mask_to_logits(self, mask: np.ndarray) -> np.ndarray:
+        """bool [H,W] -> a mask prompt in this segmenter's own low-res layout
+        (``mask_input`` of ``predict``; float32 [1,256,256] for official SAM)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,6 +12,7 @@ reproduce the ground truth exactly, so tests can assert exact geometry:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
@@ -90,21 +91,19 @@ class ColorSegmenter:
       (a saturated color) in the box;
     - mask_input alone: the object-colored components the mask covers by more
       than half.
-    Counters ``set_image_calls`` / ``embed_calls`` / ``predict_calls`` and the
-    list ``calls`` (dicts of the arguments) let tests assert how the segmenter
-    was used. ``predict(embedding=embed(image))`` prompts that image instead of
-    the current one.
+    Like every ``Segmenter`` it keeps no current image: ``embed(image)`` returns
+    the image as its "embedding" and ``predict(embedding, ...)`` prompts it.
+    Counters ``embed_calls`` (encoder runs) / ``predict_calls`` and the list
+    ``calls`` (dicts of the arguments) let tests assert how the segmenter was
+    used (counters are guarded by a lock: test threads share one double).
     """
 
     def __init__(self, iou: float = 0.95, tol: int = COLOR_TOL):
         self.iou = iou
         self.tol = tol
-        self.image: np.ndarray | None = None
-        self.key: object | None = None
-        self.set_image_calls = 0
+        self._lock = threading.Lock()
         self.embed_calls = 0
         self.predict_calls = 0
-        self.keys: list[object] = []
         self.calls: list[dict] = []
 
     @staticmethod
@@ -115,27 +114,26 @@ class ColorSegmenter:
         return image
 
     def embed(self, image: np.ndarray) -> ColorEmbedding:
-        self.embed_calls += 1
+        with self._lock:
+            self.embed_calls += 1
         return ColorEmbedding(self._check(image).copy())
 
-    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
-        self.image, self.key = self._check(image), key
-        self.set_image_calls += 1
-        self.keys.append(key)
+    def mask_to_logits(self, mask: np.ndarray) -> np.ndarray:
+        return mask_to_low_res(mask)
 
-    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True,
-                embedding: ColorEmbedding | None = None) -> SegmenterOutput:
-        if self.image is None and embedding is None:
-            raise RuntimeError("predict() before set_image()")
-        self.predict_calls += 1
-        self.calls.append(
-            dict(key=self.key if embedding is None else "embedding",
-                 points=None if points is None else np.asarray(points).copy(),
-                 point_labels=None if point_labels is None else np.asarray(point_labels).copy(),
-                 box=None if box is None else np.asarray(box).copy(),
-                 mask_input=mask_input is not None, multimask=multimask)
-        )
-        img = self.image if embedding is None else embedding.image
+    def predict(self, embedding: ColorEmbedding, points=None, point_labels=None, box=None, mask_input=None,
+                multimask=True) -> SegmenterOutput:
+        if not isinstance(embedding, ColorEmbedding):
+            raise TypeError(f"embedding must come from ColorSegmenter.embed, got {type(embedding).__name__}")
+        with self._lock:
+            self.predict_calls += 1
+            self.calls.append(
+                dict(points=None if points is None else np.asarray(points).copy(),
+                     point_labels=None if point_labels is None else np.asarray(point_labels).copy(),
+                     box=None if box is None else np.asarray(box).copy(),
+                     mask_input=mask_input is not None, multimask=multimask)
+            )
+        img = embedding.image
         h, w = img.shape[:2]
         region = np.ones((h, w), bool)
         if box is not None:

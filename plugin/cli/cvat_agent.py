@@ -47,7 +47,10 @@ def function_parameters(args: argparse.Namespace) -> list[str]:
 
     opts, run = model_options(args), run_options(args)
     path = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731 - the worker may not share our cwd
-    params = FunctionParams(sam_type=opts.sam_type, sam_checkpoint=path(opts.sam_checkpoint),
+    from tam_core.segmenters.registry import DEFAULT_FAMILY
+
+    segmenter = opts.sam_type if opts.segmenter_family == DEFAULT_FAMILY else opts.segmenter
+    params = FunctionParams(sam_type=segmenter, sam_checkpoint=path(opts.sam_checkpoint),
                             xmem_checkpoint=path(opts.xmem_checkpoint), device=opts.device,
                             cache_dir=path(opts.cache_dir), autocast=opts.autocast, download=opts.download,
                             refine=run.refine, max_live_trackers=args.max_live_trackers)

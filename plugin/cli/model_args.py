@@ -2,7 +2,8 @@
 ``tam_core.models.ModelOptions`` (what to load) and
 ``tam_core.options.RunOptions`` (how to run).
 
-``add_model_args(parser)`` adds: ``--sam-type {vit_b,vit_l,vit_h,tiny}``,
+``add_model_args(parser)`` adds: ``--sam-type {vit_b,vit_l,vit_h,tiny}`` or
+``--segmenter FAMILY:TYPE`` (choices from ``tam_core.segmenters.registry``),
 ``--sam-checkpoint``, ``--xmem-checkpoint``, ``--cache-dir``, ``--offline``,
 ``--device``, ``--fp16`` / ``--bf16`` and ``--no-refine``. Parsing imports
 neither torch nor the models.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tam_core.models import AUTOCAST, SAM_TYPES, TEST_SAM_TYPES, ModelOptions
+from tam_core.models import AUTOCAST, ModelOptions
 from tam_core.options import RunOptions
 
 
@@ -36,10 +37,18 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
     deprecated_sam_alias: also accept the old ``--sam TYPE`` spelling (hidden
     from --help), as ``tam-label cvat`` did before ``--sam-type``.
     """
+    from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, segmenter_choices
+
     g = parser.add_argument_group("models")
-    types = SAM_TYPES + TEST_SAM_TYPES
-    g.add_argument("--sam-type", choices=types, default="vit_b",
-                   help="SAM model: vit_b (default, fastest), vit_l, vit_h; tiny is a test architecture that needs --sam-checkpoint")
+    sam = get_family(DEFAULT_FAMILY)
+    types = sam.all_types
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--sam-type", choices=types, default=sam.default_type,
+                       help=f"{sam.title} model: {', '.join(sam.types)} (the first is the default and fastest); "
+                            f"test-only (random weights, needs --sam-checkpoint): {', '.join(sam.test_types)}")
+    which.add_argument("--segmenter", choices=segmenter_choices(include_test=True), default=None, metavar="FAMILY:TYPE",
+                       help=f"the segmenter as family:type, one of {', '.join(segmenter_choices())} "
+                            "(--sam-type T is --segmenter sam:T)")
     if deprecated_sam_alias:
         g.add_argument("--sam", dest="sam_type", choices=types, default=argparse.SUPPRESS, action=_DeprecatedAlias,
                        new_flag="--sam-type", help=argparse.SUPPRESS)
@@ -67,11 +76,11 @@ def model_options(args: argparse.Namespace, **overrides) -> ModelOptions:
         if value is not None:
             _check_file(flag, value)
     fields = dict(
-        sam_type=args.sam_type, sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint,
+        sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint,
         device=args.device, cache_dir=args.cache_dir, autocast=args.autocast, download=not args.offline,
     )
     fields.update(overrides)
-    return ModelOptions(**fields)
+    return ModelOptions.for_segmenter(getattr(args, "segmenter", None) or args.sam_type, **fields)
 
 
 def _check_file(flag: str, value: str) -> None:

@@ -9,7 +9,7 @@ import sys
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "weights",
-        help="list, download and verify the official SAM / XMem checkpoints",
+        help="list, download and verify the official segmenter (SAM) / XMem checkpoints",
         description="Manage the checkpoint cache ($TAM_LABEL_CACHE, else ~/.cache/tam-label; --cache-dir overrides).",
     )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION")
@@ -53,9 +53,9 @@ def _list(args: argparse.Namespace) -> int:
         else:
             state = "not cached"
         rows.append((name, ckpt.family, _human(ckpt.size), state))
-    width = max(len(r[0]) for r in rows)
+    width, fwidth = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     for name, family, size, state in rows:
-        print(f"{name:<{width}}  {family:<4}  {size:>8}  {state}")
+        print(f"{name:<{width}}  {family:<{fwidth}}  {size:>8}  {state}")
     return 0
 
 

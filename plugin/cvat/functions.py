@@ -58,7 +58,8 @@ class FunctionParams:
     """The ``-p`` parameters both functions accept (cvat-cli passes them to
     ``create``): what to load (see :class:`tam_core.models.ModelOptions`) plus
     ``refine`` (SAM repairs weak tracked frames), ``multimask`` (one click lets
-    SAM pick among its candidates) and ``max_live_trackers``."""
+    SAM pick among its candidates) and ``max_live_trackers``. ``sam_type`` names
+    the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``)."""
 
     sam_type: str = "vit_b"
     sam_checkpoint: str | None = None
@@ -92,9 +93,9 @@ class FunctionParams:
         """The ``tam_core.models.ModelOptions`` (validated, nothing loaded)."""
         from tam_core.models import ModelOptions
 
-        return ModelOptions(sam_type=self.sam_type, sam_checkpoint=self.sam_checkpoint,
-                            xmem_checkpoint=self.xmem_checkpoint, device=self.device, cache_dir=self.cache_dir,
-                            autocast=self.autocast, download=self.download)
+        return ModelOptions.for_segmenter(self.sam_type, sam_checkpoint=self.sam_checkpoint,
+                                          xmem_checkpoint=self.xmem_checkpoint, device=self.device,
+                                          cache_dir=self.cache_dir, autocast=self.autocast, download=self.download)
 
 
 def to_rgb(image: Any) -> np.ndarray:

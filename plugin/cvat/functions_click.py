@@ -84,8 +84,8 @@ class SamClickFunction:
                                             pp_image.size)
         if points is None and box is None:
             raise PromptError("empty prompt: give at least one positive click")
-        out = self.models.segmenter.predict(points=points, point_labels=labels, box=box,
-                                            multimask=self.params.multimask, embedding=pp_image.embedding)
+        out = self.models.segmenter.predict(pp_image.embedding, points=points, point_labels=labels, box=box,
+                                            multimask=self.params.multimask)
         encoded = encode_mask(out.mask)
         if encoded is None:
             return []

@@ -16,7 +16,6 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from tam_core.errors import TamError
-from tam_core.models import SAM_TYPES, TEST_SAM_TYPES
 from tam_core.options import DIRECTIONS
 
 from . import api, jobs, settings
@@ -64,8 +63,8 @@ def _model_inputs(ctx, inputs) -> bool:
     """Model choice (defaults from plugin settings / secrets) and run options.
     Returns True when the model choice is valid."""
     d = settings.model_defaults(ctx)
-    inputs.enum("sam_type", list(SAM_TYPES + TEST_SAM_TYPES), default=d.sam_type, label="SAM model",
-                view=types.DropdownView())
+    choices, chosen = settings.segmenter_menu(d.sam_type)
+    inputs.enum("sam_type", choices, default=chosen, label="Segmenter", view=types.DropdownView())
     sam = inputs.str("sam_checkpoint", default=d.sam_checkpoint, label="SAM checkpoint",
                      description="A local .pth (e.g. fine-tuned); blank: the official weights")
     xmem = inputs.str("xmem_checkpoint", default=d.xmem_checkpoint, label="XMem checkpoint",

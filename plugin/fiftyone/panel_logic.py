@@ -6,12 +6,14 @@ tested directly."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from typing import Any
 
 import cv2
 import numpy as np
 
+from tam_core.segmenters.cache import EmbeddingCache
 from tam_core.types import Prompt
 
 from .api import DEFAULT_LABEL_FIELD, DEFAULT_PROMPT_FIELD, read_prompts
@@ -85,18 +87,32 @@ def clear_clicks(sample: Any, frame_number: int, object_id: int, field: str = DE
         sample.save()
 
 
+PREVIEW_CACHE_SIZE = 8  # frames whose embeddings the App keeps for previews (clicking on one frame re-encodes nothing)
+
+
+@functools.cache
+def preview_cache() -> EmbeddingCache:
+    """The App's one cache of preview embeddings, keyed by (video path, frame):
+    panel events of several videos and users share it from FiftyOne's threads
+    (it is thread-safe and re-encodes a key whose pixels or model changed).
+    Made on first use, not at import."""
+    return EmbeddingCache(PREVIEW_CACHE_SIZE)
+
+
 def preview_mask(sample: Any, frame_number: int, object_id: int, segmenter: Any, image: np.ndarray,
-                 field: str = DEFAULT_PROMPT_FIELD) -> np.ndarray | None:
+                 field: str = DEFAULT_PROMPT_FIELD, cache: EmbeddingCache | None = None) -> np.ndarray | None:
     """SAM's mask (bool [H,W]) for the object's prompts on this frame, or None.
-    image: uint8 [H,W,3], that frame (already decoded by the caller)."""
+    image: uint8 [H,W,3], that frame (already decoded by the caller); cache:
+    where the frame's embedding is kept (default: :func:`preview_cache`)."""
     prompts = [p for p in read_prompts(sample, field, image.shape[:2]) if p.frame == frame_number - 1 and p.object_id == object_id]
     if not prompts:
         return None
     p: Prompt = prompts[0]
     if p.mask is not None and p.points is None and p.box is None:
         return p.mask
-    segmenter.set_image(image, key=(sample.filepath, frame_number - 1))
-    out = segmenter.predict(points=p.points, point_labels=p.point_labels, box=p.box)
+    cache = preview_cache() if cache is None else cache
+    embedding = cache.embed(segmenter, (sample.filepath, frame_number - 1), image)
+    out = segmenter.predict(embedding, points=p.points, point_labels=p.point_labels, box=p.box)
     return np.asarray(out.mask, bool)
 
 

@@ -11,12 +11,16 @@ App server / delegated worker) > built-in defaults. Setting names:
 ================  ===========================  =====================================
 setting           secret / env var             meaning
 ================  ===========================  =====================================
-sam_type          TAM_LABEL_SAM_TYPE           vit_b | vit_l | vit_h | tiny
+sam_type          TAM_LABEL_SAM_TYPE           vit_b | vit_l | vit_h, or family:type
 sam_checkpoint    TAM_LABEL_SAM_CHECKPOINT     a local SAM .pth (e.g. fine-tuned)
 xmem_checkpoint   TAM_LABEL_XMEM_CHECKPOINT    a local XMem .pth
 cache_dir         TAM_LABEL_CACHE              where official weights are cached
 device            TAM_LABEL_DEVICE             auto | cpu | cuda | cuda:N
 ================  ===========================  =====================================
+
+``sam_type`` names the segmenter (``tam_core.segmenters.registry``): a SAM
+type, or ``family:type`` for another family; test-only types (``tiny``) are
+accepted here (with a checkpoint) but never offered in the form.
 
 Every entry point (operators, panel) turns these into one
 ``tam_core.models.ModelOptions`` and loads through
@@ -92,9 +96,29 @@ def model_options(params: Mapping[str, Any], defaults: ModelSettings) -> ModelOp
         value = value.strip() if isinstance(value, str) else value
         return value or getattr(defaults, key)
 
-    return ModelOptions(sam_type=pick("sam_type") or "vit_b", sam_checkpoint=pick("sam_checkpoint"),
-                        xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
-                        device=pick("device") or "auto")
+    return ModelOptions.for_segmenter(pick("sam_type") or "vit_b", sam_checkpoint=pick("sam_checkpoint"),
+                                      xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
+                                      device=pick("device") or "auto")
+
+
+def segmenter_menu(default: str) -> tuple[list[str], str]:
+    """The App's segmenter choices and the selected one: the SAM types by name,
+    other families as ``family:type``, test-only types hidden
+    (``tam_core.segmenters.registry``). ``default`` (a setting) is listed even
+    when it is test-only, since a site configured it."""
+    from tam_core.errors import ConfigError
+    from tam_core.segmenters.registry import DEFAULT_FAMILY, parse_segmenter, segmenter_choices
+
+    def shown(spec: str) -> str:
+        family, model_type = spec.split(":", 1)
+        return model_type if family == DEFAULT_FAMILY else spec
+
+    choices = [shown(c) for c in segmenter_choices()]
+    try:
+        chosen = shown(":".join(parse_segmenter(default)))
+    except ConfigError:
+        return choices, choices[0]
+    return (choices if chosen in choices else choices + [chosen]), chosen
 
 
 def run_options(params: Mapping[str, Any]) -> RunOptions:
@@ -102,4 +126,4 @@ def run_options(params: Mapping[str, Any]) -> RunOptions:
     return RunOptions(direction=params.get("direction") or "both", refine=bool(params.get("refine", True)))
 
 
-__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options"]
+__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options", "segmenter_menu"]

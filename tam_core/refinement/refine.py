@@ -5,7 +5,7 @@ consistency with the object's history, each in [0,1]; the score is their
 minimum).
 
 Refinement (only for objects scoring below ``quality_threshold``): SAM gets the
-frame once (``key=frame_index``), positive points at the tracker's own
+frame once (one ``embed``, then a ``predict`` per weak object), positive points at the tracker's own
 confident probability peaks inside M (the paper's probes), negative points on
 nearby other objects and on confident background around M, and the tracker's
 mask as SAM's low-res mask prompt. SAM's mask is accepted only when its
@@ -67,12 +67,15 @@ def _farthest_points(ys: np.ndarray, xs: np.ndarray, start: int, n: int) -> list
 
 
 class Refiner:
-    """Scores tracked masks and repairs weak ones with a :class:`Segmenter`."""
+    """Scores tracked masks and repairs weak ones with a :class:`Segmenter`.
+
+    Holds its segmenter and options only: every call's state (the frame's
+    embedding, the histories) is the caller's, so one refiner serves many
+    threads."""
 
     def __init__(self, segmenter: Segmenter | None, options: RefineOptions = RefineOptions()) -> None:
         self.segmenter = segmenter
         self.options = options
-        self.segmenter_frames = 0  # frames on which SAM was used (its image set)
 
     def refine_frame(self, frame_index: int, image: np.ndarray, probs: ObjectProbs,
                      histories: dict[int, ObjectHistory]) -> FrameRefinement:
@@ -97,10 +100,9 @@ class Refiner:
         weak = [oid for oid in ids if quality[oid] < opts.quality_threshold
                 and np.count_nonzero(masks[oid]) >= opts.min_area]
         if opts.enabled and weak and self.segmenter is not None:
-            self.segmenter.set_image(image, key=frame_index)
-            self.segmenter_frames += 1
+            embedding = self.segmenter.embed(image)  # once per frame, whatever the number of weak objects
             for oid in weak:
-                result = self._refine_object(frame_index, probs, labels, oid, masks, histories.get(oid))
+                result = self._refine_object(embedding, frame_index, probs, labels, oid, masks, histories.get(oid))
                 if result is not None:
                     masks[oid], quality[oid] = result
                     refined.add(oid)
@@ -173,23 +175,22 @@ class Refiner:
         lbl = [1] * len(pos) + [0] * len(neg)
         return np.asarray(pts, dtype=np.float64).reshape(-1, 2), np.asarray(lbl, dtype=np.int64)
 
-    def _refine_object(self, frame_index: int, probs: ObjectProbs, labels: np.ndarray, oid: int,
+    def _refine_object(self, embedding, frame_index: int, probs: ObjectProbs, labels: np.ndarray, oid: int,
                        masks: dict[int, np.ndarray], history: ObjectHistory | None):
         """SAM's mask and its quality for object ``oid`` when accepted, else None."""
         opts = self.options
         tracker_mask = masks[oid]
         points, point_labels = self.prompts(probs, labels, oid, history, frame_index)
         mask_input = None
-        to_logits = getattr(self.segmenter, "mask_to_logits", None)
-        if opts.use_mask_prompt and callable(to_logits):
-            mask_input = to_logits(tracker_mask)
+        if opts.use_mask_prompt:
+            mask_input = self.segmenter.mask_to_logits(tracker_mask)
         box = None
         if opts.use_box:
             y0, x0, y1, x1 = bbox(tracker_mask)
             mx, my = opts.box_margin * (x1 - x0), opts.box_margin * (y1 - y0)
             h, w = tracker_mask.shape
             box = np.array([max(0.0, x0 - mx), max(0.0, y0 - my), min(w, x1 + mx), min(h, y1 + my)])
-        out = self.segmenter.predict(points=points, point_labels=point_labels, box=box, mask_input=mask_input,
+        out = self.segmenter.predict(embedding, points=points, point_labels=point_labels, box=box, mask_input=mask_input,
                                      multimask=False)
         if out.iou < opts.min_predicted_iou:
             return None

@@ -37,6 +37,7 @@ import numpy as np
 from tam_core.errors import PromptError
 from tam_core.options import RunOptions
 from tam_core.prompts import validate_prompt
+from tam_core.segmenters.cache import EmbeddingCache
 from tam_core.sessions.spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
 from tam_core.types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
 
@@ -55,7 +56,7 @@ class _Keyframe:
     """One object's keyframe: the mask and the prompts that produced it.
 
     mask: bool [H,W]; points: float [N,2]; point_labels: int [N]; box: float [4];
-    logits: float32 [1,256,256] of the last segmenter answer (next mask_input).
+    logits: the last segmenter answer's low-res logits (next mask_input).
     """
 
     mask: np.ndarray
@@ -79,7 +80,9 @@ class TrackingSession:
     ``Tracker`` for each run of frames; segmenter: turns clicks/boxes into masks
     (needed only for point/box prompts); refiner: ``tam_core.refinement.Refiner``
     (anything with ``refine_frame(frame_index, image, probs: ObjectProbs,
-    histories)``), optional.
+    histories)``), optional. The models are shared and stateless; the session
+    keeps its own frames' embeddings (``embedding_cache`` frames, LRU), so
+    re-prompting a frame does not re-encode it.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class TrackingSession:
         segmenter: Segmenter | None = None,
         refiner: Any = None,
         options: RunOptions = RunOptions(),
+        embedding_cache: int = 4,
     ):
         self.frames = frames
         self.tracker_factory = tracker_factory
@@ -98,6 +102,7 @@ class TrackingSession:
         self.num_frames = int(frames.num_frames)
         self.size = (int(frames.size[0]), int(frames.size[1]))
         self._objects: dict[int, _Object] = {}
+        self._embeddings = EmbeddingCache(embedding_cache)  # keyed by this video's frame index
         # Keyframes whose spans must be (re)tracked by the next propagate().
         self._dirty: set[tuple[int, int]] = set()
         # Direction of the last completed propagation (None: nothing tracked yet).
@@ -177,16 +182,13 @@ class TrackingSession:
         if old is not None and box is None:
             box = old.box
         if mask is not None:
-            # the segmenter's own layout (its low-res side is 256 only for official SAM)
-            to_logits = getattr(self.segmenter, "mask_to_logits", None)
-            if not callable(to_logits):
-                from tam_core.segmenters.sam import mask_to_logits as to_logits
-            mask_input = to_logits(mask)
+            mask_input = self.segmenter.mask_to_logits(mask)  # the segmenter's own low-res layout
         elif old is not None:
             mask_input = old.logits
-        self.segmenter.set_image(self.frames[frame], key=frame)
+        embedding = self._embeddings.embed(self.segmenter, frame, self.frames[frame])
         single_click = points is not None and len(points) == 1 and box is None and mask_input is None
         out = self.segmenter.predict(
+            embedding,
             points=points,
             point_labels=labels,
             box=box,

@@ -13,8 +13,8 @@ NUM_FRAMES = 12
 SIZE = (96, 128)  # big enough that H.264 edge artefacts stay small
 
 
-def clip(tmp_path, name="clip.mp4", num_frames=NUM_FRAMES):
-    video = make_video(num_frames=num_frames, size=SIZE)
+def clip(tmp_path, name="clip.mp4", num_frames=NUM_FRAMES, seed=0):
+    video = make_video(num_frames=num_frames, size=SIZE, seed=seed)
     path = write_h264(tmp_path / name, video.frames, fps=video.fps)
     from tam_core.video import open_video
 
@@ -36,13 +36,14 @@ def centre_point(video, oid, frame):
     return [x / w, y / h]
 
 
-def new_dataset(tmp_path, num_samples=1, num_frames=NUM_FRAMES):
+def new_dataset(tmp_path, num_samples=1, num_frames=NUM_FRAMES, seeds=None):
+    """A dataset of ``num_samples`` clips (``seeds``: one make_video seed per clip, default all 0)."""
     import fiftyone as fo
 
     ds = fo.Dataset(f"tam-{uuid.uuid4().hex[:8]}")
     videos = []
     for i in range(num_samples):
-        video, path = clip(tmp_path, f"clip{i}.mp4", num_frames)
+        video, path = clip(tmp_path, f"clip{i}.mp4", num_frames, seed=0 if seeds is None else seeds[i])
         ds.add_sample(fo.Sample(filepath=str(path)))
         videos.append(video)
     ds.compute_metadata()

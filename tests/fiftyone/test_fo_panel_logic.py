@@ -44,3 +44,24 @@ def test_a_click_keeps_the_class_the_object_already_has(tmp_path):
     s.frames[5]["tam_prompts"] = fo.Keypoints(keypoints=[fo.Keypoint(label="ball", points=[[0.2, 0.2]], index=1)])
     s.save()
     assert logic.object_class(ds.first(), 1) == "ball"  # from its clicks while not tracked yet
+
+
+def test_previews_reuse_the_frames_embedding_and_never_another_videos(tmp_path):
+    """The App keeps preview embeddings keyed by (video, frame): a second click on
+    a frame does not re-encode it, and the same frame number of another video
+    gets that video's own embedding."""
+    from tam_core.segmenters.cache import EmbeddingCache
+    from tests.fiftyone.helpers import add_click as add_object_click
+
+    ds, videos = new_dataset(tmp_path, num_samples=2, seeds=[0, 4])
+    a, b = list(ds)
+    add_object_click(a, videos[0], 1, 3)
+    add_object_click(b, videos[1], 2, 3)  # the other video: another object on the same frame
+    seg, cache = ColorSegmenter(), EmbeddingCache(4)
+    first = logic.preview_mask(a, 4, 1, seg, logic.read_frame(a, 4), cache=cache)
+    again = logic.preview_mask(a, 4, 1, seg, logic.read_frame(a, 4), cache=cache)
+    other = logic.preview_mask(b, 4, 2, seg, logic.read_frame(b, 4), cache=cache)
+    assert seg.embed_calls == 2 and seg.predict_calls == 3
+    assert np.array_equal(first, again) and iou(first, videos[0].mask(3, 1)) > 0.8
+    assert iou(other, videos[1].mask(3, 2)) > 0.8
+    assert logic.preview_cache() is logic.preview_cache()  # one App-wide cache, made on first use

@@ -75,8 +75,7 @@ def test_click_keyframe_is_sams_answer(first_run, inputs, video, checkpoints):
     from tam_core.segmenters.sam import load_sam
 
     sam = load_sam("tiny", checkpoints.sam, "cpu")
-    sam.set_image(video.frames[8])
-    expected = sam.predict(points=np.array([inputs["click"]]), point_labels=np.array([1]), multimask=True).mask
+    expected = sam.predict(sam.embed(video.frames[8]), points=np.array([inputs["click"]]), point_labels=np.array([1]), multimask=True).mask
     out = first_run[0]
     assert np.array_equal(read_index_png(out / "00008.png") == 3, expected)
 

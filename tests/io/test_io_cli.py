@@ -8,15 +8,21 @@ import numpy as np
 import pytest
 
 from plugin.cli import main
-from tam_core import weights
 from io_media import PAYLOAD, fake, sequence, write_pngs
 
 
 @pytest.fixture
-def fake_registry(server, monkeypatch):
-    ckpt = fake(server)
-    monkeypatch.setitem(weights.REGISTRY, ckpt.name, ckpt)
-    return ckpt
+def fake_registry(server):
+    """A segmenter family "fake" whose one official checkpoint the test server
+    serves: `tam-label weights` lists whatever the segmenter registry holds."""
+    from tam_core.segmenters.family import SegmenterFamily
+    from tam_core.segmenters.registry import registered
+
+    ckpt = fake(server, family="fake", model_type="t")
+    family = SegmenterFamily(name="fake", types=("t",), checkpoints=(ckpt,), input_size=64, low_res_size=16,
+                             load=lambda *a, **k: None, mask_to_logits=lambda mask: None)
+    with registered(family):
+        yield ckpt
 
 
 def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
@@ -24,7 +30,7 @@ def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
     assert main(["weights", "list", "--cache-dir", cache]) == 0
     out = capsys.readouterr().out
     assert "sam_vit_b  sam     375 MB  not cached" in out
-    assert "fake_sam   sam       1 MB  not cached" in out
+    assert "fake_sam   fake      1 MB  not cached" in out
 
     assert main(["weights", "path", "fake_sam", "--cache-dir", cache]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "fake_sam_0123.pth")
@@ -36,7 +42,7 @@ def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
     assert "already cached" in capsys.readouterr().out
 
     assert main(["weights", "list", "--cache-dir", cache]) == 0
-    assert f"fake_sam   sam       1 MB  {tmp_path / 'fake_sam_0123.pth'}" in capsys.readouterr().out
+    assert f"fake_sam   fake      1 MB  {tmp_path / 'fake_sam_0123.pth'}" in capsys.readouterr().out
 
     assert main(["weights", "verify", "--cache-dir", cache]) == 0  # every cached one
     assert capsys.readouterr().out.startswith("fake_sam: OK (size and SHA-256)")

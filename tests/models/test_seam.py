@@ -126,7 +126,6 @@ def test_loaded_models_satisfy_the_protocol(provider):
         (dict(sam_type="vit_x"), "unknown SAM model type 'vit_x'"),
         (dict(sam_type="tiny"), "give its checkpoint file"),
         (dict(autocast="fp8"), "unknown autocast 'fp8'"),
-        (dict(sam_cache_size=0), "sam_cache_size must be an integer >= 1"),
     ],
 )
 def test_model_options_are_checked_when_built(kwargs, message):

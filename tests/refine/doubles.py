@@ -97,21 +97,23 @@ class OracleSegmenter:
     regions hit by negative points; predicted IoU is high only when every positive
     point lands on one non-background label that no negative point contradicts.
     ``answer`` overrides the label it segments (e.g. to simulate SAM jumping to
-    another object)."""
+    another object). Its "embedding" of an image is the index of the frame of
+    ``frames`` with those pixels; ``embed_calls`` lists them in call order."""
 
     gt: np.ndarray  # uint8 [T,H,W]
+    frames: np.ndarray  # uint8 [T,H,W,3], the video gt labels
     answer: int | None = None
-    set_image_calls: list = field(default_factory=list)
+    embed_calls: list = field(default_factory=list)
     predict_calls: list = field(default_factory=list)
-    _frame: int | None = None
 
-    def set_image(self, image, key=None):
-        self.set_image_calls.append(key)
-        self._frame = key
+    def embed(self, image):
+        frame = next(t for t in range(len(self.frames)) if np.array_equal(self.frames[t], image))
+        self.embed_calls.append(frame)
+        return frame
 
-    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True):
+    def predict(self, embedding, points=None, point_labels=None, box=None, mask_input=None, multimask=True):
         self.predict_calls.append((np.asarray(points).copy(), np.asarray(point_labels).copy(), mask_input))
-        lab = self.gt[self._frame]
+        lab = self.gt[embedding]
         pos = [tuple(p) for p, l in zip(points, point_labels) if l == 1]
         neg = [tuple(p) for p, l in zip(points, point_labels) if l == 0]
         pos_labels = set(lab[pixel_index(pos, lab.shape)].tolist())

@@ -37,10 +37,10 @@ def video():
 def test_refinement_repairs_exactly_the_damaged_frames(video, kind):
     frames, gt = video
     tracker = DegradedTracker(gt, {t: (oid, kind) for t, (oid, _) in DAMAGED.items()})
-    seg = OracleSegmenter(gt)
+    seg = OracleSegmenter(gt, frames)
     results, _ = run(tracker, seg, frames)
 
-    assert seg.set_image_calls == [5, 8]  # SAM only on the frames that need it, once each
+    assert seg.embed_calls == [5, 8]  # SAM only on the frames that need it, once each
     assert len(seg.predict_calls) == 2
     for t, res in enumerate(results):
         if t in DAMAGED:
@@ -62,9 +62,9 @@ def test_objects_are_found_by_id_whatever_their_row(video):
     the one judged damaged, prompted and repaired, and the square untouched."""
     frames, gt = video
     tracker = DegradedTracker(gt, {5: (DISC, "erode")}, ids=(SQUARE, DISC))
-    seg = OracleSegmenter(gt)
+    seg = OracleSegmenter(gt, frames)
     results, _ = run(tracker, seg, frames[:7])
-    assert results[5].refined == {DISC} and seg.set_image_calls == [5]
+    assert results[5].refined == {DISC} and seg.embed_calls == [5]
     assert _iou(results[5].masks[DISC], gt[5] == DISC) >= 0.99
     np.testing.assert_array_equal(results[5].masks[SQUARE], tracker.probs(5).hard_masks()[SQUARE])
     assert _iou(results[5].masks[SQUARE], gt[5] == SQUARE) >= 0.95
@@ -74,9 +74,9 @@ def test_objects_are_found_by_id_whatever_their_row(video):
 
 def test_good_tracking_never_calls_the_segmenter(video):
     frames, gt = video
-    seg = OracleSegmenter(gt)
+    seg = OracleSegmenter(gt, frames)
     results, _ = run(DegradedTracker(gt), seg, frames)
-    assert seg.set_image_calls == [] and seg.predict_calls == []
+    assert seg.embed_calls == [] and seg.predict_calls == []
     for t, res in enumerate(results):
         assert res.refined == frozenset()
         assert all(q >= 0.9 for q in res.quality.values())
@@ -87,7 +87,7 @@ def test_good_tracking_never_calls_the_segmenter(video):
 def test_prompts_come_from_the_trackers_evidence(video):
     frames, gt = video
     for kind in ("erode", "spill"):
-        seg = OracleSegmenter(gt)
+        seg = OracleSegmenter(gt, frames)
         run(DegradedTracker(gt, {5: (DISC, kind)}), seg, frames[:6])
         (points, labels, mask_input), = seg.predict_calls
         lab = gt[5][points[:, 1].astype(int), points[:, 0].astype(int)]
@@ -103,7 +103,7 @@ def test_square_next_to_disc_gets_the_disc_as_a_negative_point():
     gt = gt.copy()
     gt[gt == SQUARE] = 0
     gt[:, 30:56, 50:76] = np.where(gt[:, 30:56, 50:76] == 0, SQUARE, gt[:, 30:56, 50:76])
-    seg = OracleSegmenter(gt)
+    seg = OracleSegmenter(gt, frames)
     run(DegradedTracker(gt, {2: (SQUARE, "lowconf")}), seg, frames)
     (points, labels, _), = seg.predict_calls
     lab = gt[2][points[:, 1].astype(int), points[:, 0].astype(int)]
@@ -113,9 +113,9 @@ def test_square_next_to_disc_gets_the_disc_as_a_negative_point():
 def test_segmenter_answer_on_another_object_is_rejected(video):
     frames, gt = video
     tracker = DegradedTracker(gt, {5: (DISC, "erode")})
-    seg = OracleSegmenter(gt, answer=SQUARE)  # SAM "jumps" to the square
+    seg = OracleSegmenter(gt, frames, answer=SQUARE)  # SAM "jumps" to the square
     results, _ = run(tracker, seg, frames[:7])
-    assert seg.set_image_calls[0] == 5
+    assert seg.embed_calls[0] == 5
     res = results[5]
     assert res.refined == frozenset()
     np.testing.assert_array_equal(res.masks[DISC], tracker.probs(5).hard_masks()[DISC])  # tracker's mask kept
@@ -129,10 +129,13 @@ class _FixedSegmenter:
     def __init__(self, mask, iou):
         self.mask, self.iou, self.calls = mask, iou, 0
 
-    def set_image(self, image, key=None):
-        pass
+    def embed(self, image):
+        return None
 
-    def predict(self, points=None, point_labels=None, box=None, mask_input=None, multimask=True):
+    def mask_to_logits(self, mask):
+        return np.zeros((1, 32, 32), np.float32)
+
+    def predict(self, embedding, points=None, point_labels=None, box=None, mask_input=None, multimask=True):
         self.calls += 1
         return SegmenterOutput(self.mask, self.iou, np.zeros((1, 32, 32), np.float32))
 
@@ -164,9 +167,9 @@ def test_refined_mask_never_takes_another_objects_pixels(video):
 def test_refinement_can_be_switched_off(video):
     frames, gt = video
     tracker = DegradedTracker(gt, {5: (DISC, "erode")})
-    seg = OracleSegmenter(gt)
+    seg = OracleSegmenter(gt, frames)
     results, _ = run(tracker, seg, frames, RefineOptions(enabled=False))
-    assert seg.set_image_calls == []
+    assert seg.embed_calls == []
     assert all(r.refined == frozenset() for r in results)
     assert results[5].quality[DISC] < 0.5  # still scored
     np.testing.assert_array_equal(results[5].masks[DISC], tracker.probs(5).hard_masks()[DISC])
@@ -177,7 +180,7 @@ def test_refinement_can_be_switched_off(video):
 
 def test_histories_follow_the_final_masks(video):
     frames, gt = video
-    results, hist = run(DegradedTracker(gt, {11: (DISC, "erode")}), OracleSegmenter(gt), frames)
+    results, hist = run(DegradedTracker(gt, {11: (DISC, "erode")}), OracleSegmenter(gt, frames), frames)
     h = hist[DISC]
     assert h.last_frame == 11 and h.frames == 12
     np.testing.assert_array_equal(h.prev_mask, results[11].masks[DISC])  # the refined mask, not the eroded one
@@ -261,5 +264,5 @@ def test_tiny_random_sam_runs_end_to_end(video):
         for oid in IDS:
             assert res.masks[oid].shape == gt[t].shape and res.masks[oid].dtype == bool
             assert 0.0 <= res.quality[oid] <= 1.0
-    assert seg.encoder_calls == 1 and refiner.segmenter_frames == 1
+    assert seg.encoder_calls == 1
     assert not (res.masks[DISC] & res.masks[SQUARE]).any()

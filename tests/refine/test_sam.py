@@ -1,4 +1,4 @@
-"""SamSegmenter on a tiny random-weight SAM: shapes, caching, validation, loading."""
+"""SamSegmenter on a tiny random-weight SAM: shapes, stateless calls, embedding cache, validation, loading."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError
+from tam_core.segmenters.cache import EmbeddingCache
 from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam, load_sam_state, mask_to_logits
 
 TINY = SamConfig.tiny()
@@ -20,7 +21,7 @@ def tiny_sam():
 
 @pytest.fixture()
 def seg(tiny_sam):
-    return SamSegmenter(tiny_sam, device="cpu", cache_size=2)
+    return SamSegmenter(tiny_sam, device="cpu")
 
 
 def _image(seed=0, h=60, w=90):
@@ -28,54 +29,54 @@ def _image(seed=0, h=60, w=90):
 
 
 def test_predict_shapes_and_dtypes(seg):
-    seg.set_image(_image(), key=0)
-    out = seg.predict(np.array([[10.0, 20.0]]), np.array([1]))
+    emb = seg.embed(_image())
+    out = seg.predict(emb, np.array([[10.0, 20.0]]), np.array([1]))
     assert out.mask.shape == (60, 90) and out.mask.dtype == bool
     assert isinstance(out.iou, float)
     assert out.low_res_logits.shape == (1, TINY.low_res_size, TINY.low_res_size) == (1, 32, 32)
     assert out.low_res_logits.dtype == np.float32
     # every prompt kind at once, feeding the previous logits back as the mask prompt
-    out2 = seg.predict(np.array([[10.0, 20.0], [70.0, 40.0]]), np.array([1, 0]), box=np.array([2, 3, 80, 55]),
+    out2 = seg.predict(emb, np.array([[10.0, 20.0], [70.0, 40.0]]), np.array([1, 0]), box=np.array([2, 3, 80, 55]),
                        mask_input=out.low_res_logits)
     assert out2.mask.shape == (60, 90) and out2.low_res_logits.shape == (1, 32, 32)
 
 
-def test_embedding_computed_once_per_key_and_lru_bound(seg):
+def test_embedding_cache_encodes_once_per_key_and_is_lru_bound(seg):
     a, b, c = _image(1), _image(2), _image(3)
-    seg.set_image(a, key=0)
-    seg.set_image(a, key=0)
-    seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
-    seg.predict(np.array([[6.0, 5.0]]), np.array([1]))
-    assert seg.encoder_calls == 1
-    seg.set_image(b, key=1)
-    seg.set_image(a, key=0)  # still cached; now most recent
+    cache = EmbeddingCache(2)
+    e = cache.embed(seg, 0, a)
+    assert cache.embed(seg, 0, a) is e and seg.encoder_calls == 1
+    cache.embed(seg, 1, b)
+    cache.embed(seg, 0, a)  # still cached; now most recent
     assert seg.encoder_calls == 2
-    seg.set_image(c, key=2)  # evicts key 1 (least recently used), not 0
-    seg.set_image(a, key=0)
+    cache.embed(seg, 2, c)  # evicts key 1 (least recently used), not 0
+    cache.embed(seg, 0, a)
     assert seg.encoder_calls == 3
-    seg.set_image(b, key=1)
-    assert seg.encoder_calls == 4
-    # no key: never cached
-    seg.set_image(a)
-    seg.set_image(a)
-    assert seg.encoder_calls == 6
+    cache.embed(seg, 1, b)
+    assert seg.encoder_calls == 4 and len(cache) == 2
 
 
-def test_same_key_with_other_pixels_is_reencoded(seg):
-    seg.set_image(_image(1), key=7)
-    seg.set_image(_image(2), key=7)
-    assert seg.encoder_calls == 2
+def test_embedding_cache_never_answers_with_another_images_embedding(seg, tiny_sam):
+    """The same key with other pixels (frame 7 of another video) or for another
+    segmenter (a reloaded model) is encoded again, never served from the cache."""
+    cache = EmbeddingCache(4)
+    first = cache.embed(seg, 7, _image(1))
+    other = cache.embed(seg, 7, _image(2))
+    assert seg.encoder_calls == 2 and other is not first
+    assert other.features.shape == first.features.shape and not torch.equal(other.features, first.features)
+    reloaded = SamSegmenter(tiny_sam, device="cpu")
+    assert cache.embed(reloaded, 7, _image(2)) is not other and reloaded.encoder_calls == 1
 
 
 def test_cached_embedding_gives_identical_answers(seg):
     a, b = _image(1), _image(2)
-    seg.set_image(a, key=0)
-    first = seg.predict(np.array([[30.0, 30.0]]), np.array([1]))
-    seg.set_image(b, key=1)
-    seg.set_image(a, key=0)
-    again = seg.predict(np.array([[30.0, 30.0]]), np.array([1]))
+    cache = EmbeddingCache(4)
+    first = seg.predict(cache.embed(seg, 0, a), np.array([[30.0, 30.0]]), np.array([1]))
+    cache.embed(seg, 1, b)
+    again = seg.predict(cache.embed(seg, 0, a), np.array([[30.0, 30.0]]), np.array([1]))
     np.testing.assert_array_equal(first.mask, again.mask)
-    np.testing.assert_allclose(first.low_res_logits, again.low_res_logits)
+    np.testing.assert_array_equal(first.low_res_logits, again.low_res_logits)
+    assert seg.encoder_calls == 2
 
 
 class _FakeDecoder(torch.nn.Module):
@@ -99,14 +100,14 @@ def test_multimask_picks_the_candidate_with_highest_predicted_iou():
     model = build_sam(TINY)  # its own model: the decoder is swapped below
     model.mask_decoder = fake = _FakeDecoder()
     seg = SamSegmenter(model)
-    seg.set_image(_image(), key=0)
-    out = seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
+    emb = seg.embed(_image())
+    out = seg.predict(emb, np.array([[5.0, 5.0]]), np.array([1]))
     assert fake.calls == [True] and out.iou == pytest.approx(0.9)
     assert out.low_res_logits[0, 0, 0] == 5.0 and out.low_res_logits[0, 5, 0] == -5.0  # candidate 1's logits
     assert out.mask[:13].all() and not out.mask[15:].any()
     # several prompts: SAM's single-mask output (segment_anything's advice)
-    seg.predict(np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0]))
-    seg.predict(np.array([[5.0, 5.0]]), np.array([1]), multimask=False)
+    seg.predict(emb, np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0]))
+    seg.predict(emb, np.array([[5.0, 5.0]]), np.array([1]), multimask=False)
     assert fake.calls == [True, False, False]
 
 
@@ -132,43 +133,41 @@ def test_predict_equals_segment_anything_predictor(tiny_sam, seg, kw):
         masks, ious, low = ref.predict(point_coords=kw.get("points"), point_labels=kw.get("point_labels"),
                                        box=kw.get("box"), multimask_output=multimask)
     best = int(np.argmax(ious))
-    out = seg.predict(**kw, embedding=seg.embed(image))
+    out = seg.predict(seg.embed(image), **kw)
     assert out.iou == pytest.approx(float(ious[best]), abs=1e-6)
     np.testing.assert_array_equal(out.mask, masks[best])
     np.testing.assert_allclose(out.low_res_logits, low[best : best + 1], atol=1e-5)
 
 
-def test_predict_with_embedding_equals_set_image_then_predict(seg):
+def test_interleaved_callers_each_get_their_own_images_masks(seg):
+    """The old failure: a "current image" on the shared segmenter let one
+    caller's predict run on another caller's image. Calls now carry their
+    embedding: interleaving two callers changes nothing."""
     a, b = _image(1), _image(2)
-    emb_a = seg.embed(a)
-    assert emb_a.original_size == (60, 90) and seg.encoder_calls == 1
-    seg.set_image(a, key=0)
     pts, lbl = np.array([[30.0, 30.0], [60.0, 10.0]]), np.array([1, 0])
-    via_current = seg.predict(pts, lbl)
-    via_embedding = seg.predict(pts, lbl, embedding=emb_a)
-    np.testing.assert_array_equal(via_current.mask, via_embedding.mask)
-    np.testing.assert_array_equal(via_current.low_res_logits, via_embedding.low_res_logits)
-    assert via_current.iou == via_embedding.iou
-    # frame A's embedding prompted while frame B is the current image
-    seg.set_image(b, key=1)
-    on_b = seg.predict(pts, lbl)
-    on_a = seg.predict(pts, lbl, embedding=emb_a)
-    np.testing.assert_array_equal(on_a.low_res_logits, via_current.low_res_logits)
-    assert not np.array_equal(on_b.low_res_logits, on_a.low_res_logits)
-    # ... and B stays current: prompting with an embedding changes no state
-    np.testing.assert_array_equal(seg.predict(pts, lbl).low_res_logits, on_b.low_res_logits)
-    assert seg.encoder_calls == 3  # embed(a), set_image(a), set_image(b): embed() does not fill the cache
+    alone_a = seg.predict(seg.embed(a), pts, lbl)
+    alone_b = seg.predict(seg.embed(b), pts, lbl)
+    assert not np.array_equal(alone_a.low_res_logits, alone_b.low_res_logits)
+    emb_a = seg.embed(a)  # caller A embeds its frame ...
+    emb_b = seg.embed(b)  # ... caller B embeds another one in between ...
+    on_a = seg.predict(emb_a, pts, lbl)  # ... and A still prompts its own image
+    on_b = seg.predict(emb_b, pts, lbl)
+    np.testing.assert_array_equal(on_a.low_res_logits, alone_a.low_res_logits)
+    np.testing.assert_array_equal(on_b.low_res_logits, alone_b.low_res_logits)
+    assert not hasattr(seg, "set_image")
+    state = {k for k, v in vars(seg).items() if not k.startswith("__")}
+    assert state == {"device", "model", "_transform", "autocast_dtype", "_count_lock", "encoder_calls"}
 
 
 def test_embedding_of_another_size_is_checked_against_its_own_image(seg):
-    seg.set_image(_image(h=60, w=90), key=0)
+    seg.embed(_image(h=60, w=90))
     tall = seg.embed(_image(h=120, w=40))
-    out = seg.predict(np.array([[39.0, 110.0]]), np.array([1]), embedding=tall)  # outside the current 90x60 image
+    out = seg.predict(tall, np.array([[39.0, 110.0]]), np.array([1]))  # outside a 90x60 image
     assert out.mask.shape == (120, 40)
     with pytest.raises(PromptError, match="outside the 40x120 frame"):
-        seg.predict(np.array([[60.0, 10.0]]), np.array([1]), embedding=tall)
+        seg.predict(tall, np.array([[60.0, 10.0]]), np.array([1]))
     with pytest.raises(PromptError, match="must be a SamEmbedding"):
-        seg.predict(np.array([[5.0, 5.0]]), np.array([1]), embedding=np.zeros((1, 32, 8, 8)))
+        seg.predict(np.zeros((1, 32, 8, 8)), np.array([[5.0, 5.0]]), np.array([1]))
 
 
 def test_no_writes_to_segment_anything_private_state():
@@ -201,21 +200,16 @@ def test_no_writes_to_segment_anything_private_state():
     dict(),
 ])
 def test_invalid_prompts_raise_prompt_error(seg, kw):
-    seg.set_image(_image(), key=0)
+    emb = seg.embed(_image())
     with pytest.raises(PromptError):
-        seg.predict(**kw)
+        seg.predict(emb, **kw)
 
 
-def test_predict_before_set_image_is_a_clear_error(seg):
-    with pytest.raises(PromptError, match="set_image.*embedding=embed"):
-        seg.predict(np.array([[5.0, 5.0]]), np.array([1]))
-
-
-def test_set_image_rejects_non_rgb(seg):
+def test_embed_rejects_non_rgb(seg):
     with pytest.raises(PromptError):
-        seg.set_image(np.zeros((10, 10), np.uint8))
+        seg.embed(np.zeros((10, 10), np.uint8))
     with pytest.raises(PromptError):
-        seg.set_image(np.zeros((10, 10, 3), np.float32))
+        seg.embed(np.zeros((10, 10, 3), np.float32))
 
 
 def test_mask_to_logits_geometry():
@@ -303,7 +297,6 @@ def test_load_sam_gives_the_saved_model(tmp_path, tiny_sam, monkeypatch):
     img = _image(4)
     outs = []
     for seg in (ref, loaded):
-        seg.set_image(img, key=0)
-        outs.append(seg.predict(np.array([[30.0, 20.0], [5.0, 5.0]]), np.array([1, 0])))
+        outs.append(seg.predict(seg.embed(img), np.array([[30.0, 20.0], [5.0, 5.0]]), np.array([1, 0])))
     np.testing.assert_allclose(outs[0].low_res_logits, outs[1].low_res_logits, rtol=1e-5, atol=1e-5)
     assert outs[0].iou == pytest.approx(outs[1].iou, abs=1e-5)

@@ -29,31 +29,32 @@ def test_video_is_deterministic_and_objects_enter_late(video):
 
 def test_segmenter_click_box_and_mask_give_ground_truth(video):
     seg = ColorSegmenter()
-    seg.set_image(video.frames[4], key=4)
+    emb = seg.embed(video.frames[4])
     gt1 = video.mask(4, 1)
-    out = seg.predict(points=np.array([_center(gt1)]), point_labels=np.array([1]))
+    out = seg.predict(emb, points=np.array([_center(gt1)]), point_labels=np.array([1]))
     assert np.array_equal(out.mask, gt1) and out.low_res_logits.shape == (1, 256, 256)
     ys, xs = np.nonzero(video.mask(4, 2))
     box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
-    assert np.array_equal(seg.predict(box=box).mask, video.mask(4, 2))
-    assert np.array_equal(seg.predict(mask_input=out.low_res_logits).mask, gt1)
+    assert np.array_equal(seg.predict(emb, box=box).mask, video.mask(4, 2))
+    assert np.array_equal(seg.predict(emb, mask_input=out.low_res_logits).mask, gt1)
+    assert np.array_equal(seg.predict(emb, mask_input=seg.mask_to_logits(gt1)).mask, gt1)
     # A negative click on the same object removes it.
-    both = seg.predict(points=np.array([_center(gt1), _center(gt1)]), point_labels=np.array([1, 0]))
+    both = seg.predict(emb, points=np.array([_center(gt1), _center(gt1)]), point_labels=np.array([1, 0]))
     assert not both.mask.any()
-    assert seg.set_image_calls == 1 and seg.predict_calls == 4
+    assert seg.embed_calls == 1 and seg.predict_calls == 5
     # The low-res logits round-trip to the mask up to resampling at the border.
     assert (low_res_to_mask(out.low_res_logits, (64, 96)) ^ gt1).sum() < gt1.sum() * 0.1
 
 
-def test_segmenter_embedding_is_prompted_instead_of_the_current_image(video):
+def test_segmenter_prompts_the_embedding_it_is_given(video):
     seg = ColorSegmenter()
-    emb = seg.embed(video.frames[0])
-    seg.set_image(video.frames[9], key=9)
+    emb0, emb9 = seg.embed(video.frames[0]), seg.embed(video.frames[9])
     moving = video.mask(0, 1)
     assert not np.array_equal(moving, video.mask(9, 1))  # object 1 moved between the frames
     xy = np.array([_center(moving)])
-    assert np.array_equal(seg.predict(points=xy, point_labels=np.array([1]), embedding=emb).mask, moving)
-    assert emb.original_size == (64, 96) and seg.embed_calls == 1 and seg.key == 9  # the current image stays
+    assert np.array_equal(seg.predict(emb0, points=xy, point_labels=np.array([1])).mask, moving)
+    assert not hasattr(seg, "set_image")  # no current image to prompt by mistake
+    assert emb0.original_size == (64, 96) and seg.embed_calls == 2
 
 
 def test_tracker_follows_ground_truth_and_logs_calls(video):

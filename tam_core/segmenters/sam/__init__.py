@@ -1,23 +1,22 @@
-"""SAM (segment-anything) as a ``Segmenter``: ``family`` (names, light),
-``segmenter`` (build, load, embed/predict) and ``attention`` (a faster,
-equivalent attention for the image encoder).
+"""SAM (segment-anything) as a ``Segmenter``: ``family`` (what the registry
+needs: types, checkpoints, loader; light), ``segmenter`` (build, load,
+embed/predict) and ``attention`` (a faster, equivalent attention for the image
+encoder).
 
-The names below are loaded on first use (PEP 562), so importing the family's
-names for option parsing never imports torch or cv2."""
+The heavy names are imported on first use (PEP 562), so reading the family
+(option parsing, ``tam-label weights``) never imports torch."""
 
-from importlib import import_module
+from tam_core.segmenters.sam.family import SAM, SAM_TYPES, TEST_SAM_TYPES
 
-_WHERE = {
-    "SAM_TYPES": "family", "TEST_SAM_TYPES": "family",
-    **dict.fromkeys(("SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state",
-                     "mask_to_logits"), "segmenter"),
-}
+_HEAVY = ("SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits")
 
 
 def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    if name in _HEAVY:
+        from tam_core.segmenters.sam import segmenter
+
+        return getattr(segmenter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_WHERE)
+__all__ = ["SAM", "SAM_TYPES", "TEST_SAM_TYPES", *_HEAVY]

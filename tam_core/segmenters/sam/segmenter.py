@@ -3,15 +3,15 @@
 ``build_sam(SamConfig)`` assembles SAM from segment_anything's own modules, so the
 official ViT-B/L/H layouts load strictly and a tiny random-weight SAM can be
 built for tests. ``SamSegmenter`` satisfies :class:`tam_core.types.Segmenter`:
-``embed(image)`` gives a :class:`SamEmbedding`, ``predict(..., embedding=)``
-prompts it any number of times; ``set_image`` keeps a small LRU cache of
-embeddings keyed by the caller's key (e.g. the frame index).
+``embed(image)`` gives a :class:`SamEmbedding`, ``predict(embedding, ...)``
+prompts it any number of times. The segmenter keeps no per-call state (no
+"current image"): one loaded SAM is shared by every thread of a process; callers
+that re-prompt a frame keep its embedding (``tam_core.segmenters.cache``).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
+import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
-from tam_core.segmenters.sam.family import SAM_TYPES, TEST_SAM_TYPES
 from tam_core.prompts import check_box, check_points
 from tam_core.types import SegmenterOutput
 
@@ -75,10 +74,12 @@ class SamConfig:
                    prompt_embed_dim=32, mask_in_chans=4, decoder_mlp_dim=64,
                    decoder_num_heads=2, iou_head_hidden_dim=32)
 
+    PRESETS = ("vit_b", "vit_l", "vit_h", "tiny")  # the family's types (tam_core.segmenters.sam.family)
+
     @classmethod
     def preset(cls, model_type: str) -> "SamConfig":
-        if model_type not in SAM_TYPES + TEST_SAM_TYPES:
-            raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(SAM_TYPES)}")
+        if model_type not in cls.PRESETS:
+            raise ConfigError(f"unknown SAM model type {model_type!r}: use one of {', '.join(cls.PRESETS[:3])}")
         return getattr(cls, model_type)()
 
 
@@ -147,7 +148,7 @@ def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False)
 
 
 def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device = "cpu",
-             autocast_dtype: str | torch.dtype | None = None, cache_size: int = 4) -> "SamSegmenter":
+             autocast_dtype: str | torch.dtype | None = None) -> "SamSegmenter":
     """Build SAM ``model_type`` (vit_b | vit_l | vit_h), load ``checkpoint`` strictly
     and wrap it in a :class:`SamSegmenter` on ``device``."""
     config = SamConfig.preset(model_type)
@@ -158,7 +159,7 @@ def load_sam(model_type: str, checkpoint: str | Path, device: str | torch.device
     if left:
         raise CheckpointError(f"SAM checkpoint {checkpoint} leaves {left[0]} unset (expected a SAM {model_type} checkpoint)")
     sam = sam.float()  # a half-precision file would otherwise make the model half
-    return SamSegmenter(sam, device=device, autocast_dtype=autocast_dtype, cache_size=cache_size)
+    return SamSegmenter(sam, device=device, autocast_dtype=autocast_dtype)
 
 
 _AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -166,7 +167,7 @@ _AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch
 
 @dataclass(frozen=True, eq=False)
 class SamEmbedding:
-    """One image's SAM embedding, to prompt with ``SamSegmenter.predict(embedding=...)``.
+    """One image's SAM embedding, to prompt with ``SamSegmenter.predict(embedding, ...)``.
 
     features: torch float [1,C,E,E] on the segmenter's device (C = 256, E = 64
     for official SAM); original_size: (H, W) of the image; input_size: (h, w)
@@ -177,11 +178,6 @@ class SamEmbedding:
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
-
-
-def _fingerprint(image: np.ndarray) -> bytes:
-    # Cheap guard that a cached key still names the same image (about 1 ms at 480p).
-    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() + bytes(str(image.shape), "ascii")
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -199,19 +195,15 @@ class SamSegmenter:
 
     ``embed(image)`` runs the image encoder (the expensive step: ~0.4-3 s on a
     CPU for ViT-B..H) and returns a :class:`SamEmbedding`; ``predict`` runs only
-    the light prompt encoder and mask decoder, on a given embedding or on the
-    current image. ``set_image(image, key)`` makes an image current, reusing the
-    embedding cached under ``key`` (LRU, ``cache_size`` entries) when it still
-    has the same pixels. Only segment_anything's public modules are used (no
-    ``SamPredictor`` state is touched).
+    the light prompt encoder and mask decoder on the embedding it is given.
+    Nothing of a call stays on the object (weights and settings only), so
+    threads share it safely. Only segment_anything's public modules are used
+    (no ``SamPredictor`` state is touched).
     """
 
-    def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: str | torch.dtype | None = None,
-                 cache_size: int = 4) -> None:
+    def __init__(self, sam, device: str | torch.device = "cpu", autocast_dtype: str | torch.dtype | None = None) -> None:
         from segment_anything.utils.transforms import ResizeLongestSide
 
-        if cache_size < 1:
-            raise ConfigError(f"cache_size must be >= 1, got {cache_size}")
         self.device = torch.device(device)
         autocast_dtype = _AUTOCAST.get(autocast_dtype, autocast_dtype) if isinstance(autocast_dtype, str) else autocast_dtype
         if isinstance(autocast_dtype, str):
@@ -221,9 +213,7 @@ class SamSegmenter:
         self.model = sam.to(self.device).eval()
         self._transform = ResizeLongestSide(self.model.image_encoder.img_size)
         self.autocast_dtype = autocast_dtype
-        self.cache_size = cache_size
-        self._cache: OrderedDict[object, tuple[bytes, SamEmbedding]] = OrderedDict()
-        self._current: SamEmbedding | None = None
+        self._count_lock = threading.Lock()
         self.encoder_calls = 0  # how many times the image encoder ran (tests, benchmarks)
 
     @property
@@ -236,40 +226,21 @@ class SamSegmenter:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def embed(self, image: np.ndarray) -> SamEmbedding:
-        """Encode one image (uint8 [H,W,3] RGB); neither cached nor made current."""
+        """Encode one image (uint8 [H,W,3] RGB): the expensive step."""
         image = _check_image(image)
         model = self.model
         with torch.inference_mode(), self._autocast():
             x = torch.as_tensor(self._transform.apply_image(image), device=self.device)
             x = x.permute(2, 0, 1).contiguous()[None]
             features = model.image_encoder(model.preprocess(x))
-        self.encoder_calls += 1
+        with self._count_lock:
+            self.encoder_calls += 1
         return SamEmbedding(features, (int(image.shape[0]), int(image.shape[1])), (int(x.shape[-2]), int(x.shape[-1])))
 
-    def set_image(self, image: np.ndarray, key: object | None = None) -> None:
-        """image: uint8 [H,W,3] RGB. With a ``key`` the embedding is cached (LRU)."""
-        image = _check_image(image)
-        fp = _fingerprint(image) if key is not None else b""
-        hit = self._cache.get(key) if key is not None else None
-        if hit is not None and hit[0] == fp:
-            self._cache.move_to_end(key)
-            self._current = hit[1]
-            return
-        self._current = self.embed(image)
-        if key is not None:
-            self._cache[key] = (fp, self._current)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
-        self._current = None
-
-    def predict(self, points: np.ndarray | None = None, point_labels: np.ndarray | None = None,
-                box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                multimask: bool = True, embedding: SamEmbedding | None = None) -> SegmenterOutput:
-        """Prompt ``embedding`` (from :meth:`embed`), or the current image when None.
+    def predict(self, embedding: SamEmbedding, points: np.ndarray | None = None,
+                point_labels: np.ndarray | None = None, box: np.ndarray | None = None,
+                mask_input: np.ndarray | None = None, multimask: bool = True) -> SegmenterOutput:
+        """Prompt ``embedding`` (from :meth:`embed`).
 
         points: float [N,2] pixel (x, y); point_labels: int [N] (1 positive, 0
         negative; all positive when None); box: float [4] (x0, y0, x1, y1) -
@@ -283,9 +254,7 @@ class SamSegmenter:
         returned; any richer prompt uses SAM's single-mask output.
         Returns mask bool [H,W], predicted IoU, low_res_logits float32 [1,L,L].
         """
-        emb = self._current if embedding is None else embedding
-        if emb is None:
-            raise PromptError("no image is set on the segmenter: call set_image(image) or pass embedding=embed(image)")
+        emb = embedding
         if not isinstance(emb, SamEmbedding):
             raise PromptError(f"embedding must be a SamEmbedding from embed(), got {type(emb).__name__}")
         h, w = emb.original_size
@@ -358,4 +327,4 @@ def mask_to_logits(mask: np.ndarray, low_res_size: int = 256, logit: float = 8.0
     return out
 
 
-__all__ = ["SAM_TYPES", "TEST_SAM_TYPES", "SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
+__all__ = ["SamConfig", "SamEmbedding", "SamSegmenter", "build_sam", "load_sam", "load_sam_state", "mask_to_logits"]
