@@ -30,14 +30,14 @@ def load_models(opts: Any) -> Any:
 
 
 def model_fingerprint(opts: Any) -> dict[str, str]:
-    """What identifies the models' results: SAM type, precision, XMem config and
-    refinement thresholds, and each checkpoint's content digest (after loading,
-    so official weights are resolved to their cached files)."""
+    """What identifies the models' results: SAM type, precision and each
+    checkpoint's content digest (after loading, so official weights are
+    resolved to their cached files). The per-run settings (XMem memory,
+    refinement thresholds) are in the run options' part of the fingerprint."""
     from tam_core.fingerprint import file_digest
     from tam_core.weights import cached_path
 
-    out = {"sam_type": opts.sam_type, "autocast": opts.autocast, "xmem_config": repr(opts.xmem_config),
-           "refine": repr(opts.refine)}
+    out = {"sam_type": opts.sam_type, "autocast": opts.autocast}
     for family, given, name in (("sam", opts.sam_checkpoint, f"sam_{opts.sam_type}"), ("xmem", opts.xmem_checkpoint, "xmem")):
         path = Path(given).expanduser() if given is not None else cached_path(name, opts.cache_dir)
         out[f"{family}_checkpoint"] = file_digest(path) if path.is_file() else str(path)
