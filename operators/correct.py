@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from tam_core.errors import PromptError
 from tam_core.models import Models
@@ -10,7 +12,8 @@ from tam_core.options import RunOptions
 from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
-from .track import Progress, TrackReport, add_prompts, build_session, run_propagation
+from .prompts import merge_prompts
+from .track import Progress, TrackReport, build_session, run_propagation
 
 
 def correct(
@@ -21,6 +24,7 @@ def correct(
     models: Models,
     options: RunOptions = RunOptions(),
     progress: Progress | None = None,
+    stored: Mapping[tuple[int, int], tuple[np.ndarray, float]] | None = None,
 ) -> TrackReport:
     """Apply corrections: ``prompts`` are *all* stored keyframe prompts (old and
     new), ``changed`` the ``(object_id, frame)`` keyframes that are new or edited.
@@ -28,10 +32,13 @@ def correct(
     The session is rebuilt from all prompts, everything is treated as already
     tracked except the spans of the changed keyframes, and only those spans are
     propagated and written (the other objects and frames stay as they are).
-    ``options.refine=False`` never calls the refiner.
+    ``options.refine=False`` never calls the refiner. ``stored``: the
+    ``(object_id, frame)`` -> (bool [H,W] mask, quality) an earlier run
+    produced for unchanged keyframes; those are not segmented again (the
+    segmenter runs only on the changed keyframes).
     """
     session = build_session(frames, models, options)
-    merged = add_prompts(session, frames, prompts)
+    merged = merge_prompts(prompts, frames.num_frames, frames.size)
     keys = {(p.object_id, p.frame) for p in merged}
     changed = sorted({(int(o), int(f)) for o, f in changed})
     if not changed:
@@ -40,5 +47,13 @@ def correct(
     if missing:
         o, f = missing[0]
         raise PromptError(f"changed keyframe (object {o}, frame {f}) has no prompt; add a prompt there first")
+    stored = stored or {}
+    for p in merged:
+        key = (p.object_id, p.frame)
+        if key in stored and key not in changed:
+            mask, quality = stored[key]
+            session.add_prompt(p, stored_mask=mask, stored_quality=quality)
+        else:
+            session.add_prompt(p)
     session.mark_tracked(except_keyframes=changed)
     return run_propagation(session, frames, merged, sink, options, progress)

@@ -54,6 +54,7 @@ class _Stored:
     sources: set[str] = field(default_factory=set)
     mask_prompts: dict[tuple[int, int], Prompt] = field(default_factory=dict)
     edited: set[tuple[int, int]] = field(default_factory=set)
+    masks: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # keyframe -> (mask, quality)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Plan:
     keyframes: dict[tuple[int, int], KeyframeTag]
     changed: set[tuple[int, int]]
     removed: set[tuple[int, int]]  # keyframes of the last run whose prompt is gone
+    stored: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # unchanged keyframes' masks
 
 
 def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
@@ -78,6 +80,9 @@ def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
             tag = d.get_field(PROMPT_ATTR) if d.has_field(PROMPT_ATTR) else None
             if tag:
                 out.digests[key] = tag
+                if d.mask is not None and not is_edited(d):  # the keyframe mask we produced
+                    out.masks[key] = (paste_mask(d.mask, box_to_pixels(d.bounding_box, size), size),
+                                      float(d.confidence if d.confidence is not None else 1.0))
             if d.has_field(SOURCE_ATTR) and d.get_field(SOURCE_ATTR):
                 out.sources.update(parse_fields(d.get_field(SOURCE_ATTR)))
             if (is_edited(d) or (tag or "").startswith(EDIT_PREFIX)) and d.mask is not None:
@@ -111,7 +116,8 @@ def plan(sample: Any, fields: Sequence[str], label_field: str, size: tuple[int, 
         prompts[key] = p
         tags[key] = KeyframeTag(EDIT_PREFIX + prompt_digest(p))
     changed = {k for k, t in tags.items() if stored.digests.get(k) != t.digest} | stored.edited
-    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags))
+    kept = {k: m for k, m in stored.masks.items() if k in tags and k not in changed}
+    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags), kept)
 
 
 def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Models | None,
@@ -135,7 +141,7 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
         cb = (lambda d, t: progress(sample.id, d, t)) if progress else None
         chosen = models if models is not None else get_models(model_options)
         if only_changes:
-            rep = correct_frames(video, p.prompts, sorted(p.changed), sink, chosen, options, cb)
+            rep = correct_frames(video, p.prompts, sorted(p.changed), sink, chosen, options, cb, stored=p.stored)
         else:
             rep = track_frames(video, p.prompts, sink, chosen, options, cb)
         sink.close()

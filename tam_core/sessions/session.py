@@ -145,8 +145,14 @@ class TrackingSession:
         return obj
 
     # ------------------------------------------------------------------ prompts
-    def add_prompt(self, prompt: Prompt) -> np.ndarray:
+    def add_prompt(self, prompt: Prompt, stored_mask: np.ndarray | None = None,
+                   stored_quality: float = 1.0) -> np.ndarray:
         """Add or refine one object's keyframe; returns its mask bool [H,W].
+
+        stored_mask (bool [H,W]) / stored_quality: what this same prompt
+        produced in an earlier run (a labeling tool stored it): kept as the
+        keyframe's mask without asking the segmenter, so a correction encodes
+        only the keyframes that changed.
 
         Clicks and a box go to the segmenter; prompts on the same frame and
         object accumulate (all clicks so far, the latest box, the previous
@@ -159,7 +165,10 @@ class TrackingSession:
         points, labels, box, mask = prompt.points, prompt.point_labels, prompt.box, prompt.mask
         obj = self._objects.get(prompt.object_id)
         old = obj.keyframes.get(prompt.frame) if obj else None
-        if points is None and box is None:
+        if stored_mask is not None:
+            kf = _Keyframe(as_bool_mask(stored_mask, self.size, "stored keyframe mask").copy(),
+                           min(max(float(stored_quality), 0.0), 1.0), points, labels, box)
+        elif points is None and box is None:
             kf = _Keyframe(mask=mask.copy(), quality=1.0)
         else:
             kf = self._segment(prompt.frame, points, labels, box, mask, old)
