@@ -112,6 +112,10 @@ def jf(pred: np.ndarray, gt: np.ndarray, all_frames: bool, name: str = "") -> An
 
 def propagate(clip: Clip, models, given: Given, refine: bool) -> np.ndarray:
     """One forward pass with masks ``given`` on their frames -> int64 labels [T,H,W]."""
+    from tam_core.refinement import RefineOptions
+    from tam_core.refinement.quality import update_histories
+
+    opts = RefineOptions()
     tracker = models.tracker_factory()
     histories: dict = {}
     labels = np.zeros(clip.gt.shape, np.int64)
@@ -120,9 +124,10 @@ def propagate(clip: Clip, models, given: Given, refine: bool) -> np.ndarray:
         masks = given.get(t)
         probs = tracker.step(frame, masks, end=(t == last))
         if refine and models.refiner is not None and not masks:
-            out = models.refiner.refine_frame(t, frame, probs, histories)
+            out = models.refiner.refine_frame(t, frame, probs, histories, opts)
             if out.refined:
                 tracker.amend({o: out.masks[o] for o in out.refined})
+            update_histories(histories, t, out.masks, opts)
             for o, m in out.masks.items():
                 labels[t][m] = o
         else:

@@ -35,6 +35,10 @@ import time
 import numpy as np
 import torch
 
+from tam_core.refinement.options import RefineOptions
+
+REFINE = RefineOptions()  # the default thresholds, given to the refiner per call
+
 
 def clip(num_frames: int, height: int, width: int, seed: int = 0):
     """frames uint8 [T,H,W,3] with a moving disc on a blocky background; labels uint8 [T,H,W]."""
@@ -76,6 +80,7 @@ class _Sync:
 def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
     """Per-frame seconds (frame 0, the keyframe, excluded) and the triggered frames."""
     from tam_core.refinement import ObjectHistory
+    from tam_core.refinement.quality import update_histories
     from tam_core.types import ObjectProbs
     from tam_core.trackers.xmem import XMemTracker
 
@@ -85,7 +90,7 @@ def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
     histories: dict[int, ObjectHistory] = {}
     if refiner is not None:
         histories[1] = ObjectHistory()
-        histories[1].update(0, labels[0] == 1, refiner.options.history_ema)
+        histories[1].update(0, labels[0] == 1, REFINE.history_ema)
     step_s, refine_s, triggered = [], [], []
     for t in range(1, len(frames)):
         start = now()
@@ -94,8 +99,9 @@ def run_pass(network, frames, labels, device, autocast, refiner=None, every=10):
         mid = now()
         if refiner is not None:
             judged = tracker_probs(labels[t], unsure=(t % every == every // 2))
-            out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), histories)
-            if out.terms[1].score < refiner.options.quality_threshold:
+            out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), histories, REFINE)
+            update_histories(histories, t, out.masks, REFINE)
+            if out.terms[1].score < REFINE.quality_threshold:
                 triggered.append(t)
                 tracker.amend({1: out.masks[1]})  # worst case: accepted
         step_s.append(mid - start)
@@ -134,7 +140,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from tam_core.device import resolve_device
-    from tam_core.refinement import RefineOptions, Refiner
+    from tam_core.refinement import Refiner
     from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam
     from tam_core.types import ObjectProbs
 
@@ -165,7 +171,7 @@ def main(argv=None) -> dict:
     for name in args.models:
         seg = SamSegmenter(build_sam(SamConfig.preset(name)), device=device, autocast_dtype=autocast)
         enc, prompt = sam_costs(seg, frames[0], now, args.repeats)  # also warms the model up
-        refiner = Refiner(seg, RefineOptions())
+        refiner = Refiner(seg)
         if network is not None:
             step_s, refine_s, triggered = run_pass(network, frames, labels, device, autocast, refiner, args.every)
             # Overhead from the same pass (refinement time / tracking time): robust to a
@@ -174,16 +180,18 @@ def main(argv=None) -> dict:
             pass_overhead = 100.0 * float(np.sum(refine_s) / np.sum(step_s))
         else:  # refinement alone over the clip, added to the flagged tracker time
             from tam_core.refinement import ObjectHistory
+            from tam_core.refinement.quality import update_histories
 
             hist = {1: ObjectHistory()}
-            hist[1].update(0, labels[0] == 1, refiner.options.history_ema)
+            hist[1].update(0, labels[0] == 1, REFINE.history_ema)
             spent, triggered = 0.0, []
             for t in range(1, args.frames):
                 judged = tracker_probs(labels[t], unsure=(t % args.every == args.every // 2))
                 s = now()
-                out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), hist)
+                out = refiner.refine_frame(t, frames[t], ObjectProbs((1,), judged), hist, REFINE)
+                update_histories(hist, t, out.masks, REFINE)
                 spent += now() - s
-                if out.terms[1].score < refiner.options.quality_threshold:
+                if out.terms[1].score < REFINE.quality_threshold:
                     triggered.append(t)
             with_refine = base + spent / (args.frames - 1)
             pass_overhead = 100.0 * (with_refine - base) / base

@@ -105,9 +105,9 @@ def _models(kind: str, device: str, checkpoint: str | None = None):
             net = net.to(device).eval()
         last: list = []
 
-        def factory():
+        def factory(config=None):
             # keep the newest tracker to report its memory size (the session drops it after its run)
-            last[:] = [XMemTracker(net, device=device)]
+            last[:] = [XMemTracker(net, config, device=device)]
             return last[0]
 
         return SimpleNamespace(segmenter=None, refiner=None, tracker_factory=factory, last_tracker=last)

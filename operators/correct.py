@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from tam_core.errors import PromptError
 from tam_core.models import Models
@@ -11,8 +13,9 @@ from tam_core.types import FrameSource, Prompt
 
 from .interfaces import LabelSink
 from .loop import Progress, propagate
+from .prompts import merge_prompts
 from .report import TrackReport
-from .track import add_prompts, build_session
+from .track import add_keyframes, build_session
 
 
 def correct(
@@ -23,6 +26,7 @@ def correct(
     models: Models,
     options: RunOptions = RunOptions(),
     progress: Progress | None = None,
+    stored: Mapping[tuple[int, int], tuple[np.ndarray, float]] | None = None,
 ) -> TrackReport:
     """Apply corrections: ``prompts`` are *all* stored keyframe prompts (old and
     new), ``changed`` the ``(object_id, frame)`` keyframes that are new or edited.
@@ -30,11 +34,15 @@ def correct(
     The session is rebuilt from all prompts, everything is treated as already
     tracked except the spans of the changed keyframes, and only those spans are
     propagated and written (the other objects and frames stay as they are).
-    ``options.refine=False`` never calls the refiner.
+    ``options.refine=False`` never calls the refiner. ``stored``: the
+    ``(object_id, frame)`` -> (bool [H,W] mask, quality) an earlier run
+    produced for unchanged keyframes; those are not segmented again (the
+    segmenter runs only on the changed keyframes).
     """
     session = build_session(frames, models, options)
-    merged = add_prompts(session, frames, prompts)
+    merged = merge_prompts(prompts, frames.num_frames, frames.size)
     changed = check_changed(merged, changed)
+    add_keyframes(session, merged, stored, changed)
     session.mark_tracked(except_keyframes=changed)
     return propagate(session, sink, options, progress=progress)
 

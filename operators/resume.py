@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
 
 from tam_core.errors import PromptError, TamError
 from tam_core.models import Models
@@ -29,7 +31,7 @@ from .loop import Progress, propagate
 from .prompts import merge_prompts
 from .report import ReportBuilder, TrackReport
 from .run_record import Fingerprint, RunRecord, digest
-from .track import build_session, plan_for
+from .track import add_keyframes, build_session, plan_for
 
 _log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ def resumable_track(
     max_object_id: int | None = None,
     on_start_over: Callable[[tuple[str, ...]], None] | None = None,
     changed: Iterable[tuple[int, int]] | None = None,
+    stored: Mapping[tuple[int, int], tuple[np.ndarray, float]] | None = None,
 ) -> JobReport:
     """Track ``prompts`` through ``frames`` into ``sink``, resuming the job its
     record holds when that job has the same ``fingerprint``.
@@ -132,6 +135,8 @@ def resumable_track(
     (:func:`pending_keyframes`: its keyframes may already hold their new
     masks while their spans do not); after an unfinished track, a
     correction is refused (which spans are stale is unknown): track first.
+    ``stored``: masks of unchanged keyframes from an earlier run, reused
+    instead of segmenting them again (``operators.track.add_keyframes``).
     """
     merged = merge_prompts(prompts, frames.num_frames, frames.size, max_object_id=max_object_id)
     previous = sink.load_record()
@@ -153,8 +158,8 @@ def resumable_track(
             sink.save_record(record)
         return JobReport(report, record, True, (), False, tuple(runs))
     session = build_session(frames, load(), options)
-    for p in merged:  # segments clicks/boxes: a failure here leaves the sink untouched
-        session.add_prompt(p)
+    # segments clicks/boxes: a failure here leaves the sink untouched
+    add_keyframes(session, merged, stored, changed or ())
     if changed is not None:
         session.mark_tracked(except_keyframes=changed)
     if [r.key for r in session.plan(options.direction)] != [r.key for r in runs]:  # pragma: no cover - a bug

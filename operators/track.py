@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from tam_core.models import Models
 from tam_core.options import DIRECTIONS, RunOptions  # noqa: F401  (DIRECTIONS re-exported)
@@ -26,9 +28,25 @@ def build_session(frames: FrameSource, models: Models, options: RunOptions = Run
 def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:
     """Validate/merge ``prompts`` and add them to ``session``; returns the merged list."""
     merged = merge_prompts(prompts, frames.num_frames, frames.size)
-    for p in merged:
-        session.add_prompt(p)
+    add_keyframes(session, merged)
     return merged
+
+
+def add_keyframes(session: TrackingSession, merged: Iterable[Prompt],
+                  stored: Mapping[tuple[int, int], tuple[np.ndarray, float]] | None = None,
+                  changed: Iterable[tuple[int, int]] = ()) -> None:
+    """Add merged prompts to ``session``. ``stored``: ``(object_id, frame)`` ->
+    (bool [H,W] mask, quality) an earlier run produced; a keyframe found there
+    and not in ``changed`` keeps that mask instead of being segmented again
+    (a correction encodes only the keyframes that changed)."""
+    stored, changed = stored or {}, set(changed)
+    for p in merged:
+        key = (p.object_id, p.frame)
+        if key in stored and key not in changed:
+            mask, quality = stored[key]
+            session.add_prompt(p, stored_mask=mask, stored_quality=quality)
+        else:
+            session.add_prompt(p)
 
 
 def plan_for(prompts: Sequence[Prompt], num_frames: int, direction: str,
@@ -65,5 +83,5 @@ def track(
     return propagate(session, sink, options, progress=progress)
 
 
-__all__ = ["DIRECTIONS", "ObjectRecord", "ObjectStats", "TrackReport", "add_prompts", "build_session", "plan_for",
+__all__ = ["DIRECTIONS", "ObjectRecord", "ObjectStats", "TrackReport", "add_keyframes", "add_prompts", "build_session", "plan_for",
            "track"]

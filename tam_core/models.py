@@ -2,9 +2,11 @@
 (:class:`Models`), and the one cached loader every entry point uses
 (:func:`get_models`).
 
-How a run behaves (direction, refine on/off, batch size) is
-``tam_core.options.RunOptions`` and is never part of what is loaded or cached:
-four ``get_models`` calls that differ only in run options load once.
+How a run behaves (direction, refine on/off and the refiner's thresholds,
+XMem's memory settings, batch size) is ``tam_core.options.RunOptions`` and is
+never part of what is loaded or cached: the loaded models hold no per-run
+state (the tracker factory takes the XMem settings and the refiner its
+thresholds on every call), so changing a run option never reloads.
 
 Test / site hook: ``TAM_LABEL_MODEL_PROVIDER=module:function`` makes
 :func:`get_models` call ``function(opts: ModelOptions) -> Models`` instead of
@@ -20,7 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
@@ -29,17 +31,11 @@ from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segme
 from tam_core.types import Segmenter, Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tam_core.refinement import RefineOptions, Refiner
+    from tam_core.refinement import Refiner
     from tam_core.trackers.xmem.config import XMemConfig
 
 PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
 AUTOCAST = ("fp32", "fp16", "bf16")
-
-
-def _default_refine_options() -> RefineOptions:
-    from tam_core.refinement import RefineOptions
-
-    return RefineOptions()
 
 
 @dataclass(frozen=True)
@@ -57,10 +53,8 @@ class ModelOptions:
     tam_core.weights, cached in ``cache_dir`` or ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
     download: fetch missing official weights (False: cache or local files only).
-    xmem_config: a ``tam_core.trackers.xmem.XMemConfig`` or None
-    for XMem's defaults. refine: the refiner's thresholds
-    (``tam_core.refinement.RefineOptions``); whether a run refines at all is
-    ``RunOptions.refine``.
+    Per-run settings (refinement on/off and its thresholds, XMem's memory
+    settings) are ``tam_core.options.RunOptions``.
     """
 
     sam_type: str = "vit_b"
@@ -70,8 +64,6 @@ class ModelOptions:
     cache_dir: str | Path | None = None
     autocast: str = "fp32"
     download: bool = True
-    xmem_config: XMemConfig | None = None
-    refine: RefineOptions = field(default_factory=_default_refine_options)
     segmenter_family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
@@ -83,10 +75,6 @@ class ModelOptions:
                               "give its checkpoint file (--sam-checkpoint)")
         if self.autocast not in AUTOCAST:
             raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(AUTOCAST)}")
-        if not self.refine.enabled:
-            raise ConfigError("refinement is switched off per run (RunOptions(refine=False), --no-refine), "
-                              "not in ModelOptions.refine")
-
 
     @property
     def segmenter(self) -> str:
@@ -104,17 +92,19 @@ class ModelOptions:
 class Models(Protocol):
     """A loaded model set (:class:`LoadedModels`, or a test double).
 
-    segmenter: turns clicks/boxes into masks; tracker_factory(): a fresh
-    ``Tracker`` per video pass, sharing the one loaded network; refiner: a
-    ``tam_core.refinement.Refiner`` or None (then no run refines); device: the
-    ``torch.device`` the models run on.
+    segmenter: turns clicks/boxes into masks; tracker_factory(config=None): a
+    fresh ``Tracker`` per video pass with that run's ``XMemConfig`` (None: the
+    defaults), sharing the one loaded network; refiner: a
+    ``tam_core.refinement.Refiner`` (thresholds given per call) or None (then no
+    run refines); device: the ``torch.device`` the models run on. None of them
+    holds per-run state.
     """
 
     @property
     def segmenter(self) -> Segmenter: ...
 
     @property
-    def tracker_factory(self) -> Callable[[], Tracker]: ...
+    def tracker_factory(self) -> Callable[..., Tracker]: ...
 
     @property
     def refiner(self) -> Refiner | None: ...
@@ -128,24 +118,24 @@ class LoadedModels:
     """SAM + XMem as loaded by :func:`load_models` (satisfies :class:`Models`)."""
 
     segmenter: Segmenter
-    tracker_factory: Callable[[], Tracker]
+    tracker_factory: Callable[..., Tracker]
     refiner: Refiner | None
     device: Any  # torch.device
 
 
 @dataclass(frozen=True)
 class _TrackerFactory:
-    """Every call builds a fresh tracker over the one shared, already loaded network."""
+    """Every call builds a fresh tracker over the one shared, already loaded
+    network, with the caller's memory settings (``RunOptions.xmem_config``)."""
 
     network: Any
-    config: Any
     device: Any
     autocast: str | None
 
-    def __call__(self) -> Tracker:
+    def __call__(self, config: XMemConfig | None = None) -> Tracker:
         from tam_core.trackers.xmem import XMemTracker
 
-        return XMemTracker(self.network, self.config, device=self.device, autocast_dtype=self.autocast)
+        return XMemTracker(self.network, config, device=self.device, autocast_dtype=self.autocast)
 
 
 def check_device(opts: ModelOptions) -> Any:
@@ -168,7 +158,7 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     Uncached: entry points call :func:`get_models` instead."""
     from tam_core.refinement import Refiner
     from tam_core.weights import resolve_checkpoint
-    from tam_core.trackers.xmem import XMemConfig, load_xmem
+    from tam_core.trackers.xmem import load_xmem
 
     opts = ModelOptions() if opts is None else opts
     device = check_device(opts)
@@ -179,9 +169,8 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     xmem_path = resolve_checkpoint(opts.xmem_checkpoint or "xmem", cache_dir=opts.cache_dir, download=opts.download)
     segmenter = family.load(opts.sam_type, sam_path, device, autocast)
     network = load_xmem(xmem_path, device)
-    config = opts.xmem_config if opts.xmem_config is not None else XMemConfig()
-    factory = _TrackerFactory(network, config, device, autocast)
-    return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter, opts.refine), device=device)
+    factory = _TrackerFactory(network, device, autocast)
+    return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter), device=device)
 
 
 _lock = threading.Lock()

@@ -319,7 +319,9 @@ class ColorTracker:
 class ColorTrackerFactory:
     """``tracker_factory`` for a session: builds ColorTrackers sharing one call log.
 
-    ``trackers`` lists every tracker built (in order); ``calls`` is the merged log.
+    ``trackers`` lists every tracker built (in order); ``calls`` is the merged log;
+    ``configs`` the per-run tracker config each was built with (the session
+    passes ``RunOptions.xmem_config``; the color trackers ignore it).
     """
 
     def __init__(self, frame_index_of=None, degrade_on=frozenset(), tol: int = COLOR_TOL,
@@ -330,8 +332,10 @@ class ColorTrackerFactory:
         self.reverse_channels = reverse_channels
         self.trackers: list[ColorTracker] = []
         self.calls: list[TrackerCall] = []
+        self.configs: list[object] = []
 
-    def __call__(self) -> ColorTracker:
+    def __call__(self, config: object = None) -> ColorTracker:
+        self.configs.append(config)
         t = ColorTracker(self.frame_index_of, self.degrade_on, self.calls, len(self.trackers), self.tol,
                          self.reverse_channels)
         self.trackers.append(t)

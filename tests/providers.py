@@ -34,9 +34,6 @@ class RecordingRefiner:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def new_history(self, object_id, frame, mask):
-        return None
-
     def refine_frame(self, frame_index, *args, **kwargs):
         self.calls.append(int(frame_index))
         return _NoChange()
@@ -52,6 +49,14 @@ class _NoChange:
 def recording_models(opts: ModelOptions) -> ColorModels:
     """Provider: color doubles with a :class:`RecordingRefiner`."""
     return ColorModels(ColorSegmenter(), ColorTrackerFactory(), RecordingRefiner(), "cpu", opts)
+
+
+def refining_color_models(opts: ModelOptions) -> ColorModels:
+    """Provider: color doubles with the real ``tam_core.refinement.Refiner`` over the color segmenter."""
+    from tam_core.refinement import Refiner
+
+    segmenter = ColorSegmenter()
+    return ColorModels(segmenter, ColorTrackerFactory(), Refiner(segmenter), "cpu", opts)
 
 
 def slow_color_models(opts: ModelOptions) -> ColorModels:

@@ -28,12 +28,14 @@ import cv2
 import numpy as np
 
 from tam_core.errors import PromptError
+from tam_core.refinement.options import RefineOptions
 
 from .functions import FunctionParams, require_sdk, to_rgb
 from .masks import decode_mask, encode_mask, polygon_to_mask
 
 SHAPE_TYPES = ("mask", "polygon")
 OBJECT = 1  # the one object id inside each shape's tracker
+REFINE = RefineOptions()  # the refiner's thresholds (the defaults; no -p parameter sets them)
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,13 @@ class XMemTrackFunction:
         state.steps += 1
         refiner = models.refiner if self.params.refine else None
         if refiner is not None:
-            out = refiner.refine_frame(state.steps, image, probs, state.histories)
+            from tam_core.refinement.quality import update_histories
+
+            out = refiner.refine_frame(state.steps, image, probs, state.histories, REFINE)
             mask = np.asarray(out.masks[OBJECT], bool)
             if OBJECT in out.refined:
                 state.tracker.amend({OBJECT: mask})
+            update_histories(state.histories, state.steps, {OBJECT: mask}, REFINE)
         else:
             mask = probs.hard_masks()[OBJECT]
         points = mask_to_points(state.shape_type, mask)
@@ -168,7 +173,7 @@ class XMemTrackFunction:
             from tam_core.refinement import ObjectHistory
 
             history = ObjectHistory()
-            history.update(state.steps, mask, models.refiner.options.history_ema)
+            history.update(state.steps, mask, REFINE.history_ema)
             state.histories[OBJECT] = history
         self._live[state] = None
 

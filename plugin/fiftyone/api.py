@@ -60,6 +60,7 @@ class _Stored:
     sources: set[str] = field(default_factory=set)
     mask_prompts: dict[tuple[int, int], Prompt] = field(default_factory=dict)
     edited: set[tuple[int, int]] = field(default_factory=set)
+    masks: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # keyframe -> (mask, quality)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Plan:
     keyframes: dict[tuple[int, int], KeyframeTag]
     changed: set[tuple[int, int]]
     removed: set[tuple[int, int]]  # keyframes of the last run whose prompt is gone
+    stored: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # unchanged keyframes' masks
 
 
 def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
@@ -84,6 +86,9 @@ def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
             tag = d.get_field(PROMPT_ATTR) if d.has_field(PROMPT_ATTR) else None
             if tag:
                 out.digests[key] = tag
+                if d.mask is not None and not is_edited(d):  # the keyframe mask we produced
+                    out.masks[key] = (paste_mask(d.mask, box_to_pixels(d.bounding_box, size), size),
+                                      float(d.confidence if d.confidence is not None else 1.0))
             if d.has_field(SOURCE_ATTR) and d.get_field(SOURCE_ATTR):
                 out.sources.update(parse_fields(d.get_field(SOURCE_ATTR)))
             if (is_edited(d) or (tag or "").startswith(EDIT_PREFIX)) and d.mask is not None:
@@ -117,7 +122,8 @@ def plan(sample: Any, fields: Sequence[str], label_field: str, size: tuple[int, 
         prompts[key] = p
         tags[key] = KeyframeTag(EDIT_PREFIX + prompt_digest(p))
     changed = {k for k, t in tags.items() if stored.digests.get(k) != t.digest} | stored.edited
-    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags))
+    kept = {k: m for k, m in stored.masks.items() if k in tags and k not in changed}
+    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags), kept)
 
 
 def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Models | None,
@@ -148,7 +154,8 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
         # Resumes an unfinished job of the same inputs; a finished one is done again.
         fingerprint = job_fingerprint(video, p.prompts, options, model_fingerprint(model_options))
         rep = resumable_track(video, p.prompts, sink, load, options, fingerprint, redo_finished=True, progress=cb,
-                              changed=sorted(p.changed) if only_changes else None).track
+                              changed=sorted(p.changed) if only_changes else None,
+                              stored=p.stored if only_changes else None).track
         sink.close()
         return SampleReport(sample.id, sample.filepath, rep)
 

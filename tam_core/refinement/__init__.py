@@ -2,22 +2,24 @@
 its calibration and the refiner's thresholds (``options``) and the SAM repair
 of weak masks (``refine``).
 
-The names below are loaded on first use (PEP 562): option parsing can import
-``RefineOptions`` without cv2."""
+``RefineOptions`` is imported eagerly (light: ``tam_core.options`` holds one);
+the rest on first use, so run options never pull in cv2."""
 
 from importlib import import_module
 
-_WHERE = {
-    "RefineOptions": "options",
-    **dict.fromkeys(("ObjectHistory", "QualityTerms", "consistency", "ramp", "score_object"), "quality"),
-    **dict.fromkeys(("FrameRefinement", "Refiner"), "refine"),
+from tam_core.refinement.options import RefineOptions
+
+_LAZY = {
+    "FrameQuality": "quality", "ObjectHistory": "quality", "QualityTerms": "quality", "consistency": "quality",
+    "ramp": "quality", "score_frame": "quality", "score_object": "quality", "update_histories": "quality",
+    "FrameRefinement": "refine", "Refiner": "refine",
 }
 
 
 def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_WHERE)
+__all__ = ["RefineOptions", *_LAZY]

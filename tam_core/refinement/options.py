@@ -1,4 +1,9 @@
-"""The refiner's thresholds and the quality score's calibration (:class:`RefineOptions`)."""
+"""The refiner's thresholds and the quality score's calibration (:class:`RefineOptions`).
+
+Per run: ``tam_core.options.RunOptions.refine_options`` carries them (the
+quality score is computed with this calibration on every tracked frame, refined
+or not); whether a run refines at all is ``RunOptions.refine``. Never part of
+what is loaded, so changing one reloads nothing."""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from tam_core.errors import ConfigError
 
 @dataclass(frozen=True)
 class RefineOptions:
-    """When and how SAM refinement repairs tracked masks (defaults are heuristics
-    tuned on synthetic degradations; see the module docstring for the score)."""
+    """How the quality score is calibrated and when and how SAM refinement
+    repairs tracked masks (defaults are heuristics tuned on synthetic
+    degradations; the score is defined in ``tam_core.refinement.quality``)."""
 
-    enabled: bool = True
     quality_threshold: float = 0.5  # refine objects scoring below this
     max_positive_points: int = 3
     max_negative_points: int = 3

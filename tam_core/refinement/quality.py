@@ -23,6 +23,13 @@ bound (``ramp`` below; all bounds are :class:`RefineOptions` fields):
   An object that was present on the previous frame and is empty now scores 0
   (lost); an object that stays empty scores 1 (nothing to fix).
 
+This is THE quality of a tracked mask: the session scores every tracked
+frame with :func:`score_frame` whether or not the run refines, keeps the
+objects' histories (:func:`update_histories`), and reports the score as
+``FrameResult.quality`` (the review queue and FiftyOne's ``confidence`` read
+it). Refinement only decides what to do with a low score: a mask SAM repaired
+keeps the score of the tracked mask it replaced and is marked ``refined``.
+
 The bounds come from :class:`tam_core.refinement.RefineOptions`; the repair with
 SAM is :class:`tam_core.refinement.Refiner`.
 """
@@ -31,13 +38,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import cv2
 import numpy as np
 
 if TYPE_CHECKING:
     from tam_core.refinement.options import RefineOptions
+    from tam_core.types import ObjectProbs
 
 _UNCERTAIN = (0.2, 0.8)  # probabilities in this open interval count as "the tracker is unsure"
 
@@ -178,5 +186,41 @@ def score_object(prob: np.ndarray, mask: np.ndarray, history: ObjectHistory | No
     )
 
 
-__all__ = ["ObjectHistory", "QualityTerms", "bbox", "consistency", "context_margin", "grow_box", "mask_iou", "ramp",
-           "score_object"]
+@dataclass(frozen=True)
+class FrameQuality:
+    """The tracked masks of one frame and their scores.
+
+    masks: object id -> bool [H,W], the tracker's hard masks (argmax of its
+    probabilities); terms: object id -> :class:`QualityTerms`."""
+
+    masks: dict[int, np.ndarray]
+    terms: dict[int, QualityTerms]
+
+    @property
+    def quality(self) -> dict[int, float]:
+        """object id -> score in [0,1]."""
+        return {oid: t.score for oid, t in self.terms.items()}
+
+
+def score_frame(frame_index: int, probs: ObjectProbs, histories: dict[int, ObjectHistory],
+                opts: RefineOptions, object_ids: Iterable[int] | None = None) -> FrameQuality:
+    """Score the objects ``object_ids`` (default: all) of ``probs`` (the
+    tracker's ``ObjectProbs``) on one frame against their histories (read only;
+    see :func:`update_histories`). Masks are the argmax over all of ``probs``."""
+    labels = probs.label_map()
+    ids = probs.object_ids if object_ids is None else object_ids
+    masks = {int(oid): labels == oid for oid in ids}
+    terms = {oid: score_object(probs[oid], masks[oid], histories.get(oid), frame_index, opts) for oid in masks}
+    return FrameQuality(masks, terms)
+
+
+def update_histories(histories: dict[int, ObjectHistory], frame_index: int, masks: dict[int, np.ndarray],
+                     opts: RefineOptions) -> None:
+    """Record each object's final mask of ``frame_index`` (bool [H,W]) in its
+    history (missing ids are added): what the next frame's consistency term compares with."""
+    for oid, mask in masks.items():
+        histories.setdefault(oid, ObjectHistory()).update(frame_index, mask, opts.history_ema)
+
+
+__all__ = ["FrameQuality", "ObjectHistory", "QualityTerms", "bbox", "consistency", "context_margin", "grow_box",
+           "mask_iou", "ramp", "score_frame", "score_object", "update_histories"]

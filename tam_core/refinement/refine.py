@@ -1,8 +1,10 @@
-"""Track-Anything step 3: score every tracked mask, repair the weak ones with SAM.
+"""Track-Anything step 3: repair the weak tracked masks with SAM.
 
 Quality score: see :mod:`tam_core.refinement.quality` (confidence, sharpness and
 consistency with the object's history, each in [0,1]; the score is their
-minimum).
+minimum). The session scores every tracked frame and keeps the histories; the
+refiner only decides what to do with a low score. It holds the segmenter and
+nothing per run: thresholds come with each call (``RunOptions.refine_options``).
 
 Refinement (only for objects scoring below ``quality_threshold``): SAM gets the
 frame once (one ``embed``, then a ``predict`` per weak object), positive points at the tracker's own
@@ -24,15 +26,17 @@ import numpy as np
 
 from tam_core.errors import PromptError
 from tam_core.refinement.options import RefineOptions
-from tam_core.refinement.quality import (ObjectHistory, QualityTerms, bbox, consistency, context_margin, grow_box,
-                                         mask_iou, ramp, score_object)
+from tam_core.refinement.quality import (FrameQuality, ObjectHistory, QualityTerms, bbox, consistency, context_margin,
+                                         grow_box, mask_iou, score_frame)
 from tam_core.types import ObjectProbs, Segmenter
 
 
 @dataclass(frozen=True)
 class FrameRefinement:
-    """masks: object id -> bool [H,W] (disjoint); quality: id -> [0,1];
-    refined: ids whose mask is SAM's; terms: id -> the tracker mask's QualityTerms."""
+    """masks: object id -> bool [H,W] (disjoint, SAM's where refined);
+    quality: id -> [0,1], the tracked masks' scores (``score_frame``; a repair
+    does not change what was measured); refined: ids whose mask is SAM's;
+    terms: id -> the tracked mask's QualityTerms."""
 
     masks: dict[int, np.ndarray]
     quality: dict[int, float]
@@ -67,54 +71,55 @@ def _farthest_points(ys: np.ndarray, xs: np.ndarray, start: int, n: int) -> list
 
 
 class Refiner:
-    """Scores tracked masks and repairs weak ones with a :class:`Segmenter`.
+    """Repairs weak tracked masks with a :class:`Segmenter`.
 
-    Holds its segmenter and options only: every call's state (the frame's
-    embedding, the histories) is the caller's, so one refiner serves many
+    Holds its segmenter only: every call's state (the frame's embedding, the
+    histories, the thresholds) is the caller's, so one refiner serves many
     threads."""
 
-    def __init__(self, segmenter: Segmenter | None, options: RefineOptions = RefineOptions()) -> None:
+    def __init__(self, segmenter: Segmenter | None) -> None:
         self.segmenter = segmenter
-        self.options = options
 
     def refine_frame(self, frame_index: int, image: np.ndarray, probs: ObjectProbs,
-                     histories: dict[int, ObjectHistory]) -> FrameRefinement:
-        """Score, and where needed refine, every object on one frame.
+                     histories: dict[int, ObjectHistory], options: RefineOptions = RefineOptions(),
+                     scored: FrameQuality | None = None) -> FrameRefinement:
+        """Refine, where the score is low, every object on one frame.
 
         image: uint8 [H,W,3]; probs: the tracker's object id -> float32 [H,W]
         (``ObjectProbs``; the objects to judge, everything else background).
-        ``histories`` (object id -> ObjectHistory) is read and updated in place
-        (missing ids are added). Returns disjoint bool [H,W] masks for every id;
-        the caller feeds ``refined`` masks back to the tracker (``tracker.amend``).
+        ``histories`` (object id -> ObjectHistory) is only read: the caller
+        records the final masks (``quality.update_histories``). ``scored``: this
+        frame's ``score_frame`` result when the caller already has it.
+        Returns disjoint bool [H,W] masks for every id; the caller feeds
+        ``refined`` masks back to the tracker (``tracker.amend``).
         """
-        opts = self.options
+        opts = options
         if not isinstance(probs, ObjectProbs):
             raise PromptError(f"probs must be ObjectProbs (object id -> probability), got {type(probs).__name__}")
+        if scored is None:
+            scored = score_frame(frame_index, probs, histories, opts)
         ids = list(probs.object_ids)
-        labels = probs.label_map()
-        masks = {oid: labels == oid for oid in ids}
-        terms = {oid: score_object(probs[oid], masks[oid], histories.get(oid), frame_index, opts) for oid in ids}
-        quality = {oid: t.score for oid, t in terms.items()}
+        masks = {oid: scored.masks[oid] for oid in ids}
+        quality = {oid: scored.terms[oid].score for oid in ids}
         refined: set[int] = set()
 
         weak = [oid for oid in ids if quality[oid] < opts.quality_threshold
                 and np.count_nonzero(masks[oid]) >= opts.min_area]
-        if opts.enabled and weak and self.segmenter is not None:
+        if weak and self.segmenter is not None:
+            labels = probs.label_map()
             embedding = self.segmenter.embed(image)  # once per frame, whatever the number of weak objects
             for oid in weak:
-                result = self._refine_object(embedding, frame_index, probs, labels, oid, masks, histories.get(oid))
-                if result is not None:
-                    masks[oid], quality[oid] = result
+                mask = self._refine_object(embedding, frame_index, probs, labels, oid, masks, histories.get(oid), opts)
+                if mask is not None:
+                    masks[oid] = mask
                     refined.add(oid)
-
-        for oid in ids:
-            histories.setdefault(oid, ObjectHistory()).update(frame_index, masks[oid], opts.history_ema)
-        return FrameRefinement(masks=masks, quality=quality, refined=frozenset(refined), terms=terms)
+        return FrameRefinement(masks=masks, quality=quality, refined=frozenset(refined),
+                               terms={oid: scored.terms[oid] for oid in ids})
 
     # -- prompts from the tracker's evidence -------------------------------------------------
 
     def prompts(self, probs: ObjectProbs, labels: np.ndarray, object_id: int, history: ObjectHistory | None = None,
-                frame_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                frame_index: int = 0, options: RefineOptions = RefineOptions()) -> tuple[np.ndarray, np.ndarray]:
         """Point prompts for one object: float [N,2] (x, y) and int [N] labels (1 then 0).
 
         labels: int [H,W] ``probs.label_map()`` (object id per pixel, 0 background).
@@ -124,7 +129,7 @@ class Refiner:
         the background ring starts beyond the object's expected size (an eroded
         mask would otherwise put negatives on the object itself).
         """
-        opts = self.options
+        opts = options
         mask = labels == object_id
         box = bbox(mask)
         usable = history is not None and history.usable_for(frame_index, opts.history_max_gap)
@@ -176,11 +181,10 @@ class Refiner:
         return np.asarray(pts, dtype=np.float64).reshape(-1, 2), np.asarray(lbl, dtype=np.int64)
 
     def _refine_object(self, embedding, frame_index: int, probs: ObjectProbs, labels: np.ndarray, oid: int,
-                       masks: dict[int, np.ndarray], history: ObjectHistory | None):
-        """SAM's mask and its quality for object ``oid`` when accepted, else None."""
-        opts = self.options
+                       masks: dict[int, np.ndarray], history: ObjectHistory | None, opts: RefineOptions):
+        """SAM's mask for object ``oid`` when accepted, else None."""
         tracker_mask = masks[oid]
-        points, point_labels = self.prompts(probs, labels, oid, history, frame_index)
+        points, point_labels = self.prompts(probs, labels, oid, history, frame_index, opts)
         mask_input = None
         if opts.use_mask_prompt:
             mask_input = self.segmenter.mask_to_logits(tracker_mask)
@@ -207,9 +211,7 @@ class Refiner:
         cons_new = consistency(candidate, history, frame_index, opts)
         if cons_new < consistency(tracker_mask, history, frame_index, opts):
             return None
-        return candidate, float(min(max(out.iou, 0.0), 1.0, cons_new))
+        return candidate
 
 
-# ObjectHistory, QualityTerms, consistency, ramp and score_object live in tam_core.refinement.quality
-__all__ = ["FrameRefinement", "ObjectHistory", "QualityTerms", "RefineOptions", "Refiner", "consistency",
-           "ramp", "score_object"]
+__all__ = ["FrameRefinement", "Refiner"]

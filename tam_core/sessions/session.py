@@ -38,6 +38,7 @@ from tam_core.errors import PromptError
 from tam_core.options import RunOptions
 from tam_core.prompts import validate_prompt
 from tam_core.segmenters.cache import EmbeddingCache
+from tam_core.refinement.quality import ObjectHistory, score_frame, update_histories
 from tam_core.sessions.spans import Span, TrackerRun, check_direction, coverage, keyframe_spans, plan_runs
 from tam_core.types import FrameResult, FrameSource, ObjectProbs, Prompt, Segmenter, Tracker, as_bool_mask
 
@@ -77,18 +78,24 @@ class TrackingSession:
     """Interactive video object segmentation over one video.
 
     frames: the video (lazy ``FrameSource``); tracker_factory: builds a fresh
-    ``Tracker`` for each run of frames; segmenter: turns clicks/boxes into masks
-    (needed only for point/box prompts); refiner: ``tam_core.refinement.Refiner``
-    (anything with ``refine_frame(frame_index, image, probs: ObjectProbs,
-    histories)``), optional. The models are shared and stateless; the session
-    keeps its own frames' embeddings (``embedding_cache`` frames, LRU), so
-    re-prompting a frame does not re-encode it.
+    ``Tracker`` for each run of frames, called with ``options.xmem_config``;
+    segmenter: turns clicks/boxes into masks (needed only for point/box
+    prompts); refiner: ``tam_core.refinement.Refiner`` (anything with
+    ``refine_frame(frame_index, image, probs: ObjectProbs, histories, options,
+    scored)`` returning ``masks`` and ``refined``), optional.
+
+    Every tracked mask is scored (``tam_core.refinement.quality``, calibrated by
+    ``options.refine_options``) whether or not the run refines; the session
+    keeps the objects' histories, and the refiner only decides what to do with
+    a low score. The models are shared and
+    stateless; the session keeps its own frames' embeddings (``embedding_cache``
+    frames, LRU), so re-prompting a frame does not re-encode it.
     """
 
     def __init__(
         self,
         frames: FrameSource,
-        tracker_factory: Callable[[], Tracker],
+        tracker_factory: Callable[..., Tracker],
         segmenter: Segmenter | None = None,
         refiner: Any = None,
         options: RunOptions = RunOptions(),
@@ -143,8 +150,14 @@ class TrackingSession:
         return obj
 
     # ------------------------------------------------------------------ prompts
-    def add_prompt(self, prompt: Prompt) -> np.ndarray:
+    def add_prompt(self, prompt: Prompt, stored_mask: np.ndarray | None = None,
+                   stored_quality: float = 1.0) -> np.ndarray:
         """Add or refine one object's keyframe; returns its mask bool [H,W].
+
+        stored_mask (bool [H,W]) / stored_quality: what this same prompt
+        produced in an earlier run (a labeling tool stored it): kept as the
+        keyframe's mask without asking the segmenter, so a correction encodes
+        only the keyframes that changed.
 
         Clicks and a box go to the segmenter; prompts on the same frame and
         object accumulate (all clicks so far, the latest box, the previous
@@ -157,7 +170,10 @@ class TrackingSession:
         points, labels, box, mask = prompt.points, prompt.point_labels, prompt.box, prompt.mask
         obj = self._objects.get(prompt.object_id)
         old = obj.keyframes.get(prompt.frame) if obj else None
-        if points is None and box is None:
+        if stored_mask is not None:
+            kf = _Keyframe(as_bool_mask(stored_mask, self.size, "stored keyframe mask").copy(),
+                           min(max(float(stored_quality), 0.0), 1.0), points, labels, box)
+        elif points is None and box is None:
             kf = _Keyframe(mask=mask.copy(), quality=1.0)
         else:
             kf = self._segment(prompt.frame, points, labels, box, mask, old)
@@ -258,8 +274,8 @@ class TrackingSession:
 
     def _run(self, lo: int, hi: int, reverse: bool, spans: list[Span]) -> Iterator[FrameResult]:
         """Track frames lo..hi (inclusive) with one fresh tracker, in one direction."""
-        tracker = self.tracker_factory()
-        histories: dict[int, Any] = {}
+        tracker = self.tracker_factory(self.options.xmem_config)
+        histories: dict[int, ObjectHistory] = {}
         current: dict[int, Span] = {}  # the span each object in the tracker is tracked in
         last = lo if reverse else hi
         for t, image in self.frames.iter_frames(lo, hi + 1, reverse=reverse):
@@ -269,18 +285,17 @@ class TrackingSession:
             # only from its own nearest keyframe, never from an older one's memory.
             gone = [o for o in tracker.object_ids if active.get(o) != current.get(o)]
             if gone and len(gone) == len(tracker.object_ids):
-                tracker = self.tracker_factory()  # nothing left to keep: start clean (no stale memory keys)
+                tracker = self.tracker_factory(self.options.xmem_config)  # nothing left to keep: start clean (no stale memory keys)
                 histories.clear()
             for oid in gone if tracker.object_ids else ():
                 tracker.remove_object(oid)
                 histories.pop(oid, None)
             current = dict(active)
             inject = {oid: self._objects[oid].keyframes[t].mask for oid, s in active.items() if s.keyframe == t}
-            if self.refiner is not None and self.options.refine:
-                for oid, m in inject.items():  # the keyframe starts the object's history
-                    histories[oid] = _new_history(self.refiner, oid, t, m)
+            for oid in inject:  # the keyframe starts the object's history
+                histories[oid] = ObjectHistory()
+            update_histories(histories, t, inject, self.options.refine_options)
             probs = tracker.step(image, inject or None, end=(t == last))  # ObjectProbs: id -> [H,W]
-            labels = probs.label_map()  # object id (0: background) per pixel
             masks: dict[int, np.ndarray] = {}
             quality: dict[int, float] = {}
             tracked = [oid for oid in sorted(active) if oid not in inject]
@@ -288,49 +303,35 @@ class TrackingSession:
                 if active[oid].yields(t):
                     masks[oid] = inject[oid].copy()
                     quality[oid] = self._objects[oid].keyframes[t].quality
-            for oid in tracked:
-                m = labels == oid
-                masks[oid] = m
-                quality[oid] = float(probs[oid][m].mean()) if m.any() else 0.0
             refined: frozenset[int] = frozenset()
-            if tracked and self.refiner is not None and self.options.refine:
-                given = np.zeros(self.size, bool)
-                for m in inject.values():
-                    given |= m
-                refined = self._refine(tracker, t, image, probs, tracked, histories, masks, quality, given)
+            if tracked:
+                refined = self._score(tracker, t, image, probs, tracked, histories, masks, quality, inject)
             ids = tuple(sorted(masks))
             if ids:
                 yield FrameResult(t, ids, masks, quality, refined)
 
-    def _refine(self, tracker, t, image, probs: ObjectProbs, tracked, histories, masks, quality, given) -> frozenset[int]:
-        """Step 3: let the refiner judge (and maybe repair) the tracked objects;
-        repaired masks are written back into the tracker's memory via amend.
-        ``given``: bool [H,W] pixels of keyframe masks injected on this frame."""
-        # Objects given on this frame count as background for the refiner, so
-        # neither its argmax nor SAM can hand their pixels to a tracked object.
-        # The refiner reads and updates the histories in place (bounded: a few
-        # scalars and the last mask per object).
-        out = self.refiner.refine_frame(t, image, probs.restrict(tracked), histories)
-        refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
-        for oid in tracked:
-            if oid in out.masks:
+    def _score(self, tracker, t, image, probs: ObjectProbs, tracked, histories, masks, quality,
+               inject) -> frozenset[int]:
+        """Step 3: score every tracked object (the one quality, refined or
+        not), let the refiner repair weak ones when the run refines (repairs go
+        back into the tracker's memory via amend), and record the final masks
+        in the histories. ``inject``: keyframe masks given on this frame."""
+        opts = self.options.refine_options
+        scored = score_frame(t, probs, histories, opts, tracked)
+        masks.update(scored.masks)
+        quality.update(scored.quality)
+        refined: frozenset[int] = frozenset()
+        if self.refiner is not None and self.options.refine:
+            # Objects given on this frame count as background for the refiner,
+            # so neither its argmax nor SAM can hand their pixels to a tracked object.
+            given = np.zeros(self.size, bool)
+            for m in inject.values():
+                given |= m
+            out = self.refiner.refine_frame(t, image, probs.restrict(tracked), histories, opts, scored)
+            refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
+            for oid in refined:
                 masks[oid] = np.asarray(out.masks[oid], bool) & ~given
-            if oid in out.quality:
-                quality[oid] = float(out.quality[oid])
-        if refined:
-            tracker.amend({oid: masks[oid] for oid in sorted(refined)})
+            if refined:
+                tracker.amend({oid: masks[oid] for oid in sorted(refined)})
+        update_histories(histories, t, {oid: masks[oid] for oid in tracked}, opts)
         return refined
-
-
-def _new_history(refiner: Any, object_id: int, frame: int, mask: np.ndarray) -> Any:
-    """A fresh history for one object, seeded with its keyframe mask so the
-    refiner's consistency check already applies to the next frame."""
-    if hasattr(refiner, "new_history"):  # refiners other than tam_core.refinement.Refiner
-        return refiner.new_history(object_id, frame, mask)
-    from tam_core.refinement.quality import ObjectHistory
-
-    history = ObjectHistory()
-    ema = getattr(getattr(refiner, "options", None), "history_ema", None)
-    if ema is not None:
-        history.update(frame, mask, ema)
-    return history

@@ -187,7 +187,7 @@ def test_robot_negative_click_removes_a_false_positive():
     factory = models.tracker_factory
     trackers = []
 
-    def make():
+    def make(config=None):
         trackers.append(ExtraBlobTracker(clip_index, calls=factory.calls, tracker_no=len(trackers)))
         return trackers[-1]
 
@@ -206,7 +206,7 @@ class FixingRefiner:
     def __init__(self, gt):
         self.gt, self.frames = gt, []
 
-    def refine_frame(self, t, image, probs, histories):
+    def refine_frame(self, t, image, probs, histories, options=None, scored=None):
         self.frames.append(t)
         masks = probs.hard_masks()
         refined = frozenset()

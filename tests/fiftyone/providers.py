@@ -63,9 +63,9 @@ class _ObservedFactory:
     def __init__(self, factory, delay: float):
         self._factory, self._delay = factory, delay
 
-    def __call__(self):
+    def __call__(self, config=None):
         _event("tracker")
-        return _ObservedTracker(self._factory(), self._delay)
+        return _ObservedTracker(self._factory(config), self._delay)
 
 
 def _observe_decodes() -> None:

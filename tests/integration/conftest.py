@@ -100,14 +100,14 @@ class TrackerLog:
 
 def recording_factory(models, log: TrackerLog):
     """A tracker factory building real XMemTrackers over ``models``' loaded
-    network and config, each reporting its calls and memory size to ``log``."""
+    network with the run's config, each reporting its calls and memory size to ``log``."""
     from tam_core.trackers.xmem import XMemTracker
 
     base = models.tracker_factory
 
     class RecordingTracker(XMemTracker):
-        def __init__(self, no: int):
-            super().__init__(base.network, base.config, device=base.device, autocast_dtype=base.autocast)
+        def __init__(self, no: int, config):
+            super().__init__(base.network, config, device=base.device, autocast_dtype=base.autocast)
             self.no = no
             self.frame = None
 
@@ -125,8 +125,8 @@ def recording_factory(models, log: TrackerLog):
             log.amends.append((self.no, self.frame, tuple(sorted(masks))))
             return super().amend(masks)
 
-    def factory():
+    def factory(config=None):
         log.trackers += 1
-        return RecordingTracker(log.trackers - 1)
+        return RecordingTracker(log.trackers - 1, config)
 
     return factory

@@ -38,8 +38,7 @@ EXPECTED_CORRECTION = [(t, (1,)) for t in range(5, 12)] + [(4, (1,))]
 @pytest.fixture(scope="module")
 def models(checkpoints):
     return load_models(ModelOptions(
-        sam_type="tiny", sam_checkpoint=checkpoints.sam, xmem_checkpoint=checkpoints.xmem, device="cpu",
-        xmem_config=XMEM, refine=RefineOptions(**REFINE_ALWAYS)))
+        sam_type="tiny", sam_checkpoint=checkpoints.sam, xmem_checkpoint=checkpoints.xmem, device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,8 @@ def run(models, video):
     """One session: prompts, first propagation, a correction and its propagation."""
     log = TrackerLog(frame_of=video.index_of)
     session = TrackingSession(open_video(video.frames), recording_factory(models, log), models.segmenter,
-                              models.refiner, RunOptions(direction="both", refine=True))
+                              models.refiner, RunOptions(direction="both", refine=True, xmem_config=XMEM,
+                                                         refine_options=RefineOptions(**REFINE_ALWAYS)))
     key1 = session.add_prompt(Prompt(2, 1, mask=video.mask(2, 1)))
     x, y = click_on(video, 8, 3)
     key3 = session.add_prompt(Prompt(8, 3, points=np.array([[x, y]]), point_labels=np.array([1])))

@@ -155,7 +155,46 @@ def test_correct_refines_exactly_when_the_run_says_so(provider, video, refine, e
 
 
 def test_refinement_has_one_switch_and_it_is_a_run_option():
+    from dataclasses import fields
+
     from tam_core.refinement import RefineOptions
 
-    with pytest.raises(ConfigError, match=r"RunOptions\(refine=False\)"):
-        ModelOptions(refine=RefineOptions(enabled=False))
+    assert "enabled" not in {f.name for f in fields(RefineOptions)}
+    assert not {"refine", "xmem_config"} & {f.name for f in fields(ModelOptions)}
+    with pytest.raises(TypeError):
+        ModelOptions(refine=RefineOptions())
+
+
+def test_per_run_thresholds_and_memory_settings_never_reload_and_take_effect(provider, video):
+    """Refinement thresholds, the quality calibration and XMem's memory
+    settings are RunOptions: changing them reuses the loaded models, and each
+    run gets its own (the tracker factory and the refiner take them per call)."""
+    from tam_core.refinement import RefineOptions
+    from tam_core.trackers.xmem import XMemConfig
+
+    provider("refining_color_models")
+    frames, prompts = ArrayFrames(video.frames), [Prompt(0, 1, mask=video.mask(0, 1))]
+    strict = RefineOptions(confidence_bad=0.97, confidence_ok=0.99)  # the doubles' 0.95 now scores 0
+    runs = [
+        RunOptions(direction="forward"),
+        RunOptions(direction="forward", refine_options=strict, xmem_config=XMemConfig(top_k=5)),
+        RunOptions(direction="forward", refine_options=RefineOptions(confidence_bad=0.97, confidence_ok=0.99,
+                                                                     quality_threshold=0.0),
+                   xmem_config=XMemConfig(mem_every=2)),
+    ]
+    before = load_count()
+    out = []
+    for run in runs:
+        models = get_models(ModelOptions(device="cpu"))
+        predicted = models.segmenter.predict_calls
+        sink = MemorySink()
+        track(frames, prompts, sink, models, run)
+        out.append((models, sink, models.segmenter.predict_calls - predicted))
+    assert load_count() - before == 1 and all(m is out[0][0] for m, _, _ in out)
+    factory = out[0][0].tracker_factory
+    assert factory.configs == [run.xmem_config for run in runs]  # each run's memory settings reached its tracker
+    tracked = [(t, 1) for t in range(1, T)]
+    assert min(out[0][1].quality[k] for k in tracked) > RefineOptions().quality_threshold  # nothing to refine
+    assert [out[1][1].quality[k] for k in tracked] == [0.0] * len(tracked)  # the calibration took effect
+    # default threshold 0.5: every frame scoring 0 was tried with SAM; threshold 0: none was
+    assert out[0][2] == 0 and out[1][2] == T - 1 and out[2][2] == 0

@@ -9,7 +9,7 @@ import tam_core.segmenters.sam as sam_mod
 import tam_core.trackers.xmem as xmem_mod
 from tam_core.errors import CheckpointError, ConfigError
 from tam_core.models import ModelOptions, load_models
-from tam_core.refinement import RefineOptions, Refiner
+from tam_core.refinement import Refiner
 from tam_core.segmenters.sam import SamConfig, SamSegmenter, build_sam
 
 
@@ -34,18 +34,18 @@ def tiny_files(tmp_path, monkeypatch):
 
 def test_load_models_shares_one_network(tiny_files):
     sam_path, xmem_path, loads = tiny_files
-    refine = RefineOptions(quality_threshold=0.3)
-    models = load_models(ModelOptions(sam_checkpoint=sam_path, xmem_checkpoint=xmem_path, device="cpu",
-                                      refine=refine))
+    models = load_models(ModelOptions(sam_checkpoint=sam_path, xmem_checkpoint=xmem_path, device="cpu"))
     assert isinstance(models.segmenter, SamSegmenter)
     assert models.device == torch.device("cpu")
     assert loads == [(str(xmem_path), "cpu")]
-    a, b = models.tracker_factory(), models.tracker_factory()
+    small = xmem_mod.XMemConfig(top_k=5, mem_every=2)
+    a, b = models.tracker_factory(small), models.tracker_factory()
     assert isinstance(a, xmem_mod.XMemTracker) and a is not b
     assert a.network is b.network  # loaded once, shared
+    assert a.config == small and b.config == xmem_mod.XMemConfig()  # memory settings per call, not per load
     assert len(loads) == 1
     assert isinstance(models.refiner, Refiner)
-    assert models.refiner.segmenter is models.segmenter and models.refiner.options == refine
+    assert models.refiner.segmenter is models.segmenter
 
 
 def test_official_names_are_resolved_through_weights(tiny_files, monkeypatch, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from tam_core.errors import ConfigError, PromptError
 from tam_core.refinement import ObjectHistory, RefineOptions, Refiner, consistency, ramp, score_object
+from tam_core.refinement.quality import update_histories
 from tam_core.types import SegmenterOutput
 
 from .doubles import DISC, SQUARE, DegradedTracker, OracleSegmenter, probs_from_masks, scene
@@ -22,9 +23,13 @@ def _iou(a, b):
 
 
 def run(tracker, segmenter, frames, options=RefineOptions()):
-    refiner = Refiner(segmenter, options)
+    """Refine every frame as the session does: the histories record the final masks."""
+    refiner = Refiner(segmenter)
     histories: dict[int, ObjectHistory] = {}
-    results = [refiner.refine_frame(t, frames[t], tracker.probs(t), histories) for t in range(len(frames))]
+    results = []
+    for t in range(len(frames)):
+        results.append(refiner.refine_frame(t, frames[t], tracker.probs(t), histories, options))
+        update_histories(histories, t, results[-1].masks, options)
     return results, histories
 
 
@@ -164,18 +169,17 @@ def test_refined_mask_never_takes_another_objects_pixels(video):
     np.testing.assert_array_equal(res.masks[DISC], greedy & ~tracker_square)
 
 
-def test_refinement_can_be_switched_off(video):
+def test_without_a_segmenter_nothing_is_refined_and_the_score_is_the_same(video):
     frames, gt = video
     tracker = DegradedTracker(gt, {5: (DISC, "erode")})
-    seg = OracleSegmenter(gt, frames)
-    results, _ = run(tracker, seg, frames, RefineOptions(enabled=False))
-    assert seg.embed_calls == []
+    results, _ = run(tracker, None, frames)
     assert all(r.refined == frozenset() for r in results)
     assert results[5].quality[DISC] < 0.5  # still scored
     np.testing.assert_array_equal(results[5].masks[DISC], tracker.probs(5).hard_masks()[DISC])
-    # no segmenter at all behaves the same
-    results2, _ = run(tracker, None, frames)
-    assert results2[5].quality == results[5].quality
+    refined, _ = run(tracker, OracleSegmenter(gt), frames)
+    assert refined[5].refined == {DISC}
+    # the repair does not change what was measured on the tracked mask
+    assert refined[5].quality == results[5].quality
 
 
 def test_histories_follow_the_final_masks(video):
@@ -257,10 +261,12 @@ def test_tiny_random_sam_runs_end_to_end(video):
     seg = SamSegmenter(build_sam(SamConfig.tiny()), device="cpu")
     frames, gt = video
     tracker = DegradedTracker(gt, {5: (DISC, "erode")})
-    refiner = Refiner(seg, RefineOptions(min_predicted_iou=-1.0, agreement_low=0.0, agreement_high=1.0))
+    refiner = Refiner(seg)
+    refiner_options = RefineOptions(min_predicted_iou=-1.0, agreement_low=0.0, agreement_high=1.0)
     histories: dict[int, ObjectHistory] = {}
     for t in range(6):
-        res = refiner.refine_frame(t, frames[t], tracker.probs(t), histories)
+        res = refiner.refine_frame(t, frames[t], tracker.probs(t), histories, refiner_options)
+        update_histories(histories, t, res.masks, refiner_options)
         for oid in IDS:
             assert res.masks[oid].shape == gt[t].shape and res.masks[oid].dtype == bool
             assert 0.0 <= res.quality[oid] <= 1.0

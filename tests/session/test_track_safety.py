@@ -27,8 +27,8 @@ class _InterruptAt(ColorTrackerFactory):
         super().__init__(frame_index_of=video.index_of)
         self.at = frame
 
-    def __call__(self):
-        tracker = super().__call__()
+    def __call__(self, config=None):
+        tracker = super().__call__(config)
         step = tracker.step
 
         def interrupting(image, masks=None, end=False):

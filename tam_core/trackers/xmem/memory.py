@@ -5,12 +5,19 @@ Notation: ``CK`` key channels, ``CV`` value channels, ``N`` memory elements
 query positions of one frame. Keys are stored as [CK,N], values per *group*
 of objects (objects first annotated on the same frame) as [n_g,CV,L_g], where a
 group's values align with the *last* L_g keys.
+
+Objects are addressed by id only: ``add`` takes values labelled with their
+ids, ``read`` answers for the ids asked, in that order, and ``remove_object``
+takes an id. Groups are how values are stored, never positions a caller may
+rely on; which object sits in which channel of the tracker is the tracker's
+``ObjectManager``'s business alone.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 
@@ -138,13 +145,17 @@ class MemoryManager:
         self.work = Store(count_usage=config.enable_long_term)
         self.long = Store(count_usage=config.enable_long_term and config.enable_long_term_count_usage)
         self.hw: int | None = None
-        self.groups: list[list[int]] = []  # object ids per value group, in channel order
+        self.groups: list[list[int]] = []  # object ids per value group (storage only, see the module doc)
 
     # -- bookkeeping
 
     @property
-    def object_ids(self) -> list[int]:
-        return [o for g in self.groups for o in g]
+    def object_ids(self) -> frozenset[int]:
+        """The objects that have memory (unordered: ask ``read`` for an order)."""
+        return frozenset(o for g in self.groups for o in g)
+
+    def __contains__(self, object_id: object) -> bool:
+        return any(object_id in g for g in self.groups)
 
     @property
     def work_size(self) -> int:
@@ -159,8 +170,14 @@ class MemoryManager:
 
     # -- read
 
-    def read(self, qk: torch.Tensor, qe: torch.Tensor | None) -> torch.Tensor:
-        """qk [CK,HW], qe [CK,HW] or None -> read-out [n,CV,HW] for all memorised objects."""
+    def read(self, qk: torch.Tensor, qe: torch.Tensor | None, object_ids: Sequence[int]) -> torch.Tensor:
+        """qk [CK,HW], qe [CK,HW] or None -> read-out [n,CV,HW], row i for
+        ``object_ids[i]`` (each must have memory)."""
+        stored = [o for g in self.groups for o in g]
+        row = {o: i for i, o in enumerate(stored)}
+        missing = [o for o in object_ids if o not in row]
+        if missing:
+            raise KeyError(f"no memory for object id(s) {missing}; memorised: {sorted(stored)}")
         work, long = self.work, self.long
         lt = self.use_long_term and long.size > 0
         if lt:
@@ -189,7 +206,9 @@ class MemoryManager:
                 else:
                     work.update_usage(usage)
             outs.append(values @ aff.to(values.dtype))
-        return torch.cat(outs, 0)
+        out = torch.cat(outs, 0)
+        order = [row[o] for o in object_ids]
+        return out if order == list(range(len(stored))) else out[order]
 
     # -- write
 
@@ -197,8 +216,8 @@ class MemoryManager:
         """Insert one memory frame.
 
         key [CK,HW], shrinkage [HW], selection [CK,HW] or None, values
-        [n,CV,HW] for ``object_ids`` (channel order); ids not memorised yet form
-        a new value group.
+        [n,CV,HW], row i for ``object_ids[i]``; ids not memorised yet form a new
+        value group.
         """
         if self.hw is None:
             self.hw = key.shape[1]
@@ -206,7 +225,7 @@ class MemoryManager:
         per_group = []
         for g in self.groups:
             per_group.append(values[[index[o] for o in g]])
-        known = set(self.object_ids)
+        known = self.object_ids
         new = [o for o in object_ids if o not in known]
         if new:
             self.groups.append(new)

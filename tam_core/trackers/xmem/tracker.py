@@ -36,6 +36,23 @@ def pad_amounts(h: int, w: int) -> tuple[int, int, int, int]:
     return ph // 2, ph - ph // 2, pw // 2, pw - pw // 2
 
 
+def _rekey(rows: torch.Tensor, old: tuple[int, ...], new: tuple[int, ...]) -> torch.Tensor:
+    """Per-object ``rows`` [len(old),...] (row i for object ``old[i]``) -> rows
+    for ``new``: each known object keeps its row, an unknown one gets zeros."""
+    if new[: len(old)] == old:  # objects appended (the usual case): unchanged rows first
+        if len(new) == len(old):
+            return rows
+        return torch.cat([rows, rows.new_zeros(len(new) - len(old), *rows.shape[1:])], 0)
+    at = {o: i for i, o in enumerate(old)}
+    if all(o in at for o in new):
+        return rows[[at[o] for o in new]]
+    out = rows.new_zeros(len(new), *rows.shape[1:])
+    for i, o in enumerate(new):
+        if o in at:
+            out[i] = rows[at[o]]
+    return out
+
+
 @dataclass
 class _Frame:
     """The last stepped frame, kept until the next step so it can be amended
@@ -60,10 +77,17 @@ class XMemTracker:
     here. Feed frames in tracking order with :meth:`step`; give masks for new
     objects (or corrections of known ones) on any frame.
 
+    Per-object tensors (hidden state, probabilities) are in the channel order
+    of ``objects`` (``object_manager``, the one owner of id <-> channel); when
+    it changes they are re-keyed by id, and the memory is asked by id, so
+    nothing relies on the order objects arrived or left in.
+
     device: where to run (defaults to the network's device).
     autocast_dtype: None (fp32), "fp16" or "bf16" — CUDA autocast inside this
     tracker's calls only; no global switch is flipped.
     """
+
+    object_manager = ObjectManager  # builds the id <-> channel owner of each pass
 
     def __init__(
         self,
@@ -91,7 +115,7 @@ class XMemTracker:
 
     def reset(self) -> None:
         self.memory = MemoryManager(self.config)
-        self.objects = ObjectManager()  # the one owner of object id <-> channel
+        self.objects = self.object_manager()  # the one owner of object id <-> channel
         self._hidden: torch.Tensor | None = None  # [n,Ch,h,w]
         self._t = -1
         self._last_mem = 0
@@ -129,7 +153,7 @@ class XMemTracker:
         with torch.inference_mode(), self._autocast_ctx():
             fr = self._frame
             given = {o: self._pad_mask(m) for o, m in masks.items()}
-            fr.probs = self._merge(fr.probs[1:], given)
+            fr.probs = self._merge(fr.probs[1:], self.objects.ids, given)
             if not fr.end:
                 fr.write = True
                 fr.deep = self.config.deep_update_every < 0 or fr.deep
@@ -145,16 +169,28 @@ class XMemTracker:
             self._flush()
 
     def remove_object(self, object_id: int) -> None:
-        i = self.objects.remove(object_id)
+        old = self.objects.ids
+        self.objects.remove(object_id)
         self.memory.remove_object(object_id)
-        keep = [j for j in range(self._hidden.shape[0]) if j != i] if self._hidden is not None else []
+        new = self.objects.ids
         if self._hidden is not None:
-            self._hidden = self._hidden[keep] if keep else None
+            self._hidden = _rekey(self._hidden, old, new) if new else None
         if self._frame is not None:
             fr = self._frame
-            fr.probs = soft_aggregate(fr.probs[1:][keep]) if keep else fr.probs[:1].clone().fill_(1.0)
+            fr.probs = soft_aggregate(_rekey(fr.probs[1:], old, new)) if new else fr.probs[:1].clone().fill_(1.0)
+            fr.write = fr.write and bool(new)  # nothing left to memorise from that frame
 
     # -- internals
+
+    @staticmethod
+    def _put_rows(dest: torch.Tensor, rows: list[int], src: torch.Tensor, prefix: bool) -> torch.Tensor:
+        """``dest`` with ``src``'s rows at the channels ``rows`` (a new tensor);
+        ``prefix``: ``rows`` are 0..n-1."""
+        if prefix:
+            return torch.cat([src, dest[len(rows) :]], 0)
+        dtype = torch.promote_types(dest.dtype, src.dtype)
+        index = torch.tensor(rows, device=dest.device, dtype=torch.long)
+        return dest.to(dtype).index_copy(0, index, src.to(dtype))
 
     def _autocast_ctx(self):
         if self._autocast is None:
@@ -190,18 +226,21 @@ class XMemTracker:
         h, w = probs.shape[-2:]
         return self.objects.to_probs(probs[:, top : h - bottom, left : w - right].float().cpu().numpy())
 
-    def _merge(self, pred: torch.Tensor | None, given: dict[int, torch.Tensor]) -> torch.Tensor:
-        """Object maps for every known object: given masks where given, else
-        the prediction (``pred`` [n,H,W] for the first n channels) zeroed under
-        the given masks, else nothing; then soft-aggregated."""
+    def _merge(self, pred: torch.Tensor | None, pred_ids: tuple[int, ...],
+               given: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Object maps for every known object, in channel order: given masks
+        where given, else the prediction (``pred`` [n,H,W], row i for
+        ``pred_ids[i]``) zeroed under the given masks, else nothing; then
+        soft-aggregated."""
         ref = next(iter(given.values()))
         covered = torch.stack(list(given.values())).sum(0) > 0.5
+        row = {o: i for i, o in enumerate(pred_ids)} if pred is not None else {}
         maps = []
-        for c, o in enumerate(self.objects.ids):  # c is o's channel
+        for o in self.objects.ids:
             if o in given:
                 maps.append(given[o].to(ref.dtype))
-            elif pred is not None and c < pred.shape[0]:
-                maps.append(pred[c].masked_fill(covered, 0).to(ref.dtype))
+            elif o in row:
+                maps.append(pred[row[o]].masked_fill(covered, 0).to(ref.dtype))
             else:
                 maps.append(torch.zeros_like(ref))
         return soft_aggregate(torch.stack(maps))
@@ -236,32 +275,41 @@ class XMemTracker:
             deep, normal = mem, not mem and not end
         else:
             deep, normal = (t - self._last_deep >= cfg.deep_update_every) and not end, not end
-        memorised = self.memory.object_ids
+        # objects with memory, in channel order (the ObjectManager's; the memory answers by id)
+        memorised = [o for o in self.objects.ids if o in self.memory]
         segment = not self.memory.is_empty() and any(o not in given for o in memorised)
 
         key, shrinkage, selection, f16, f8, f4 = net.encode_key(img, mem, cfg.enable_long_term or segment)
 
         pred = seg_probs = None
+        pred_ids = self.objects.ids  # the channels ``pred`` is in
         if segment:
             _, ck, h, w = key.shape
             qe = selection[0].flatten(1) if selection is not None else None
-            readout = self.memory.read(key[0].flatten(1), qe)
+            readout = self.memory.read(key[0].flatten(1), qe, memorised)
             readout = readout.view(readout.shape[0], -1, h, w).to(f16.dtype)
-            hidden = self._hidden[: readout.shape[0]]
+            channels = [self.objects.channel(o) for o in memorised]
+            prefix = channels == list(range(len(channels)))  # always so today; the general case below
+            hidden = self._hidden[: len(channels)] if prefix else self._hidden[channels]
             new_h, logits = net.decoder(f16, f8, f4, hidden, readout, normal)
             if normal:
-                self._hidden = torch.cat([new_h, self._hidden[readout.shape[0] :]], 0)
-            seg_probs = soft_aggregate(torch.sigmoid(logits.float()))
+                self._hidden = self._put_rows(self._hidden, channels, new_h, prefix)
+            seg = torch.sigmoid(logits.float())
+            if len(channels) < len(self.objects):  # objects without memory yet: no prediction
+                seg = self._put_rows(seg.new_zeros(len(self.objects), *seg.shape[1:]), channels, seg, False)
+            seg_probs = soft_aggregate(seg)
             pred = seg_probs[1:]
 
         new_ids = self.objects.add(given)
-        if new_ids:
+        if new_ids:  # a new object's hidden state starts at zero
             _, _, h, w = key.shape
-            zeros = torch.zeros(len(new_ids), net.hidden_dim, h, w, device=self.device, dtype=f16.dtype)
-            self._hidden = zeros if self._hidden is None else torch.cat([self._hidden, zeros.to(self._hidden.dtype)], 0)
+            if self._hidden is None:
+                self._hidden = torch.zeros(len(self.objects), net.hidden_dim, h, w, device=self.device, dtype=f16.dtype)
+            else:
+                self._hidden = _rekey(self._hidden, pred_ids, self.objects.ids)
 
         if given:
-            probs = self._merge(pred, given)
+            probs = self._merge(pred, pred_ids, given)
         elif seg_probs is not None:
             probs = seg_probs
         else:  # nothing known yet: all background
