@@ -176,7 +176,7 @@ def test_without_a_segmenter_nothing_is_refined_and_the_score_is_the_same(video)
     assert all(r.refined == frozenset() for r in results)
     assert results[5].quality[DISC] < 0.5  # still scored
     np.testing.assert_array_equal(results[5].masks[DISC], tracker.probs(5).hard_masks()[DISC])
-    refined, _ = run(tracker, OracleSegmenter(gt), frames)
+    refined, _ = run(tracker, OracleSegmenter(gt, frames), frames)
     assert refined[5].refined == {DISC}
     # the repair does not change what was measured on the tracked mask
     assert refined[5].quality == results[5].quality
