@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
         q.add_argument("--direction", choices=DIRECTIONS, default="both",
                        help="track from each keyframe forward, backward or both ways (default both)")
         q.add_argument("--state-dir", default=None, help="where the record of uploaded masks is kept (default $TAM_LABEL_CACHE/cvat)")
+        q.add_argument("--reconnect-window", type=float, default=60.0, metavar="S",
+                       help="bridge a server outage (restart) of up to S seconds mid-run before giving up (default 60)")
         q.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines (log)")
         add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     action = track_task if args.cvat_command == "track" else fix_task
-    with connect(args.server, credentials_from_env(username=args.user)) as conn:
+    with connect(args.server, credentials_from_env(username=args.user), reconnect_s=args.reconnect_window) as conn:
         # ModelOptions: loaded through tam_core.models.get_models only once the
         # task has prompts and this is not a dry run.
         report = action(conn, args.task, mopts, options)
