@@ -133,9 +133,7 @@ class CvatConnection:
             if status is not None and status >= 500:
                 return CvatConnectionError(f"CVAT server error while {what} (HTTP {status}); re-run the same command to resume")
             return CvatError(f"CVAT rejected the request while {what} (HTTP {status}): {self._clean(exc.body or exc.reason)}")
-        return CvatConnectionError(
-            f"lost the connection to CVAT while {what} ({type(exc).__name__}); re-run the same command to resume"
-        )
+        return CvatConnectionError(f"lost the connection to CVAT while {what} ({_reason(exc)}); re-run the same command to resume")
 
     def _call(self, endpoint: Callable, what: str, *args: Any, idempotent: bool = True, **kwargs: Any):
         """Call an SDK endpoint unparsed, bridging an outage (see the class doc)."""
