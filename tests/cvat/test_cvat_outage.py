@@ -121,7 +121,7 @@ def test_a_write_to_a_refusing_server_is_retried_but_a_dropped_write_is_not(cvat
     from plugin.cvat.credentials import Credentials
     from plugin.cvat.errors import CvatConnectionError
 
-    tid, video = make_task(cvat)
+    tid, _ = make_task(cvat)
     car = cvat.label_id(tid, "car")
     shape = {"type": "mask", "frame": 0, "label_id": car, "group": 0, "source": "auto",
              "points": [0, 4, 0, 0, 1, 1]}
