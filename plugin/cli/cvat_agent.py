@@ -1,5 +1,8 @@
 """``tam-label cvat agent``: serve CVAT's in-UI AI tools (CVAT Online / Enterprise).
 
+A community server (no ``/api/functions``) is refused first in one line that
+points to ``tam-label cvat track``/``fix`` (``plugin.cvat.edition``).
+
 Runs cvat-cli's own agent (``cvat-cli function create-native`` once, then
 ``function run-agent``) with ``plugin.cvat.functions_click`` (SAM clicks) or
 ``plugin.cvat.functions_track`` (XMem tracking) and the model flags turned
@@ -70,6 +73,7 @@ def run_agent(args: argparse.Namespace) -> int:
     import sys
 
     from plugin.cvat import credentials_from_env
+    from plugin.cvat.edition import require_functions
     from plugin.cvat.errors import CvatError
     from plugin.cvat.functions import require_sdk
     from tam_core.errors import ConfigError
@@ -81,6 +85,7 @@ def run_agent(args: argparse.Namespace) -> int:
     except ImportError:
         raise ConfigError("cvat-cli is not installed: pip install 'tam-label[cvat-agent]'") from None
     creds = credentials_from_env(username=args.user)
+    require_functions(args.server, creds)  # a community server: one line, before cvat-cli or any model
     common = ["--server-host", args.server.rstrip("/")]
     if creds.token is None:  # a token is read by cvat-cli from $CVAT_ACCESS_TOKEN itself
         common += ["--auth", f"{creds.username}:{creds.password}"]

@@ -37,6 +37,8 @@ def add_parser(subparsers) -> None:
                        help="also change jobs in acceptance or completed (default: left alone, listed in the summary)")
         q.add_argument("--treat-unclaimed-as-person", action="store_true",
                        help="keep source=auto masks that no tam-label record claims as a person's masks (default: refuse)")
+        q.add_argument("--reconnect-window", type=float, default=60.0, metavar="S",
+                       help="bridge a server outage (restart) of up to S seconds mid-run before giving up (default 60)")
         q.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines (log)")
         add_model_args(q, deprecated_sam_alias=True)
         q.set_defaults(func=run)
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         unclaimed_as_person=args.treat_unclaimed_as_person,
     )
     action = track_task if args.cvat_command == "track" else fix_task
-    with connect(args.server, credentials_from_env(username=args.user)) as conn:
+    with connect(args.server, credentials_from_env(username=args.user), reconnect_s=args.reconnect_window) as conn:
         # ModelOptions: loaded through tam_core.models.get_models only once the
         # task has prompts and this is not a dry run.
         report = action(conn, args.task, mopts, options)

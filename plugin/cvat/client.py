@@ -45,22 +45,29 @@ log = logging.getLogger(__name__)
 MIN_SERVER = (2, 4)  # mask shapes and the `source` field on shapes
 TOKEN_SERVER = (2, 48)  # personal access tokens (Authorization: Bearer) exist from this release
 PROBE_TIMEOUT = 10.0  # seconds for the first request (connect and read)
+RECONNECT_S = 60.0  # how long a run waits for a server that went away (a restart) before giving up
+MAX_WAIT_S = 2.0  # longest pause between two attempts during an outage
 _SHAPE_FIELDS = ("id", "type", "frame", "label_id", "group", "source", "occluded", "outside", "z_order", "rotation", "points", "attributes", "elements")
 
 
 class CvatConnection:
     """An authenticated connection to one CVAT server.
 
-    Use as a context manager or call :meth:`close`. ``retries``: extra attempts
-    for idempotent reads (GET) that fail with a 5xx or a dropped connection;
-    writes are never retried blindly (the caller's ledger makes a re-run safe).
+    Use as a context manager or call :meth:`close`. Once connected, an outage
+    (a server restart, a dropped connection, a 5xx) is bridged for up to
+    ``reconnect_s`` seconds: reads (GET) are retried, writes only while the
+    server refuses connections (the request never reached it); everything
+    else a write meets is an error at once (the caller's ledger makes a
+    re-run safe). One warning starts an outage and one line ends it; urllib3's
+    own retries (one "Retrying" log line each) are off. ``retry_wait``: the
+    first pause between attempts (doubling up to 2 s).
     """
 
-    def __init__(self, server: str, credentials: Credentials, retries: int = 2, retry_wait: float = 0.5):
+    def __init__(self, server: str, credentials: Credentials, reconnect_s: float = RECONNECT_S, retry_wait: float = 0.25):
         from cvat_sdk.core.client import AccessTokenCredentials, Client, Config
 
         self.server = check_url(server)
-        self.retries = retries
+        self.reconnect_s = float(reconnect_s)
         self.retry_wait = retry_wait
         self._secrets = credentials.secrets()
         about = probe(self.server)
@@ -73,6 +80,7 @@ class CvatConnection:
             )
         self._token = bool(credentials.token)
         self._client = Client(self.server, config=Config(allow_unsupported_server=True), check_server_version=False)
+        _no_urllib3_retries(self._client.api_client)
         try:
             if credentials.token:
                 # A bad token shows as HTTP 401 on the first task read.
@@ -128,29 +136,36 @@ class CvatConnection:
             if status is not None and status >= 500:
                 return CvatConnectionError(f"CVAT server error while {what} (HTTP {status}); re-run the same command to resume")
             return CvatError(f"CVAT rejected the request while {what} (HTTP {status}): {self._clean(exc.body or exc.reason)}")
-        return CvatConnectionError(
-            f"lost the connection to CVAT while {what} ({type(exc).__name__}); re-run the same command to resume"
-        )
+        return CvatConnectionError(f"lost the connection to CVAT while {what} ({_reason(exc)}); re-run the same command to resume")
 
     def _call(self, endpoint: Callable, what: str, *args: Any, idempotent: bool = True, **kwargs: Any):
-        """Call an SDK endpoint unparsed; retry reads on 5xx / dropped connections."""
+        """Call an SDK endpoint unparsed, bridging an outage (see the class doc)."""
         from cvat_sdk.api_client.exceptions import ApiException
 
-        attempts = 1 + (self.retries if idempotent else 0)
-        for attempt in range(attempts):
+        outage: float | None = None  # monotonic start of the outage this call is in
+        attempt = 0
+        while True:
             try:
                 _, response = endpoint(*args, _parse_response=False, **kwargs)
+                if outage is not None:
+                    log.warning("CVAT reconnected after %.0f s", time.monotonic() - outage)
                 return response
             except ApiException as exc:
-                transient = exc.status is not None and exc.status >= 500
-                if not transient or attempt == attempts - 1:
-                    raise self._translate(exc, what) from None
+                retry = idempotent and exc.status is not None and exc.status >= 500
+                error = exc
             except Exception as exc:  # noqa: BLE001 - urllib3 protocol/connection errors
-                if attempt == attempts - 1:
-                    raise self._translate(exc, what) from None
-            log.info("retrying after a transient failure while %s", what)
-            time.sleep(self.retry_wait * (attempt + 1))
-        raise AssertionError("unreachable")
+                retry = idempotent or _refused(exc)
+                error = exc
+            now = time.monotonic()
+            if outage is None and retry and self.reconnect_s > 0:
+                outage = now
+                log.warning("CVAT unreachable since %s (%s while %s); retrying for up to %.0f s",
+                            time.strftime("%H:%M:%S"), _failure(error), what, self.reconnect_s)
+            if not retry or outage is None or now - outage >= self.reconnect_s:
+                raise self._translate(error, what) from None
+            log.debug("retrying after %s while %s", _failure(error), what)
+            time.sleep(min(self.retry_wait * 2**attempt, MAX_WAIT_S, max(0.0, outage + self.reconnect_s - now)))
+            attempt += 1
 
     def get_json(self, endpoint: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
         response = self._call(endpoint, what, *args, **kwargs)
@@ -308,10 +323,37 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT) -> dict:
     return about
 
 
+def _no_urllib3_retries(api_client) -> None:
+    """Turn off the SDK's urllib3 retries (3 per request, each logged as a
+    "Retrying ..." warning): :meth:`CvatConnection._call` retries instead.
+    Pools are made on the first request, so this holds for all of them."""
+    import urllib3
+
+    pool = api_client.rest_client.pool_manager
+    pool.connection_pool_kw["retries"] = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
+    pool.clear()
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection could not be opened: the request never reached the server."""
+    import urllib3
+
+    inner = getattr(exc, "reason", None) or exc
+    return isinstance(inner, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError))
+
+
+def _failure(exc: BaseException) -> str:
+    """A few words for a failed request: ``HTTP 502``, ``connection refused``."""
+    status = getattr(exc, "status", None)
+    return f"HTTP {status}" if status is not None else _reason(exc)
+
+
 def _reason(exc: BaseException) -> str:
     """The innermost cause of a urllib3 error, in a few words."""
     inner = getattr(exc, "reason", None) or exc
     text = " ".join(str(inner).split())
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection dropped"
     for marker in ("Connection refused", "Name or service not known", "nodename nor servname", "timed out",
                    "WRONG_VERSION_NUMBER", "wrong version number", "CERTIFICATE_VERIFY_FAILED", "Connection reset"):
         if marker.lower() in text.lower():

@@ -262,9 +262,10 @@ class FakeCvat:
         assert self._httpd is not None, "start() the server first"
         return self._httpd.server_address[1]
 
-    def start(self) -> "FakeCvat":
+    def start(self, port: int = 0) -> "FakeCvat":
+        """Listen on 127.0.0.1 (``port``: a fixed one, e.g. to come back after :meth:`stop`)."""
         handler = type("BoundHandler", (self.handler_class,), {"fake": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

@@ -80,7 +80,7 @@ def test_losing_the_connection_mid_run_is_resumable_and_distinct(cvat, cvat_env)
     tid, video = make_task(cvat)
     cvat.add_shape(tid, type="points", frame=0, label_id=cvat.label_id(tid, "car"), points=click(video, source(0), 1))
     cvat.add_fault("GET", r"/data$", nth=4, drop=True, times=0)  # the server goes away after 3 frames
-    with connect(cvat.url, CREDS, retry_wait=0.01) as conn:
+    with connect(cvat.url, CREDS, retry_wait=0.01, reconnect_s=0.2) as conn:
         with pytest.raises(CvatConnectionError, match=r"lost the connection to CVAT while downloading frame \d+ .*re-run the same command to resume") as err:
             track_task(conn, tid, models(video), CvatOptions(state_dir=cvat_env / "state"))
     assert not isinstance(err.value, CvatUnreachableError)

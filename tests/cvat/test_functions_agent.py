@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from conftest_functions import inside, video  # noqa: F401 - fixtures
+from functions_helpers import inside
 from cvat_sdk.masks import decode_mask, encode_mask as sdk_encode_mask
 from fake_agent import FakeAgentCvat
 from plugin.cli import main

@@ -1,21 +1,18 @@
-"""The SAM click function against cvat-sdk's interaction protocol, driven by
-cvat-cli's own agent driver code (its worker jobs, called in this process)."""
+"""The SAM click function through cvat-sdk's public interaction protocol, called
+the way cvat-cli's agent calls it (functions_helpers.py); the agent itself
+runs it in test_functions_agent.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conftest_functions import color_models, inside, pil, real_checkpoints, video, worker  # noqa: F401 - fixtures
+from functions_helpers import ClickContext, Prompts, inside, pil
 from cvat_sdk.masks import decode_mask, encode_mask as sdk_encode_mask
 from plugin.cvat import functions_click
 from tam_core.errors import ConfigError, PromptError
 
-interaction = pytest.importorskip("cvat_cli._internal.agent_driver_interaction")
-
-
-def prompts(pos=(), neg=(), box=None):
-    return interaction._InteractionPromptsImpl(pos_points=tuple(pos), neg_points=tuple(neg), bounding_box=box)
+prompts = Prompts
 
 
 def decoded(shape, video):
@@ -23,28 +20,26 @@ def decoded(shape, video):
     return decode_mask(shape.points, image_width=w, image_height=h)
 
 
-def test_spec_is_what_cvat_cli_registers_and_accepts(color_models):
+def test_spec_is_what_cvat_cli_registers(color_models):
+    """cvat-cli's create-native turns these into min_pos_points=1, min_neg_points=0,
+    startswith_box_optional."""
     fn = functions_click.create()
-    driver_cls = interaction.AgentInteractionFunctionDriver
-    fields = driver_cls.get_remote_function_fields(fn.spec)
-    assert fields == {"min_pos_points": 1, "min_neg_points": 0, "startswith_box_optional": True}
-    # the function as the server stores it after create-native (negatives allowed, box optional)
-    remote = {"min_pos_points": 1, "min_neg_points": 0, "startswith_box": False, "startswith_box_optional": True}
-    driver_cls(None, None, fn.spec).validate_function_compatibility(remote)
+    spec = fn.spec
+    assert (spec.min_pos_points, spec.min_neg_points, spec.min_bounding_boxes) == (1, 0, 0)  # a box is optional
     assert color_models.BUILT == []  # create() and the spec load no model
 
 
-def test_clicks_through_the_agent_driver_give_exact_masks_and_reuse_the_embedding(color_models, worker, video):
-    fn = worker(functions_click.create())
-    key = (7, 3, ())  # the driver's cache key: (task, frame, roi)
-    shapes = interaction._worker_job_interact(key, pil(video.frames[3]), prompts(pos=[inside(video, 3, 1)]))
+def test_clicks_give_exact_masks_and_reuse_the_embedding(color_models, video):
+    fn = functions_click.create()
+    pp = fn.preprocess_image(ClickContext(), pil(video.frames[3]))  # the agent caches this per (task, frame)
+    shapes = fn.detect(ClickContext(), pp, prompts(pos=[inside(video, 3, 1)]))
     assert [s.type for s in shapes] == ["mask"]
     np.testing.assert_array_equal(decoded(shapes[0], video), video.mask(3, 1))
     assert shapes[0].points == sdk_encode_mask(video.mask(3, 1))  # our codec == cvat-sdk's on this mask
     assert [(a.spec_id, a.value) for a in shapes[0].attributes] == [(0, "0.9500")]  # CONFIDENCE = SAM's IoU
 
     # the next click on the same frame comes from the agent's cache: no new embedding
-    again = interaction._worker_job_interact_from_cache(key, prompts(pos=[inside(video, 3, 2)], neg=[inside(video, 3, 1)]))
+    again = fn.detect(ClickContext(), pp, prompts(pos=[inside(video, 3, 2)], neg=[inside(video, 3, 1)]))
     np.testing.assert_array_equal(decoded(again[0], video), video.mask(3, 2))
     segmenter = color_models.BUILT[-1].segmenter
     assert segmenter.embed_calls == 1 and segmenter.predict_calls == 2
@@ -52,8 +47,8 @@ def test_clicks_through_the_agent_driver_give_exact_masks_and_reuse_the_embeddin
     assert len(color_models.BUILT) == 1  # one model load for the worker's life
 
 
-def test_prompts_reach_sam_in_pixels_with_the_box_ordered(color_models, worker, video):
-    fn = worker(functions_click.create())
+def test_prompts_reach_sam_in_pixels_with_the_box_ordered(color_models, video):
+    fn = functions_click.create()
     pp = fn.preprocess_image(None, pil(video.frames[0]))
     x, y = inside(video, 0, 2)
     shapes = fn.detect(None, pp, prompts(pos=[(x, y)], box=((90.0, 60.0), (40.0, 20.0))))
@@ -84,8 +79,8 @@ def test_prompt_coordinates_follow_the_closed_frame_rule():
     np.testing.assert_array_equal(box, [2, 3, 40, 30])  # corners in any order
 
 
-def test_an_empty_answer_is_no_shape(color_models, worker, video):
-    fn = worker(functions_click.create())
+def test_an_empty_answer_is_no_shape(color_models, video):
+    fn = functions_click.create()
     pp = fn.preprocess_image(None, pil(video.frames[0]))
     p = inside(video, 0, 1)
     assert fn.detect(None, pp, prompts(pos=[p], neg=[p])) == []  # the negative click removes what the positive found

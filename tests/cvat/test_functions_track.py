@@ -1,20 +1,19 @@
-"""The XMem tracking function against cvat-sdk's tracking protocol, driven by
-cvat-cli's own agent driver code (its worker jobs, called in this process)."""
+"""The XMem tracking function through cvat-sdk's public tracking protocol,
+called the way cvat-cli's agent calls it (functions_helpers.py); the agent
+itself runs it in test_functions_agent.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conftest_functions import color_models, pil, real_checkpoints, video, worker  # noqa: F401 - fixtures
+import functions_helpers
 from cvat_sdk.auto_annotation import TrackableShape
 from cvat_sdk.masks import decode_mask, encode_mask as sdk_encode_mask
 from plugin.cvat import functions_track
 from plugin.cvat.masks import polygon_to_mask
 from tam_core.errors import PromptError
 
-tracking = pytest.importorskip("cvat_cli._internal.agent_driver_tracking")
-TASK = 7
 
 
 def mask_shape(mask):
@@ -28,32 +27,28 @@ def as_mask(shape, video):
     return polygon_to_mask(shape.points, h, w)
 
 
-def init(video, frame, shapes):
-    return tracking._worker_job_init_tracking(TASK, pil(video.frames[frame]), shapes)
+def init(fn, video, frame, shapes):
+    return functions_helpers.init_tracking(fn, video.frames[frame], shapes)
 
 
-def track(video, frame, states):
-    return tracking._worker_job_track(TASK, pil(video.frames[frame]), states)
+def track(fn, video, frame, states):
+    return functions_helpers.track(fn, video.frames[frame], states, [s.shape_type for s in states])
 
 
-def test_spec_is_what_cvat_cli_registers_and_accepts(color_models):
+def test_spec_is_what_cvat_cli_registers(color_models):
+    """create-native sends supported_shape_types (test_functions_agent reads it back from the fake server)."""
     fn = functions_track.create()
-    driver_cls = tracking.AgentTrackingFunctionDriver
-    assert driver_cls.get_remote_function_fields(fn.spec) == {"supported_shape_types": ["mask", "polygon"]}
-    driver_cls(None, None, fn.spec).validate_function_compatibility({"supported_shape_types": ["mask", "polygon"]})
-    with pytest.raises(tracking.IncompatibleFunctionError, match="rectangle"):
-        driver_cls(None, None, fn.spec).validate_function_compatibility({"supported_shape_types": ["rectangle"]})
+    assert fn.spec.supported_shape_types == {"mask", "polygon"}
     assert color_models.BUILT == []
 
 
-def test_mask_and_polygon_shapes_follow_their_objects_exactly(color_models, worker, video):
-    worker(functions_track.create())
+def test_mask_and_polygon_shapes_follow_their_objects_exactly(color_models, video):
+    fn = functions_track.create()
     polygon = functions_track.mask_to_points("polygon", video.mask(2, 2))
     np.testing.assert_array_equal(polygon_to_mask(polygon, *video.size), video.mask(2, 2))  # the outline is exact
-    states = init(video, 2, [mask_shape(video.mask(2, 1)), TrackableShape(type="polygon", points=polygon)])
-    assert states == ["state-0", "state-1"]
+    states = init(fn, video, 2, [mask_shape(video.mask(2, 1)), TrackableShape(type="polygon", points=polygon)])
     for t in (3, 4, 5, 6):
-        shapes = track(video, t, states)
+        shapes = track(fn, video, t, states)
         assert [s.type for s in shapes] == ["mask", "polygon"]  # answered in the type they were drawn in
         np.testing.assert_array_equal(as_mask(shapes[0], video), video.mask(t, 1))
         np.testing.assert_array_equal(as_mask(shapes[1], video), video.mask(t, 2))
@@ -64,14 +59,14 @@ def test_mask_and_polygon_shapes_follow_their_objects_exactly(color_models, work
 
 
 @pytest.mark.parametrize("refine", [True, False])
-def test_refinement_repairs_a_drifting_frame(color_models, worker, video, refine):
+def test_refinement_repairs_a_drifting_frame(color_models, video, refine):
     color_models.DEGRADE.add(4)  # the tracker loses the right half of every object from frame 4 on (honest double)
     color_models.FRAME_OF = video.index_of
-    worker(functions_track.create(refine=refine))
-    states = init(video, 2, [mask_shape(video.mask(2, 2))])  # the rectangle: the refiner's probes all land on it
-    track(video, 3, states)
-    got = as_mask(track(video, 4, states)[0], video)
-    later = as_mask(track(video, 5, states)[0], video)
+    fn = functions_track.create(refine=refine)
+    states = init(fn, video, 2, [mask_shape(video.mask(2, 2))])  # the rectangle: the refiner's probes all land on it
+    track(fn, video, 3, states)
+    got = as_mask(track(fn, video, 4, states)[0], video)
+    later = as_mask(track(fn, video, 5, states)[0], video)
     factory = color_models.BUILT[-1].tracker_factory
     if refine:
         np.testing.assert_array_equal(got, video.mask(4, 2))
@@ -83,15 +78,15 @@ def test_refinement_repairs_a_drifting_frame(color_models, worker, video, refine
         assert factory.amended() == []
 
 
-def test_live_trackers_are_bounded_and_a_released_shape_resumes(color_models, worker, video):
-    fn = worker(functions_track.create(max_live_trackers=2))
-    states = init(video, 5, [mask_shape(video.mask(5, o)) for o in (1, 2, 3)])
-    inner = [tracking._tracking_states.retrieve(s, TASK, pil(video.frames[5]).size)[0] for s in states]
+def test_live_trackers_are_bounded_and_a_released_shape_resumes(color_models, video):
+    fn = functions_track.create(max_live_trackers=2)
+    states = init(fn, video, 5, [mask_shape(video.mask(5, o)) for o in (1, 2, 3)])
+    inner = states
     assert fn.live_states == 2
     image, runs = inner[0].anchor  # released: only a PNG of its last frame and that frame's mask as CVAT runs
     assert inner[0].tracker is None and isinstance(image, bytes) and runs == sdk_encode_mask(video.mask(5, 1))
     for t in (6, 7):
-        shapes = track(video, t, states)
+        shapes = track(fn, video, t, states)
         for o, shape in zip((1, 2, 3), shapes):
             np.testing.assert_array_equal(as_mask(shape, video), video.mask(t, o))
         assert fn.live_states == 2
@@ -100,32 +95,32 @@ def test_live_trackers_are_bounded_and_a_released_shape_resumes(color_models, wo
     assert len(factory.trackers) == 3 + 3 + 3
 
 
-def test_a_lost_object_is_no_shape_and_bad_input_is_refused(color_models, worker, video):
-    worker(functions_track.create())
-    states = init(video, 5, [mask_shape(video.mask(5, 3))])
-    assert track(video, 4, states) == [None]  # object 3 enters on frame 5
+def test_a_lost_object_is_no_shape_and_bad_input_is_refused(color_models, video):
+    fn = functions_track.create()
+    states = init(fn, video, 5, [mask_shape(video.mask(5, 3))])
+    assert track(fn, video, 4, states) == [None]  # object 3 enters on frame 5
     with pytest.raises(PromptError, match="covers no pixel"):
-        init(video, 5, [TrackableShape(type="mask", points=[4, 0, 0, 1, 1])])  # a 2x2 box of background
+        init(fn, video, 5, [TrackableShape(type="mask", points=[4, 0, 0, 1, 1])])  # a 2x2 box of background
     with pytest.raises(PromptError, match="at least 3"):
-        init(video, 5, [TrackableShape(type="polygon", points=[1, 1, 5, 5])])
+        init(fn, video, 5, [TrackableShape(type="polygon", points=[1, 1, 5, 5])])
 
 
 @pytest.mark.slow  # builds and loads the real engine's weights
-def test_real_xmem_answers_what_xmem_itself_tracks(real_checkpoints, video, worker, monkeypatch):
+def test_real_xmem_answers_what_xmem_itself_tracks(real_checkpoints, video, monkeypatch):
     """The real engine (seeded XMem, refinement off): each answer is exactly the
     mask a directly driven XMemTracker gives on the same frames."""
     from tam_core.models import PROVIDER_ENV, clear_models, get_models
 
     monkeypatch.delenv(PROVIDER_ENV, raising=False)
     clear_models()
-    fn = worker(functions_track.create(sam_type="tiny", sam_checkpoint=str(real_checkpoints.sam),
-                                       xmem_checkpoint=str(real_checkpoints.xmem), device="cpu", refine=False))
-    states = init(video, 0, [mask_shape(video.mask(0, 1))])
+    fn = functions_track.create(sam_type="tiny", sam_checkpoint=str(real_checkpoints.sam),
+                                xmem_checkpoint=str(real_checkpoints.xmem), device="cpu", refine=False)
+    states = init(fn, video, 0, [mask_shape(video.mask(0, 1))])
     oracle = get_models(fn.params.model_options()).tracker_factory()
     oracle.step(video.frames[0], {1: video.mask(0, 1)})
     for t in (1, 2, 3):
         expected = oracle.step(video.frames[t]).hard_masks()[1]
-        (shape,) = track(video, t, states)
+        (shape,) = track(fn, video, t, states)
         assert expected.any()  # the seeded XMem keeps the object on these frames
         np.testing.assert_array_equal(as_mask(shape, video), expected)
     clear_models()
