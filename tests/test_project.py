@@ -32,6 +32,16 @@ def test_ci_runs_the_readme_test_command_verbatim_and_fails_on_no_tests():
     assert '"$rc" -eq 5' in ci
 
 
+def test_ci_lints_with_the_pinned_ruff_before_the_tests():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(re.fullmatch(r"ruff==[\d.]+", d) for d in project["project"]["optional-dependencies"]["dev"])
+    assert project["tool"]["ruff"]["lint"]["select"] == ["E", "F", "W"]
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert lines.index("ruff check .") < lines.index(_readme_commands()[1])
+
+
 def _imports(package: str) -> set[str]:
     found = set()
     for path in (ROOT / package).rglob("*.py"):

@@ -35,7 +35,7 @@ def test_spec_is_what_cvat_cli_registers_and_accepts(color_models):
 
 
 def test_clicks_through_the_agent_driver_give_exact_masks_and_reuse_the_embedding(color_models, worker, video):
-    fn = worker(functions_click.create())
+    worker(functions_click.create())
     key = (7, 3, ())  # the driver's cache key: (task, frame, roi)
     shapes = interaction._worker_job_interact(key, pil(video.frames[3]), prompts(pos=[inside(video, 3, 1)]))
     assert [s.type for s in shapes] == ["mask"]

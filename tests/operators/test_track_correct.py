@@ -112,7 +112,8 @@ def test_correct_retracks_only_the_span_of_the_changed_keyframe(video):
     track(frames, [p1, p2], sink, models, opts)
     # Simulate stale output of object 1 after frame 7 and a user correction there.
     for f in range(7, 12):
-        sink.masks[f][1] = np.zeros_like(sink.masks[f][1]); sink.masks[f][1][0, 0] = True
+        sink.masks[f][1] = np.zeros_like(sink.masks[f][1])
+        sink.masks[f][1][0, 0] = True
     before2 = {f: sink.masks[f][2].copy() for f in range(12)}
     models.tracker_factory.clear()
     fix = click(video, 1, 7)
