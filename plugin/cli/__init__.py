@@ -13,7 +13,7 @@ import importlib
 import sys
 
 # Sub-command modules (``<name>_cmd.py``), in the order ``--help`` lists them.
-_COMMANDS = ("demo", "track", "eval", "weights", "cvat")
+_COMMANDS = ("demo", "track", "export", "eval", "weights", "cvat")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -90,7 +90,7 @@ def test_every_listed_command_imports_and_help_lists_exactly_them():
     for name in _COMMANDS:  # a missing or broken module is an error, never skipped
         assert callable(importlib.import_module(f"plugin.cli.{name}_cmd").add_parser), name
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert list(sub.choices) == list(_COMMANDS) == ["demo", "track", "eval", "weights", "cvat"]
+    assert list(sub.choices) == list(_COMMANDS) == ["demo", "track", "export", "eval", "weights", "cvat"]
 
 
 def test_error_details_are_cut_between_items_never_inside_one():
