@@ -70,17 +70,22 @@ def run_case(weights: str, case: Path, config_path: Path, threads: int = 2) -> d
     }
 
 
-# The reference fixtures' README ("Suggested equivalence tolerance"), per run:
-# holds across CPUs (the original XMem itself, on a CPU with AVX-512, differs
-# from case2's fixture by p99.9 9.8e-4 and 0.28 % argmax pixels on one frame:
-# a near-tie at the top-k cut) and across exact rewrites (BatchNorm folding).
+# The reference fixtures' README (tests/data/xmem/README.md, "Suggested
+# equivalence tolerance"), per run: holds across CPUs (the original XMem
+# itself, on a CPU with AVX-512, differs from case2's fixture by p99.9 9.8e-4
+# and 0.28 % argmax pixels on one frame: a near-tie at the top-k cut) and
+# across exact rewrites (BatchNorm folding, channels-last). Argmax flips are
+# counted on confident pixels only: random weights leave many pixels at
+# near-ties, whose flips are fp32 noise bounded by the max / p99.9 rules.
 # Every misreading of the algorithm tried fails by far (max >= 3e-2, >= 1.5 %).
 TOLERANCE = {
     "max_abs": 1e-2,  # max |prob - ref| over all frames and pixels
     "mean_abs": 1e-5,  # mean |prob - ref|
     "p999_abs": 2e-3,  # 99.9th percentile of |prob - ref|
-    "max_frame_argmax_mismatch": 5e-3,  # fraction of argmax pixels that differ, worst frame
+    "max_frame_argmax_mismatch": 5e-3,  # fraction of a frame's confident pixels whose argmax differs, worst frame
 }
+# A pixel is confident when the reference's top-two probability margin is at least this.
+CONFIDENT_MARGIN = 1e-2
 
 
 def violations(stats: dict) -> list[str]:
@@ -91,15 +96,26 @@ def violations(stats: dict) -> list[str]:
     return out
 
 
+def confident(ref_probs: np.ndarray) -> np.ndarray:
+    """bool [T,H,W]: pixels whose reference top-two probability margin is >= CONFIDENT_MARGIN."""
+    top2 = np.sort(ref_probs, axis=1)[:, -2:]
+    return (top2[:, 1] - top2[:, 0]) >= CONFIDENT_MARGIN
+
+
 def agreement(ours: dict, ref: dict) -> dict[str, float]:
-    """The statistics of the reference README's suggested tolerance."""
+    """The statistics of the reference README's suggested tolerance, plus the
+    all-pixel argmax figure it asks to report beside the confident-pixel one."""
     d = np.abs(ours["probs"] - ref["probs"])
-    per_frame_mismatch = (ours["masks"] != ref["masks"]).reshape(len(d), -1).mean(1)
+    frames = len(d)
+    flipped = (ours["masks"] != ref["masks"]).reshape(frames, -1)
+    sure = confident(ref["probs"]).reshape(frames, -1)
+    per_frame_confident = (flipped & sure).sum(1) / np.maximum(sure.sum(1), 1)
     return {
         "max_abs": float(d.max()),
         "mean_abs": float(d.mean()),
         "p999_abs": float(np.quantile(d, 0.999)),
-        "max_frame_argmax_mismatch": float(per_frame_mismatch.max()),
+        "max_frame_argmax_mismatch": float(per_frame_confident.max()),
+        "max_frame_argmax_mismatch_all_pixels": float(flipped.mean(1).max()),
         "num_channels_equal": bool(np.array_equal(ours["num_channels"], ref["num_channels"])),
         "work_mem_equal": bool(np.array_equal(ours["work_mem_size"], ref["work_mem_size"])),
         "long_mem_equal": bool(np.array_equal(ours["long_mem_size"], ref["long_mem_size"])),

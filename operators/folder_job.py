@@ -33,6 +33,14 @@ from .resume import resumable_track
 from .run_record import job_fingerprint, load_record_file, write_json_durably
 from .track import plan_for
 
+# How a changed fingerprint part (``run_record.job_fingerprint``) reads in a sentence.
+_CHANGED = {"video": "a different video", "prompts": "different prompts", "options": "different options",
+            "models": "different models"}
+
+
+def _changed(parts: Sequence[str]) -> str:
+    return " and ".join(_CHANGED.get(p, f"a different {p}") for p in parts)
+
 
 def track_to_folder(
     video: Any,
@@ -80,7 +88,7 @@ def track_to_folder(
         if why == ("restart",):
             log(f"--restart: starting over in {out_dir}")
         else:
-            log(f"the previous run in {out_dir} was for a different {', '.join(why)}; starting over")
+            log(f"the previous run in {out_dir} was for {_changed(why)}; starting over")
 
     load = models if callable(models) and not hasattr(models, "tracker_factory") else (lambda: models)
     on_progress = RunProgress(enabled=progress is not False)

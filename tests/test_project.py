@@ -32,6 +32,28 @@ def test_ci_runs_the_readme_test_command_verbatim_and_fails_on_no_tests():
     assert '"$rc" -eq 5' in ci
 
 
+def test_ci_lints_with_the_pinned_ruff_before_the_tests():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(re.fullmatch(r"ruff==[\d.]+", d) for d in project["project"]["optional-dependencies"]["dev"])
+    assert project["tool"]["ruff"]["lint"]["select"] == ["E", "F", "W"]
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert lines.index("ruff check .") < lines.index(_readme_commands()[1])
+
+
+def test_no_file_cites_a_machine_path_or_the_sibling_shared_folder():
+    """A fresh clone must make sense alone: docs and tests cite files in the
+    repository, never this machine's folders or a ``shared`` folder beside it."""
+    banned = re.compile("|".join(re.escape(s) for s in ("../" + "shared", "/wo" + "rk/", "/ro" + "ot/")))
+    files = [ROOT / "README.md", ROOT / "pyproject.toml", ROOT / ".ci" / "run"]
+    for folder in ("tam_core", "operators", "plugin", "tests", "docs", "benchmarks"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in {".py", ".md", ".yml", ".yaml", ".sh", ".toml"}]
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1)
+             if banned.search(line)]
+    assert found == []
+
+
 def _imports(package: str) -> set[str]:
     found = set()
     for path in (ROOT / package).rglob("*.py"):

@@ -12,9 +12,8 @@ import argparse
 import importlib
 import sys
 
-# Sub-command modules, in the order ``--help`` lists them. A module that is not
-# written yet is skipped, so each lands independently.
-_COMMANDS = ("demo", "track", "eval", "weights", "cvat", "xmem")
+# Sub-command modules (``<name>_cmd.py``), in the order ``--help`` lists them.
+_COMMANDS = ("demo", "track", "export", "eval", "weights", "cvat")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}_cmd":
-                continue
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"{__name__}.{name}_cmd").add_parser(sub)
     return parser
 
 

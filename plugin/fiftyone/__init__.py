@@ -7,12 +7,21 @@ fiftyone is imported only when these modules are used.
 
 def register(p):
     """Called by FiftyOne (through ``plugin/__init__.py``, the ``py_entry``)."""
+    import logging
+
+    import fiftyone.operators as foo
+
     from .fo_operators import OPERATORS
 
     for op in OPERATORS:
         p.register(op)
-    try:
-        from .panel import TrackAnythingPanel
-    except ImportError:  # panel module not present
+    # The one case to tolerate: a FiftyOne without the panel API (panels came
+    # after operators), where the operators still work. Any ImportError of the
+    # panel module itself is a bug and must surface, not hide the panel.
+    if not hasattr(foo, "Panel"):
+        logging.getLogger(__name__).warning(
+            "this FiftyOne has no panel API; the Track Anything panel is not available (the operators are)")
         return
+    from .panel import TrackAnythingPanel
+
     p.register(TrackAnythingPanel)

@@ -19,7 +19,7 @@ from tam_core.errors import TamError
 from tam_core.options import DIRECTIONS
 
 from . import api, jobs, settings
-from .review import review
+from .review import frames_view_name, review
 
 # Videos with more frames than this (in total) are delegated by default.
 DELEGATE_ABOVE_FRAMES = 300
@@ -248,7 +248,8 @@ class ReviewQueue(foo.Operator):
             prop.invalid, prop.error_message = True, "pick a frame-level Detections field written by Track objects"
         inputs.int("limit", default=50, min=1, label="Frames to list")
         inputs.str("view_name", default=REVIEW_VIEW, label="Save as view",
-                   description="Saved view with the flagged frames, worst video first")
+                   description="Saved view with the flagged frames, worst video first; beside it "
+                               "NAME-frames: the frames one by one, worst first (opened after the run)")
         return types.Property(inputs, view=types.View(label="Review queue"))
 
     def execute(self, ctx):
@@ -256,7 +257,7 @@ class ReviewQueue(foo.Operator):
         items, view = review(_target_view(ctx), ctx.params.get("label_field") or api.DEFAULT_LABEL_FIELD,
                              limit=int(ctx.params.get("limit") or 50), view_name=name)
         if not ctx.delegated and name:
-            ctx.trigger("set_view", {"name": name})
+            ctx.trigger("set_view", {"name": frames_view_name(name)})
         return {
             "items": [
                 {"sample_id": sid, "frame_number": it.frame + 1, "score": it.score, "reasons": list(it.reasons)}

@@ -19,6 +19,7 @@ def test_summarise_means_the_per_frame_times():
                    "peak_rss_mib": 900.0, "peak_gpu_mib": None}
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_run_ours_times_every_frame_but_the_annotated_one():
     r = peers.run_ours(4, (32, 48), 1)
     assert len(r["wall"]) == len(r["cpu"]) == 3

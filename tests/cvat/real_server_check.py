@@ -1,7 +1,7 @@
 """End-to-end check of `tam-label cvat track|fix` against a REAL CVAT server.
 
 Skipped unless ``CVAT_REAL_URL`` is set (CI keeps the fake server). With
-``../shared/tools/cvat-server/cvat-server.sh`` running CVAT 2.23.1 on loopback::
+a CVAT 2.23.1 server running on loopback (e.g. CVAT's docker compose set-up)::
 
     CVAT_REAL_URL=http://127.0.0.1:8080 CVAT_REAL_USER=admin CVAT_REAL_PASSWORD=admin12345 \\
         python tests/cvat/real_server_check.py          # prints what it saw; exit 1 on a failed check

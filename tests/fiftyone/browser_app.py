@@ -1,8 +1,8 @@
 """Helpers for the browser test: a FiftyOne App server in its own process
 group, headless Chromium (Debian's package), and Plotly geometry in the page.
 
-See /work/shared/docs/fiftyone.md: Playwright's own browser download does not
-work here, so Chromium comes from ``shutil.which("chromium")``; an App server
+Playwright's own browser download needs a CDN that CI cannot reach (registries
+only), so Chromium comes from ``shutil.which("chromium")``; an App server
 outlives its parent, so it is stopped by its own process group.
 """
 

@@ -1,6 +1,6 @@
-"""FiftyOne test environment: set before fiftyone is imported (see
-/work/shared/docs/fiftyone.md): a private database folder and name per test
-session, no analytics, our plugin discoverable from the repo root."""
+"""FiftyOne test environment, set before fiftyone is imported (FiftyOne reads
+its config at import): a private database folder and name per test session,
+no analytics, our plugin discoverable from the repo root."""
 
 from __future__ import annotations
 

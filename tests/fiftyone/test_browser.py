@@ -107,7 +107,8 @@ def test_click_grid_maps_back_to_frame_pixels_at_any_scale():
     """What the browser gets: small frames 1:1 (a click is the pixel's
     centre); a 1080p frame downscaled to MAX_SIDE, a click still landing in
     the block of frame pixels under the cursor."""
-    import base64, io
+    import base64
+    import io
     from PIL import Image
 
     traces, layout = logic.plot_traces(np.zeros((96, 128, 3), np.uint8))

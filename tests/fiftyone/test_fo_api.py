@@ -166,6 +166,12 @@ def test_box_prompts_and_review_view(tmp_path):
     assert sid == sample.id and first.frame == 5 and "low quality 0.10" in first.reasons[0]
     saved = ds.load_saved_view("tam-review")
     assert 6 in saved.first().frames and saved.count("frames") == len({it.frame for _, it in items})
+    assert ds.load_saved_view("tam-review-frames").first().frame_number == 6
+    # a re-run after another frame got worse: the saved frames view follows the new scores
+    sample.frames[9]["out"].detections[0].confidence = 0.01
+    sample.save()
+    api.review(ds, "out", limit=5, view_name="tam-review")
+    assert ds.load_saved_view("tam-review-frames").values("frame_number")[:2] == [9, 6]
 
 
 def _frame_labels(ds, field):
@@ -231,3 +237,9 @@ def test_review_skips_person_set_masks_ranks_by_score_and_the_saved_view_keeps_t
     s2_scores = {fn: sc for fn, sc in zip(ds.select(s2.id).values("frames.frame_number")[0],
                                           ds.select(s2.id).values("frames.tam_tracks_review")[0]) if sc is not None}
     assert s2_scores == {fn: score for sid, fn, score in got if sid == s2.id}
+    # beside it, the same frames one sample each, worst first across videos
+    frames = ds.load_saved_view("tam-review-frames")
+    assert (str(frames.first().sample_id), frames.first().frame_number) == (s2.id, 8)
+    assert [(str(i), fn) for i, fn in zip(*frames.values(["sample_id", "frame_number"]))] == \
+        [(s2.id, 8), (s2.id, 10), (s2.id, 4), (s1.id, 7)]
+    assert frames.values("tam_tracks_review") == [score for *_, score in got]

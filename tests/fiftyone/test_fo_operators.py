@@ -105,6 +105,7 @@ def test_review_operator_lists_frames_and_saves_view(tmp_path):
     first = res.result["items"][0]
     assert (first["frame_number"], first["sample_id"]) == (8, s.id) and "low quality 0.20" in first["reasons"][0]
     assert ds.has_saved_view("tam-review")
+    assert ds.load_saved_view("tam-review-frames").values("frame_number")[0] == 8  # the worst frame first
 
 
 def test_whole_view_queues_one_delegated_job_per_prompted_video(tmp_path):

@@ -5,6 +5,7 @@ object's span and leaves every other stored label exactly as it was."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from operators.correct import correct
 from operators.interfaces import MemorySink
@@ -30,6 +31,7 @@ class LoggingSink(MemorySink):
         super().write(results)
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_correction_keeps_other_labels(checkpoints, video):
     models = load_models(ModelOptions(sam_type="tiny", sam_checkpoint=checkpoints.sam,
                                       xmem_checkpoint=checkpoints.xmem, device="cpu"))

@@ -171,6 +171,7 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_kill_9_then_resume_equals_the_uninterrupted_run(inputs, video, tmp_path):
     """Objects 1 (frame 0) and 2 (frame 6) overlap in time: the forward run tracks
     both jointly over frames 0..11, the backward run object 2 over 5..0. The

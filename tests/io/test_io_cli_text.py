@@ -81,6 +81,18 @@ def test_track_help_has_examples_direction_and_conventions(capsys):
     assert "--sam-type {vit_b,vit_l,vit_h,tiny}" in text and "``" not in text
 
 
+def test_every_listed_command_imports_and_help_lists_exactly_them():
+    import argparse
+    import importlib
+
+    from plugin.cli import _COMMANDS, build_parser
+
+    for name in _COMMANDS:  # a missing or broken module is an error, never skipped
+        assert callable(importlib.import_module(f"plugin.cli.{name}_cmd").add_parser), name
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(_COMMANDS) == ["demo", "track", "export", "eval", "weights", "cvat"]
+
+
 def test_error_details_are_cut_between_items_never_inside_one():
     keys = ", ".join(f'"image_encoder.blocks.{i}.attn.qkv.weight"' for i in range(20))
     text = f"Missing key(s) in state_dict: {keys}."

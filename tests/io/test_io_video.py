@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from tam_core.errors import VideoError
-from tam_core.types import FrameSource
 from tam_core.video import FileVideo, FrameIndexError, VideoOptions, open_video, write_video
 
 from io_media import H, T, W, index_frame, read_index
@@ -20,8 +19,8 @@ def ids(items):
 # -- video files -------------------------------------------------------------------
 def test_file_metadata_and_forward_order(clip_mp4):
     video = open_video(clip_mp4)
-    assert isinstance(video, FrameSource)
     assert (video.num_frames, video.size, video.fps) == (T, (H, W), 25.0)
+    assert [read_index(video[t]) for t in (T - 1, 0, 3)] == [T - 1, 0, 3]  # random access, any order
     assert video.rotation == 0
     frames = list(video.iter_frames())
     assert [i for i, _ in frames] == list(range(T))

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from operators.correct import correct
-from operators.interfaces import LabelSink, MemorySink
+from operators.interfaces import MemorySink
 from operators.track import track
 from tam_core.errors import ConfigError, PromptError
 from tam_core.options import RunOptions
-from tam_core.types import Prompt
+from tam_core.types import FrameResult, Prompt
 from tests.doubles import ArrayFrames, ColorSegmenter, ColorTrackerFactory
 from tests.synthetic import make_video
 
@@ -46,8 +46,24 @@ def assert_matches_gt(sink, video, oids, frames):
                 assert got is not None and np.array_equal(got, gt), f"object {oid} frame {f}"
 
 
-def test_memory_sink_is_a_label_sink():
-    assert isinstance(MemorySink(), LabelSink)
+def test_memory_sink_keeps_the_label_sink_contract():
+    """LabelSink's promises, checked on what MemorySink holds: a write replaces
+    exactly the listed objects on its frame, an all-False mask removes one, other
+    labels stay, and the same write twice changes nothing."""
+    a, b, c = (np.zeros((4, 5), bool) for _ in range(3))
+    a[0, 0], b[1, 1], c[2, 2] = True, True, True
+    sink = MemorySink()
+    sink.write([FrameResult(3, (1, 2), {1: a, 2: b}, {1: 0.9, 2: 0.8}), FrameResult(4, (1,), {1: a}, {1: 0.7})])
+    sink.write([FrameResult(3, (2,), {2: c}, {2: 0.5}, frozenset({2}))])  # object 1 on frame 3 untouched
+    once = ({f: {o: m.copy() for o, m in ms.items()} for f, ms in sink.masks.items()}, dict(sink.quality))
+    assert {f: sorted(ms) for f, ms in sink.masks.items()} == {3: [1, 2], 4: [1]}
+    assert sink.masks[3][1][0, 0] and sink.masks[3][2].sum() == 1 and sink.masks[3][2][2, 2]
+    assert sink.quality == {(3, 1): 0.9, (3, 2): 0.5, (4, 1): 0.7} and sink.refined == {(3, 2)}
+    sink.write([FrameResult(3, (2,), {2: c}, {2: 0.5}, frozenset({2}))])  # idempotent
+    assert {f: {o: m.tolist() for o, m in ms.items()} for f, ms in sink.masks.items()} == \
+        {f: {o: m.tolist() for o, m in ms.items()} for f, ms in once[0].items()} and sink.quality == once[1]
+    sink.write([FrameResult(4, (1,), {1: np.zeros((4, 5), bool)}, {1: 0.0})])  # absent there: removed
+    assert sorted(sink.masks) == [3] and (4, 1) not in sink.quality
 
 
 def test_track_writes_exact_masks_in_batches_with_progress(video):
@@ -112,7 +128,8 @@ def test_correct_retracks_only_the_span_of_the_changed_keyframe(video):
     track(frames, [p1, p2], sink, models, opts)
     # Simulate stale output of object 1 after frame 7 and a user correction there.
     for f in range(7, 12):
-        sink.masks[f][1] = np.zeros_like(sink.masks[f][1]); sink.masks[f][1][0, 0] = True
+        sink.masks[f][1] = np.zeros_like(sink.masks[f][1])
+        sink.masks[f][1][0, 0] = True
     before2 = {f: sink.masks[f][2].copy() for f in range(12)}
     models.tracker_factory.clear()
     fix = click(video, 1, 7)

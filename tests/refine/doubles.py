@@ -114,8 +114,8 @@ class OracleSegmenter:
     def predict(self, embedding, points=None, point_labels=None, box=None, mask_input=None, multimask=True):
         self.predict_calls.append((np.asarray(points).copy(), np.asarray(point_labels).copy(), mask_input))
         lab = self.gt[embedding]
-        pos = [tuple(p) for p, l in zip(points, point_labels) if l == 1]
-        neg = [tuple(p) for p, l in zip(points, point_labels) if l == 0]
+        pos = [tuple(p) for p, label in zip(points, point_labels) if label == 1]
+        neg = [tuple(p) for p, label in zip(points, point_labels) if label == 0]
         pos_labels = set(lab[pixel_index(pos, lab.shape)].tolist())
         neg_labels = set(lab[pixel_index(neg, lab.shape)].tolist())
         if self.answer is not None:

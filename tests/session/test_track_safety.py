@@ -157,7 +157,7 @@ def test_fingerprint_is_the_content_not_the_path(folder, tmp_path, video, engine
     x, y = click(video, 0, 1)[0]
     assert main(_argv(folder, out, "--point", f"0:1:{x:g},{h - y:g}")) == 0
     err = capsys.readouterr().err
-    assert "the previous run in" in err and "different prompts, video; starting over" in err
+    assert "the previous run in" in err and "was for different prompts and a different video; starting over" in err
     assert np.array_equal(read_labels(out / "00003.png"), _gt(video, 3, [1])[::-1])
 
 
@@ -252,3 +252,14 @@ def test_another_video_file_at_the_same_path_starts_over(tmp_path, video, engine
     assert main(_argv(src, out, *_prompts_a(video))) == 0
     captured = capsys.readouterr()
     assert "was for a different video; starting over" in captured.err and "tracked object(s) 1" in captured.out
+
+
+def test_starting_over_names_what_changed_in_plain_words(folder, tmp_path, video, engine, capsys):
+    out = tmp_path / "out"
+    assert main(_argv(folder, out, *_prompts_a(video))) == 0
+    capsys.readouterr()
+    assert main(_argv(folder, out, *_prompts_a(video), "--direction", "backward")) == 0
+    assert f"the previous run in {out} was for different options; starting over" in capsys.readouterr().err
+    assert main(_argv(folder, out, *_prompts_b(video))) == 0
+    assert (f"the previous run in {out} was for different options and different prompts; starting over"
+            in capsys.readouterr().err)

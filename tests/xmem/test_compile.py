@@ -56,6 +56,7 @@ def test_fallback_when_torch_compile_refuses_at_once(monkeypatch, caplog):
         "torch.compile of XMem's decoder failed (RuntimeError: Dynamo is not supported on this Python); running it eagerly"]
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_compiled_network_computes_what_the_eager_one_does(monkeypatch, net):
     image, f16, f8, f4, h, readout = _features(net)
     with torch.inference_mode():

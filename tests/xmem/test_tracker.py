@@ -29,6 +29,7 @@ def box(y0, y1, x0, x1):
 SMALL = XMemConfig(mem_every=1, min_mid_term_frames=2, max_mid_term_frames=4, num_prototypes=4, max_long_term_elements=16)
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_memory_is_bounded_by_config_not_video_length(seed1_network):
     tr = XMemTracker(seed1_network, SMALL)
     work, long = [], []
@@ -47,6 +48,7 @@ def test_memory_is_bounded_by_config_not_video_length(seed1_network):
     assert len(set(zip(work[-8:], long[-8:]))) <= 4
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_eviction_with_objects_added_at_different_times(seed1_network):
     # The original refuses to evict once long-term memory holds two value groups.
     tr = XMemTracker(seed1_network, SMALL)
@@ -87,6 +89,7 @@ def test_frames_before_any_object_are_background(seed1_network):
     assert tr.step(imgs[2]).object_ids == (1,)
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_amend_writes_the_frame_into_memory_and_steers_later_frames(seed1_network):
     cfg = XMemConfig(mem_every=5)
     imgs = list(frames(4))
@@ -107,6 +110,7 @@ def test_amend_writes_the_frame_into_memory_and_steers_later_frames(seed1_networ
     assert np.abs(a.stacked - b.stacked).max() > 1e-3
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_remove_object(seed1_network):
     tr = XMemTracker(seed1_network)
     imgs = list(frames(3))
@@ -120,6 +124,7 @@ def test_remove_object(seed1_network):
         tr.remove_object(1)
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_ids_follow_their_objects_when_a_middle_channel_is_removed(seed1_network):
     """Object ids, not positions: after the middle object of three leaves, the
     others keep their own masks under their own ids (channels shift down)."""
@@ -195,6 +200,7 @@ def test_strict_checkpoint_errors(seed1_weights, tmp_path):
         load_xmem(tmp_path / "nope.pth")
 
 
+@pytest.mark.slow  # > 3 s on the 2-core CPU (pytest --durations)
 def test_removing_the_first_object_drops_the_memory_only_it_used(seed1_network):
     cfg = XMemConfig(mem_every=1)
     tr = XMemTracker(seed1_network, cfg)
