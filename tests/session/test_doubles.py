@@ -53,6 +53,8 @@ def test_segmenter_prompts_the_embedding_it_is_given(video):
     assert not np.array_equal(moving, video.mask(9, 1))  # object 1 moved between the frames
     xy = np.array([_center(moving)])
     assert np.array_equal(seg.predict(emb0, points=xy, point_labels=np.array([1])).mask, moving)
+    later = video.mask(9, 1)
+    assert np.array_equal(seg.predict(emb9, points=np.array([_center(later)]), point_labels=np.array([1])).mask, later)
     assert not hasattr(seg, "set_image")  # no current image to prompt by mistake
     assert emb0.original_size == (64, 96) and seg.embed_calls == 2
 
