@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from tam_core.options import DIRECTIONS
+from tam_core.options import DIRECTIONS, RunOptions
 
 from .model_args import add_model_args, model_options, run_options
 
@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
         q.add_argument("--frames", default=None, metavar="A:B", help="task frames A..B-1 only (task frame numbers)")
         q.add_argument("--user", default=None, help="CVAT user name (default: $CVAT_USERNAME)")
         q.add_argument("--dry-run", action="store_true", help="print what would change; load no model, write nothing")
-        q.add_argument("--batch-size", type=int, default=16, help="frames per upload batch (default 16)")
+        q.add_argument("--batch-size", type=int, default=None,
+                       help=f"frames per upload batch (default {RunOptions.batch_size}, RunOptions' default)")
         q.add_argument("--direction", choices=DIRECTIONS, default="both",
                        help="track from each keyframe forward, backward or both ways (default both)")
         q.add_argument("--state-dir", default=None,

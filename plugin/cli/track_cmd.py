@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from tam_core.options import RunOptions
+
 from .track_args import check_prompts, prompts_from_args
 
 EXAMPLES = """\
@@ -62,7 +64,8 @@ def add_parser(subparsers) -> None:
                    "it (absent before the first), backward = the earliest at or after it, both = the nearest "
                    "(default)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming a previous run in --out")
-    p.add_argument("--batch-size", type=int, default=8, help="frames per write (default 8)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"frames per write (default {RunOptions.batch_size}, RunOptions' default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     from .model_args import add_model_args
 
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from .track_models import check_model_options
 
     parsed = prompts_from_args(args)  # syntax errors first
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError("--batch-size must be >= 1")
     frames = open_video(args.video)
     check_prompts(parsed.prompts, frames.num_frames, frames.size)  # frame range, points, boxes, masks, ids
