@@ -24,6 +24,7 @@ def expected_masks(path, prompts, direction="both"):
     return {(o, f): m for f, d in sink.masks.items() for o, m in d.items()}
 
 
+@pytest.mark.slow  # ~4 s: a real H.264 clip tracked in both directions
 def test_track_writes_native_detections_matching_the_operator_output(tmp_path):
     ds, (video,) = new_dataset(tmp_path)
     sample = ds.first()

@@ -2,10 +2,12 @@
 --no-launch, and its offline error with the real loader."""
 
 import fiftyone as fo
+import pytest
 
 from plugin.cli import main
 
 
+@pytest.mark.slow  # ~4 s: generates, encodes and tracks the demo clip
 def test_demo_builds_and_tracks_the_generated_clip(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TAM_LABEL_CACHE", str(tmp_path))
     assert main(["demo", "--no-launch", "--dataset", "tam-demo-test"]) == 0
