@@ -26,6 +26,7 @@ def task(cvat, cvat_env):
     return tid, video
 
 
+@pytest.mark.slow
 def test_track_then_fix_from_the_command_line(cvat, task, monkeypatch, capsys, caplog):
     tid, video = task
     monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")

@@ -76,6 +76,7 @@ def test_cli_prints_one_line_for_an_unreachable_server(cvat_env, capsys):
     assert err.count("\n") == 1 and "cannot reach CVAT" in err and "re-run" not in err
 
 
+@pytest.mark.slow
 def test_losing_the_connection_mid_run_is_resumable_and_distinct(cvat, cvat_env):
     tid, video = make_task(cvat)
     cvat.add_shape(tid, type="points", frame=0, label_id=cvat.label_id(tid, "car"), points=click(video, source(0), 1))

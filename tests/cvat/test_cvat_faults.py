@@ -45,6 +45,7 @@ def check_consistent(cvat, tid, video, want, manual):
     ],
     ids=["http500", "dropped", "reply-lost"],
 )
+@pytest.mark.slow
 def test_interrupted_upload_is_consistent_and_a_rerun_completes_it(cvat, conn, cvat_env, fault):
     tid, video, want = prompted(cvat)
     manual = cvat.shapes(tid)
@@ -66,6 +67,7 @@ def test_a_transient_500_on_a_frame_download_is_retried(cvat, conn, cvat_env):
     assert set(auto_masks(cvat, tid, video)) == set(want)
 
 
+@pytest.mark.slow
 def test_a_person_edit_during_a_lost_reply_is_not_adopted(cvat, conn, cvat_env):
     """Shapes created by a request whose reply was lost are ours only while unchanged."""
     tid, video, want = prompted(cvat)

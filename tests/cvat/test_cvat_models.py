@@ -31,6 +31,7 @@ def cli(cvat, tid, action, *extra):
     return main(["cvat", action, "--server", cvat.url, "--task", str(tid), "--no-progress", "--device", "cpu", *extra])
 
 
+@pytest.mark.slow
 def test_cli_runs_differing_in_run_flags_load_once_and_no_refine_never_refines(cvat, task, capsys):
     tid, _ = task
     before = load_count()

@@ -78,6 +78,7 @@ def _hold(cvat, tid, url=None):
     return conn, TaskLease(conn, ServerRecord(conn, load_task(conn, tid)), tid, "track", "http://elsewhere:8080").acquire()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["another state folder", "another address"])
 def test_a_second_run_is_refused_from_any_machine_or_address(cvat, cvat_env, task, where):
     tid, video, _, _ = task

@@ -94,6 +94,7 @@ def test_a_rerun_keeps_masks_that_did_not_change_materially(cvat, conn, cvat_env
     assert f"(IoU >= {STABLE_IOU})" in report.summary()
 
 
+@pytest.mark.slow
 def test_track_after_fix_keeps_fixs_masks_and_loads_no_model(cvat, conn, cvat_env, overlapping):
     tid, video, _ = overlapping
     track_task(conn, tid, models(video), opts(cvat_env))
@@ -124,6 +125,7 @@ def test_overlap_frames_hold_one_mask_per_object_in_the_named_job(cvat, conn, cv
             assert where[s["id"]] == cvat.jobs_holding(tid, s["frame"])[0]
 
 
+@pytest.mark.slow
 def test_deleted_frames_get_no_masks_and_give_no_prompts(cvat, conn, cvat_env, overlapping):
     tid, video, _ = overlapping
     ball = cvat.label_id(tid, "ball")
