@@ -136,10 +136,10 @@ def model_fingerprint(opts: Any) -> dict[str, str]:
     out = {"sam_type": opts.sam_type, "autocast": opts.autocast}
     if opts.segmenter_family != DEFAULT_FAMILY:  # records of SAM runs keep their fingerprint
         out["segmenter"] = opts.segmenter
-    official = {"sam": get_family(opts.segmenter_family).checkpoint(opts.sam_type).name, "xmem": "xmem"}
+    official = {"sam": lambda: get_family(opts.segmenter_family).checkpoint(opts.sam_type).name, "xmem": lambda: "xmem"}
     for family, given in (("sam", opts.sam_checkpoint), ("xmem", opts.xmem_checkpoint)):
         path = Path(given).expanduser() if given is not None else None
-        out[f"{family}_checkpoint"] = (f"official:{official[family]}" if path is None
+        out[f"{family}_checkpoint"] = (f"official:{official[family]()}" if path is None
                                        else file_digest(path) if path.is_file() else str(path))
     return out
 

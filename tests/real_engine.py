@@ -5,7 +5,6 @@ frame (random weights score everything low; we want SAM on every frame)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 # Accept any SAM answer and look at every tracked mask.
@@ -28,10 +27,17 @@ def write_checkpoints(root: Path) -> tuple[Path, Path]:
 
 
 def refining_models(root: Path):
-    """One real model set (CPU) whose refiner runs SAM on every tracked frame."""
+    """One real model set (CPU); run it with :func:`refine_every_frame` to have
+    its refiner run SAM on every tracked frame."""
     from tam_core.models import ModelOptions, load_models
-    from tam_core.refinement import RefineOptions, Refiner
 
     sam, xmem = write_checkpoints(root)
-    models = load_models(ModelOptions(sam_type="tiny", sam_checkpoint=sam, xmem_checkpoint=xmem, device="cpu"))
-    return replace(models, refiner=Refiner(models.segmenter, RefineOptions(**REFINE_ALWAYS)))
+    return load_models(ModelOptions(sam_type="tiny", sam_checkpoint=sam, xmem_checkpoint=xmem, device="cpu"))
+
+
+def refine_every_frame(direction: str = "both"):
+    """RunOptions that refine every tracked mask (thresholds are per run)."""
+    from tam_core.options import RunOptions
+    from tam_core.refinement import RefineOptions
+
+    return RunOptions(direction=direction, refine=True, refine_options=RefineOptions(**REFINE_ALWAYS))

@@ -68,6 +68,7 @@ class CvatConnection:
 
         self.server = check_url(server)
         self.reconnect_s = float(reconnect_s)
+        self._gave_up = False  # set when an outage outlasted reconnect_s; cleared by the next answer
         self.retry_wait = retry_wait
         self._secrets = credentials.secrets()
         about = probe(self.server)
@@ -147,6 +148,7 @@ class CvatConnection:
         while True:
             try:
                 _, response = endpoint(*args, _parse_response=False, **kwargs)
+                self._gave_up = False
                 if outage is not None:
                     log.warning("CVAT reconnected after %.0f s", time.monotonic() - outage)
                 return response
@@ -157,11 +159,14 @@ class CvatConnection:
                 retry = idempotent or _refused(exc)
                 error = exc
             now = time.monotonic()
+            if self._gave_up:  # an outage already outlasted the window: clean-up calls try once, quietly
+                raise self._translate(error, what) from None
             if outage is None and retry and self.reconnect_s > 0:
                 outage = now
                 log.warning("CVAT unreachable since %s (%s while %s); retrying for up to %.0f s",
                             time.strftime("%H:%M:%S"), _failure(error), what, self.reconnect_s)
             if not retry or outage is None or now - outage >= self.reconnect_s:
+                self._gave_up = outage is not None
                 raise self._translate(error, what) from None
             log.debug("retrying after %s while %s", _failure(error), what)
             time.sleep(min(self.retry_wait * 2**attempt, MAX_WAIT_S, max(0.0, outage + self.reconnect_s - now)))

@@ -20,6 +20,7 @@ from tam_core.errors import PromptError
 from tam_core.models import ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 
+from .errors import CvatConnectionError
 from .lease import TaskLease
 from .lock import TaskLock
 from .prepare import Context, fingerprint, prepare
@@ -187,6 +188,7 @@ def _run(ctx: Context, models: Models | ModelOptions, options: CvatOptions, leas
     sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
                         job_id=options.job_id, frozen=ctx.frozen, prompted=prompted, lease=lease)
     progress = RunProgress(f"task {ctx.task.id}", enabled=options.progress)
+    finished = False
     try:
         loaded = _models(models)
         if changed is None:
@@ -200,7 +202,15 @@ def _run(ctx: Context, models: Models | ModelOptions, options: CvatOptions, leas
         # only a completed run moves the baseline; a pair a person touched meanwhile keeps it moving
         ctx.ledger.keyframes = _keyframe_record(ctx)
         ctx.ledger.fingerprint = None if sink.counts.touched else fingerprint(ctx, options, models)
+        finished = True
     finally:
-        sink.close()
         progress.close()
+        try:
+            sink.close()
+        except CvatConnectionError as exc:
+            if finished:
+                raise
+            # the connection is already lost: keep the error that stopped the run (each batch's digests were
+            # recorded on the server before its upload, so the re-run recognises what was written)
+            log.warning("could not save the run record after the run stopped: %s", exc)
     return result, sink.counts

@@ -14,14 +14,13 @@ import pytest
 from plugin.fiftyone import api
 from plugin.fiftyone import panel_logic as logic
 from plugin.fiftyone.convert import REFINED_ATTR
-from tam_core.options import RunOptions
 from tam_core.segmenters.cache import EmbeddingCache
 from tests.fiftyone.helpers import add_click, new_dataset, output_masks
-from tests.real_engine import refining_models
+from tests.real_engine import refine_every_frame, refining_models
 
 # (object, 0-based frame) clicks per tracked video: different objects and frames
 CLICKS = [[(1, 2), (2, 6)], [(3, 8), (1, 0)]]
-OPTIONS = RunOptions(direction="both", refine=True)
+OPTIONS = refine_every_frame()
 
 
 @pytest.fixture(scope="module")

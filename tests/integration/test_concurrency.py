@@ -16,11 +16,10 @@ import pytest
 
 from operators.interfaces import MemorySink
 from operators.track import track
-from tam_core.options import RunOptions
 from tam_core.segmenters.cache import EmbeddingCache
 from tam_core.types import Prompt
 from tam_core.video import open_video
-from tests.real_engine import refining_models
+from tests.real_engine import refine_every_frame, refining_models
 from tests.synthetic import make_video
 
 from .conftest import click_on
@@ -41,7 +40,7 @@ def run_track(models, video) -> MemorySink:
     prompts = [Prompt(2, 1, points=np.array([click_on(video, 2, 1)]), point_labels=np.array([1])),
                Prompt(8, 3, points=np.array([click_on(video, 8, 3)]), point_labels=np.array([1]))]
     sink = MemorySink()
-    track(open_video(video.frames), prompts, sink, models, RunOptions(direction="both", refine=True))
+    track(open_video(video.frames), prompts, sink, models, refine_every_frame())
     return sink
 
 
