@@ -54,13 +54,11 @@ class CvatConnection:
     """An authenticated connection to one CVAT server.
 
     Use as a context manager or call :meth:`close`. Once connected, an outage
-    (a server restart, a dropped connection, a 5xx) is bridged for up to
-    ``reconnect_s`` seconds: reads (GET) are retried, writes only while the
-    server refuses connections (the request never reached it); everything
-    else a write meets is an error at once (the caller's ledger makes a
-    re-run safe). One warning starts an outage and one line ends it; urllib3's
-    own retries (one "Retrying" log line each) are off. ``retry_wait``: the
-    first pause between attempts (doubling up to 2 s).
+    (a restart, a dropped connection, a 5xx) is bridged for up to ``reconnect_s``
+    seconds: reads are retried, writes only while the server refuses
+    connections (never reached it); a write meeting anything else fails at once
+    (the record makes a re-run safe). One warning starts an outage, one line
+    ends it; urllib3's retries are off. ``retry_wait``: the first pause (doubling up to 2 s).
     """
 
     def __init__(self, server: str, credentials: Credentials, reconnect_s: float = RECONNECT_S, retry_wait: float = 0.25):
