@@ -9,7 +9,7 @@ import sys
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "weights",
-        help="list, download and verify the official segmenter (SAM) / XMem checkpoints",
+        help="list, download and verify the official segmenter / tracker checkpoints (files and Hugging Face Hub repos)",
         description="Manage the checkpoint cache ($TAM_LABEL_CACHE, else ~/.cache/tam-label; --cache-dir overrides).",
     )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION")
@@ -34,10 +34,21 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _human(size: int | None) -> str:
-    if size is None:
-        return "~249 MB"  # XMem-s012: exact size not published
-    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
+def _human(ckpt) -> str:
+    if ckpt.size is None:
+        return "Hub repo" if ckpt.on_hub else "~249 MB"  # XMem-s012: exact size not published
+    return f"{ckpt.size / 1e9:.2f} GB" if ckpt.size >= 1e9 else f"{ckpt.size / 1e6:.0f} MB"
+
+
+def _cached(ckpt, cache_dir):
+    """The cached file or Hub snapshot folder of ``ckpt``, or None."""
+    from tam_core.weights import cached_path
+    from tam_core.weights.hub import local_snapshot
+
+    if ckpt.on_hub:
+        return local_snapshot(ckpt, cache_dir)
+    path = cached_path(ckpt, cache_dir)
+    return path if path.is_file() else None
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -45,26 +56,28 @@ def _list(args: argparse.Namespace) -> int:
 
     rows = []
     for name, ckpt in REGISTRY.items():
-        path = cached_path(ckpt, args.cache_dir)
-        if path.is_file():
-            state = str(path)
-        elif path.with_name(path.name + ".part").is_file():
+        found = _cached(ckpt, args.cache_dir)
+        if found is not None:
+            state = str(found)
+        elif not ckpt.on_hub and cached_path(ckpt, args.cache_dir).with_name(ckpt.filename + ".part").is_file():
             state = "partial download (run `tam-label weights download` to resume)"
         else:
             state = "not cached"
-        rows.append((name, ckpt.family, _human(ckpt.size), state))
-    width, fwidth = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
-    for name, family, size, state in rows:
-        print(f"{name:<{width}}  {family:<{fwidth}}  {size:>8}  {state}")
+        license_ = (ckpt.license or "") + (" (gated: accept it on the Hub, set HF_TOKEN)" if ckpt.gated else "")
+        rows.append((name, ckpt.family, _human(ckpt), license_ or "-", state))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        name, family, size, license_, state = row
+        print(f"{name:<{widths[0]}}  {family:<{widths[1]}}  {size:>8}  {license_:<{widths[3]}}  {state}")
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
-    from tam_core.weights import cached_path, get_checkpoint, resolve_checkpoint
+    from tam_core.weights import get_checkpoint, resolve_checkpoint
 
     ckpts = [get_checkpoint(n) for n in args.names]  # reject typos before downloading anything
     for ckpt in ckpts:
-        already = cached_path(ckpt, args.cache_dir).is_file()
+        already = _cached(ckpt, args.cache_dir) is not None
         path = resolve_checkpoint(ckpt.name, cache_dir=args.cache_dir, progress=not args.no_progress)
         print(f"{ckpt.name}: {'already cached' if already else 'downloaded'} {path}")
     return 0
@@ -73,32 +86,49 @@ def _download(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from tam_core.errors import CheckpointError
     from tam_core.weights import REGISTRY, cached_path, get_checkpoint, verify_checkpoint
+    from tam_core.weights.hub import verify_snapshot
 
     if args.names:
         ckpts = [get_checkpoint(n) for n in args.names]
     else:
-        ckpts = [c for c in REGISTRY.values() if cached_path(c, args.cache_dir).is_file()]
+        ckpts = [c for c in REGISTRY.values() if _cached(c, args.cache_dir) is not None]
         if not ckpts:
             print("no checkpoints are cached; nothing to verify (see `tam-label weights list`)")
             return 0
     failed = 0
     for ckpt in ckpts:
-        path = cached_path(ckpt, args.cache_dir)
+        path = _cached(ckpt, args.cache_dir) or cached_path(ckpt, args.cache_dir)
         try:
-            verify_checkpoint(ckpt, path, progress=sys.stderr.isatty())
+            if ckpt.on_hub:
+                if not path.is_dir():
+                    raise CheckpointError(f"{ckpt.name} is not cached; run `tam-label weights download {ckpt.name}`")
+                verify_snapshot(ckpt, path)
+            else:
+                verify_checkpoint(ckpt, path, progress=sys.stderr.isatty())
         except CheckpointError as exc:
             failed += 1
             print(f"{ckpt.name}: FAILED: {exc}")
             continue
-        how = "size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
+        if ckpt.on_hub:
+            how = "SHA-256 of each weights file against the Hub's"
+        else:
+            how = "size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
         print(f"{ckpt.name}: OK ({how}) {path}")
     return 1 if failed else 0
 
 
 def _path(args: argparse.Namespace) -> int:
     from tam_core.weights import cached_path, get_checkpoint
+    from tam_core.weights.hub import hub_cache_dir
 
-    path = cached_path(get_checkpoint(args.name), args.cache_dir)
+    ckpt = get_checkpoint(args.name)
+    if ckpt.on_hub:
+        found = _cached(ckpt, args.cache_dir)
+        print(found or f"{hub_cache_dir(args.cache_dir) or 'the Hugging Face cache'} ({ckpt.repo_id})")
+        if found is None:
+            print(f"(not downloaded yet: `tam-label weights download {args.name}`)", file=sys.stderr)
+        return 0
+    path = cached_path(ckpt, args.cache_dir)
     print(path)
     if not path.is_file():
         print(f"(not downloaded yet: `tam-label weights download {args.name}` or put the file there)", file=sys.stderr)

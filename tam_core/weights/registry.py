@@ -15,6 +15,7 @@ XMEM = Checkpoint(
     filename="XMem-s012.pth",
     url="https://github.com/hkchengrex/XMem/releases/download/v1.0/XMem-s012.pth",
     family="xmem",
+    license="MIT",  # hkchengrex/XMem's LICENSE (2024: MIT)
 )
 
 

@@ -46,6 +46,7 @@ SAM = SegmenterFamily(
             family="sam",
             size=2564550879,
             sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+            license="Apache-2.0",
             model_type="vit_h",
         ),
         Checkpoint(
@@ -55,6 +56,7 @@ SAM = SegmenterFamily(
             family="sam",
             size=1249524607,
             sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+            license="Apache-2.0",
             model_type="vit_l",
         ),
         Checkpoint(
@@ -64,6 +66,7 @@ SAM = SegmenterFamily(
             family="sam",
             size=375042383,
             sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+            license="Apache-2.0",
             model_type="vit_b",
         ),
     ),
