@@ -36,7 +36,9 @@ def add_parser(subparsers) -> None:
 
 def _human(ckpt) -> str:
     if ckpt.size is None:
-        return "Hub repo" if ckpt.on_hub else "~249 MB"  # XMem-s012: exact size not published
+        if ckpt.on_hub:
+            return "Hub repo"
+        return "~249 MB" if ckpt.family == "xmem" else "?"  # XMem-s012: exact size not published
     return f"{ckpt.size / 1e9:.2f} GB" if ckpt.size >= 1e9 else f"{ckpt.size / 1e6:.0f} MB"
 
 
@@ -112,7 +114,8 @@ def _verify(args: argparse.Namespace) -> int:
         if ckpt.on_hub:
             how = "SHA-256 of each weights file against the Hub's"
         else:
-            how = "size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
+            how = ("size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
+                   if ckpt.family == "xmem" else "a complete PyTorch archive (no published hash; keys checked on load)")
         print(f"{ckpt.name}: OK ({how}) {path}")
     return 1 if failed else 0
 

@@ -24,9 +24,10 @@ _extra: dict[str, SegmenterFamily] = {}  # families registered at run time (empt
 
 
 def _built_in() -> dict[str, SegmenterFamily]:
+    from tam_core.segmenters.efficientvit.family import EFFICIENTVIT_SAM
     from tam_core.segmenters.sam.family import SAM
 
-    return {f.name: f for f in (SAM,)}
+    return {f.name: f for f in (SAM, EFFICIENTVIT_SAM)}
 
 
 def families() -> dict[str, SegmenterFamily]:

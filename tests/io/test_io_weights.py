@@ -19,7 +19,8 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- registry ------------------------------------------------------------------------
 def test_registry_holds_the_official_files():
-    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"}
+    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"} | {
+        f"efficientvit_sam_{t}" for t in ("l0", "l1", "l2", "xl0", "xl1")}
     b = REGISTRY["sam_vit_b"]
     assert b.url == "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
     assert (b.size, b.model_type, b.family, b.flag) == (375042383, "vit_b", "sam", "--sam-checkpoint")
@@ -52,7 +53,7 @@ def test_missing_path_and_unknown_name(tmp_path):
         resolve_checkpoint(str(tmp_path / "missing.pth"))
     with pytest.raises(CheckpointError, match="checkpoint file not found"):
         resolve_checkpoint("weights/sam.pth")
-    with pytest.raises(CheckpointError, match="unknown checkpoint 'sam_vit_x': use one of sam_vit_b, sam_vit_h, sam_vit_l, xmem"):
+    with pytest.raises(CheckpointError, match="unknown checkpoint 'sam_vit_x': use one of efficientvit_sam_l0, .*, sam_vit_b, sam_vit_h, sam_vit_l, xmem"):
         resolve_checkpoint("sam_vit_x", cache_dir=tmp_path)
     with pytest.raises(CheckpointError, match="is a folder"):
         resolve_checkpoint(tmp_path)

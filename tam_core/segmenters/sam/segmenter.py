@@ -116,25 +116,28 @@ def build_sam(config: SamConfig):
     return sam.eval()
 
 
-def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False) -> None:
+def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False, label: str = "SAM") -> None:
     """Load a state dict file into ``sam`` strictly; any failure -> CheckpointError.
 
     ``assign`` takes the file's tensors as they are (for a model built on the
-    meta device)."""
+    meta device); ``label`` names the family in messages (SAM-layout families
+    such as EfficientViT-SAM load through here too)."""
     path = Path(checkpoint)
     if not path.is_file():
-        raise CheckpointError(f"SAM checkpoint {path} does not exist (expected a {what} checkpoint)")
+        raise CheckpointError(f"{label} checkpoint {path} does not exist (expected a {what} checkpoint)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, not a torch file at all
         raise CheckpointError(
-            f"SAM checkpoint {path} cannot be read ({type(exc).__name__}); the file is truncated or "
+            f"{label} checkpoint {path} cannot be read ({type(exc).__name__}); the file is truncated or "
             f"corrupt - expected a {what} checkpoint, download it again"
         ) from exc
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]  # some training scripts wrap the weights
+    for wrapper in ("model", "state_dict"):  # training scripts wrap the weights (EfficientViT-SAM: state_dict)
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+            break
     if not isinstance(state, dict):
-        raise CheckpointError(f"SAM checkpoint {path} holds a {type(state).__name__}, not a state dict "
+        raise CheckpointError(f"{label} checkpoint {path} holds a {type(state).__name__}, not a state dict "
                               f"(expected a {what} checkpoint)")
     try:
         sam.load_state_dict(state, strict=True, assign=assign)
@@ -142,7 +145,7 @@ def load_sam_state(sam, checkpoint: str | Path, what: str, assign: bool = False)
         first = str(exc).splitlines()
         detail = brief(first[1] if len(first) > 1 else first[0])
         raise CheckpointError(
-            f"SAM checkpoint {path} does not match the {what} architecture ({detail}); "
+            f"{label} checkpoint {path} does not match the {what} architecture ({detail}); "
             f"check the model type or the file"
         ) from exc
 
@@ -211,7 +214,8 @@ class SamSegmenter:
         if autocast_dtype is not None and self.device.type != "cuda":
             raise ConfigError("autocast fp16/bf16 is only supported on CUDA; use fp32 on the CPU")
         self.model = sam.to(self.device).eval()
-        self._transform = ResizeLongestSide(self.model.image_encoder.img_size)
+        # prompts live in the prompt encoder's frame (the image encoder's input for SAM)
+        self._transform = ResizeLongestSide(self.model.prompt_encoder.input_image_size[0])
         self.autocast_dtype = autocast_dtype
         self._count_lock = threading.Lock()
         self.encoder_calls = 0  # how many times the image encoder ran (tests, benchmarks)
