@@ -26,8 +26,9 @@ _extra: dict[str, SegmenterFamily] = {}  # families registered at run time (empt
 def _built_in() -> dict[str, SegmenterFamily]:
     from tam_core.segmenters.efficientvit.family import EFFICIENTVIT_SAM
     from tam_core.segmenters.sam.family import SAM
+    from tam_core.segmenters.sam2.family import SAM2
 
-    return {f.name: f for f in (SAM, EFFICIENTVIT_SAM)}
+    return {f.name: f for f in (SAM, EFFICIENTVIT_SAM, SAM2)}
 
 
 def families() -> dict[str, SegmenterFamily]:

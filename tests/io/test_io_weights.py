@@ -20,7 +20,8 @@ def leftovers(folder: Path) -> list[str]:
 # -- registry ------------------------------------------------------------------------
 def test_registry_holds_the_official_files():
     assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"} | {
-        f"efficientvit_sam_{t}" for t in ("l0", "l1", "l2", "xl0", "xl1")}
+        f"efficientvit_sam_{t}" for t in ("l0", "l1", "l2", "xl0", "xl1")} | {
+        f"sam2.1_hiera_{t}" for t in ("tiny", "small", "base_plus", "large")}
     b = REGISTRY["sam_vit_b"]
     assert b.url == "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
     assert (b.size, b.model_type, b.family, b.flag) == (375042383, "vit_b", "sam", "--sam-checkpoint")

@@ -162,6 +162,7 @@ def test_strict_loading_refuses_a_renamed_or_missing_key(tiny_checkpoint, tmp_pa
         load_efficientvit_sam("l0", tiny_checkpoint)  # right family, wrong type
 
 
+@pytest.mark.slow
 def test_load_models_builds_it_from_model_options(tiny_checkpoint, tmp_path):
     from tam_core.models import load_models
     from tam_core.segmenters.efficientvit import EfficientVitSamSegmenter
