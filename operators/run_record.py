@@ -129,10 +129,12 @@ def model_fingerprint(opts: Any) -> dict[str, str]:
     content digest, an official one by its registry name (its content is fixed
     and checked when downloaded), so the fingerprint is the same before and
     after the first download. Per-run settings (refinement thresholds, XMem
-    memory) are ``RunOptions`` and fingerprinted with them. Loads nothing."""
+    memory) are ``RunOptions`` and fingerprinted with them. "auto" is recorded
+    as the family:type it resolves to on this machine. Loads nothing."""
     from tam_core.fingerprint import file_digest
     from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family
 
+    opts = opts.resolved()  # "auto": the family:type this machine loads
     out = {"sam_type": opts.sam_type, "autocast": opts.autocast}
     if opts.segmenter_family != DEFAULT_FAMILY:  # records of SAM runs keep their fingerprint
         out["segmenter"] = opts.segmenter

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from tam_core.errors import ConfigError
+from tam_core.segmenters.auto import AUTO
 from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segmenter
 from tam_core.types import Segmenter, Tracker
 
@@ -47,7 +48,11 @@ class ModelOptions:
     and one of its types, e.g. "sam" + "vit_b" | "vit_l" | "vit_h", or a
     test-only type such as "tiny" (random weights; needs ``sam_checkpoint``).
     ``ModelOptions.for_segmenter("family:type", ...)`` builds it from one spec
-    and ``.segmenter`` gives it back.
+    and ``.segmenter`` gives it back. ``for_segmenter("auto")`` leaves the
+    choice to the machine (fast family on a CPU, most accurate on a GPU:
+    ``tam_core.segmenters.auto``); :meth:`resolved` fixes it, and the loader
+    and run records only ever see the resolved family:type. The default stays
+    "sam" + "vit_b" for Python callers; the CLI, FiftyOne and CVAT default to "auto".
     sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
     (the family's checkpoint for the type, e.g. ``sam_vit_b``, / ``xmem`` via
     tam_core.weights, cached in ``cache_dir`` or ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
@@ -67,25 +72,69 @@ class ModelOptions:
     segmenter_family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
+        if AUTO in (self.segmenter_family, self.sam_type):
+            if (self.segmenter_family, self.sam_type) != (AUTO, AUTO):
+                raise ConfigError('the machine\'s segmenter is chosen with "auto" alone, not as a family or a type')
+            if self.sam_checkpoint is not None:
+                raise ConfigError("a segmenter checkpoint file needs its architecture: choose --segmenter "
+                                  "family:type instead of auto")
+            self._check_autocast()
+            return
         family = get_family(self.segmenter_family)
         if self.sam_type not in family.all_types:
             raise ConfigError(f"unknown {family.title} model type {self.sam_type!r}: use one of {', '.join(family.all_types)}")
         if self.sam_type in family.test_types and self.sam_checkpoint is None:
             raise ConfigError(f"{family.title} type {self.sam_type!r} is a test architecture without official weights; "
                               "give its checkpoint file (--sam-checkpoint)")
+        self._check_autocast()
+
+    def _check_autocast(self) -> None:
         if self.autocast not in AUTOCAST:
             raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(AUTOCAST)}")
 
     @property
     def segmenter(self) -> str:
-        """The segmenter as "family:type" (e.g. "sam:vit_b")."""
-        return f"{self.segmenter_family}:{self.sam_type}"
+        """The segmenter as "family:type" (e.g. "sam:vit_b"), or "auto"."""
+        return AUTO if self.is_auto else f"{self.segmenter_family}:{self.sam_type}"
+
+    @property
+    def is_auto(self) -> bool:
+        """The segmenter is left to the machine (see :meth:`resolved`)."""
+        return self.segmenter_family == AUTO
 
     @classmethod
     def for_segmenter(cls, spec: str, **fields: Any) -> "ModelOptions":
-        """ModelOptions for a "family:type" spec (a bare type: the SAM family)."""
+        """ModelOptions for a "family:type" spec (a bare type: the SAM family),
+        or "auto": the machine's choice, fixed by :meth:`resolved`."""
+        if str(spec).strip() == AUTO:
+            return cls(sam_type=AUTO, segmenter_family=AUTO, **fields)
         family, model_type = parse_segmenter(spec)
         return cls(sam_type=model_type, segmenter_family=family, **fields)
+
+    def resolved(self) -> "ModelOptions":
+        """These options with "auto" replaced by the family:type that fits the
+        device (``tam_core.segmenters.auto``: a CPU gets the fast family, a GPU
+        the most accurate), said once per process in one log line; any other
+        choice is returned as is. THE resolver: :func:`get_models` and the run
+        records (``operators.run_record.model_fingerprint``) call it before
+        anything is cached, loaded or recorded. Imports torch for "auto" only."""
+        if not self.is_auto:
+            return self
+        from tam_core.segmenters.auto import announcement, log, machine_choice
+
+        device = check_device(self)
+        spec = machine_choice(device.type)
+        family, model_type = parse_segmenter(spec)
+        key = (spec, str(device))
+        with _announce_lock:
+            first = key not in _announced
+            _announced.add(key)
+        if first:
+            log.info(announcement(spec, device))
+        return replace(self, segmenter_family=family, sam_type=model_type)
+
+
+MACHINE_DEFAULT = ModelOptions.for_segmenter(AUTO)  # the entry points' default: the segmenter that fits the machine
 
 
 @runtime_checkable
@@ -160,7 +209,7 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     from tam_core.weights import resolve_checkpoint
     from tam_core.trackers.xmem import load_xmem
 
-    opts = ModelOptions() if opts is None else opts
+    opts = (ModelOptions() if opts is None else opts).resolved()
     device = check_device(opts)
     autocast = None if opts.autocast == "fp32" else opts.autocast
     family = get_family(opts.segmenter_family)
@@ -174,6 +223,8 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
 
 
 _lock = threading.Lock()
+_announce_lock = threading.Lock()
+_announced: set[tuple[str, str]] = set()  # (family:type, device) said once per process
 _cached: tuple[tuple[str, ModelOptions], Models] | None = None
 _loads = 0
 
@@ -191,6 +242,7 @@ def get_models(opts: ModelOptions | None = None) -> Models:
     opts = ModelOptions() if opts is None else opts
     if not isinstance(opts, ModelOptions):
         raise ConfigError(f"get_models takes tam_core.models.ModelOptions, not {type(opts).__name__}")
+    opts = opts.resolved()  # "auto" -> the machine's family:type before the cache key
     provider = os.environ.get(PROVIDER_ENV, "").strip()
     key = (provider, _cache_key(opts))
     with _lock:
@@ -243,6 +295,6 @@ def _provided(provider: str, opts: ModelOptions) -> Models:
 
 
 __all__ = [
-    "AUTOCAST", "PROVIDER_ENV", "LoadedModels", "ModelOptions", "Models",
+    "AUTOCAST", "MACHINE_DEFAULT", "PROVIDER_ENV", "LoadedModels", "ModelOptions", "Models",
     "check_device", "clear_models", "get_models", "load_count", "load_models",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # Sub-command modules (``<name>_cmd.py``), in the order ``--help`` lists them.
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _say_the_machines_choice()
     try:
         return int(args.func(args) or 0)
     except TamError as exc:
@@ -59,6 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tam-label: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+class _StderrLine(logging.Handler):
+    """The segmenter "auto" chose, as one ``tam-label:`` line on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"tam-label: {record.getMessage()}", file=sys.stderr)
+
+
+def _say_the_machines_choice() -> None:
+    from tam_core.segmenters.auto import log
+
+    if not any(isinstance(h, _StderrLine) for h in log.handlers):
+        log.addHandler(_StderrLine(logging.INFO))
+        log.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,9 @@
 ``tam_core.options.RunOptions`` (how to run).
 
 ``add_model_args(parser)`` adds: ``--sam-type {vit_b,vit_l,vit_h,tiny}`` or
-``--segmenter FAMILY:TYPE`` (choices from ``tam_core.segmenters.registry``),
+``--segmenter FAMILY:TYPE`` (choices from ``tam_core.segmenters.registry``;
+neither: "auto", the machine's choice, ``tam_core.segmenters.auto``, fixed when
+the models load and said on stderr in one line),
 ``--sam-checkpoint``, ``--xmem-checkpoint``, ``--cache-dir``, ``--offline``,
 ``--device``, ``--fp16`` / ``--bf16`` and ``--no-refine``. Parsing imports
 neither torch nor the models.
@@ -37,18 +39,21 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
     deprecated_sam_alias: also accept the old ``--sam TYPE`` spelling (hidden
     from --help), as ``tam-label cvat`` did before ``--sam-type``.
     """
+    from tam_core.segmenters.auto import AUTO, CPU_CHOICE, GPU_CHOICE
     from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, segmenter_choices
 
     g = parser.add_argument_group("models")
     sam = get_family(DEFAULT_FAMILY)
     types = sam.all_types
     which = g.add_mutually_exclusive_group()
-    which.add_argument("--sam-type", choices=types, default=sam.default_type,
-                       help=f"{sam.title} model: {', '.join(sam.types)} (the first is the default and fastest); "
+    which.add_argument("--sam-type", choices=types, default=None,
+                       help=f"{sam.title} model: {', '.join(sam.types)} (vit_b the fastest); "
                             f"test-only (random weights, needs --sam-checkpoint): {', '.join(sam.test_types)}")
-    which.add_argument("--segmenter", choices=segmenter_choices(include_test=True), default=None, metavar="FAMILY:TYPE",
+    which.add_argument("--segmenter", choices=[AUTO, *segmenter_choices(include_test=True)], default=None,
+                       metavar="FAMILY:TYPE",
                        help=f"the segmenter as family:type, one of {', '.join(segmenter_choices())} "
-                            "(--sam-type T is --segmenter sam:T)")
+                            f"(--sam-type T is --segmenter sam:T); default {AUTO}: {CPU_CHOICE} on a CPU, "
+                            f"{GPU_CHOICE} on a GPU (said on stderr at start-up)")
     if deprecated_sam_alias:
         g.add_argument("--sam", dest="sam_type", choices=types, default=argparse.SUPPRESS, action=_DeprecatedAlias,
                        new_flag="--sam-type", help=argparse.SUPPRESS)
@@ -80,7 +85,9 @@ def model_options(args: argparse.Namespace, **overrides) -> ModelOptions:
         device=args.device, cache_dir=args.cache_dir, autocast=args.autocast, download=not args.offline,
     )
     fields.update(overrides)
-    return ModelOptions.for_segmenter(getattr(args, "segmenter", None) or args.sam_type, **fields)
+    # no choice: the machine's ("auto"); a bare --sam-checkpoint keeps meaning a SAM vit_b file, as it always did
+    spec = getattr(args, "segmenter", None) or args.sam_type or ("vit_b" if args.sam_checkpoint else "auto")
+    return ModelOptions.for_segmenter(spec, **fields)
 
 
 def _check_file(flag: str, value: str) -> None:

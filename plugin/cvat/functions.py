@@ -59,9 +59,11 @@ class FunctionParams:
     ``create``): what to load (see :class:`tam_core.models.ModelOptions`) plus
     ``refine`` (SAM repairs weak tracked frames), ``multimask`` (one click lets
     SAM pick among its candidates) and ``max_live_trackers``. ``sam_type`` names
-    the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``)."""
+    the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``),
+    by default "auto" (``tam_core.segmenters.auto``: the fast family on a CPU,
+    SAM ViT-H on a GPU; a ``sam_checkpoint`` alone still means SAM vit_b)."""
 
-    sam_type: str = "vit_b"
+    sam_type: str = "auto"
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
     device: str = "auto"
@@ -93,7 +95,8 @@ class FunctionParams:
         """The ``tam_core.models.ModelOptions`` (validated, nothing loaded)."""
         from tam_core.models import ModelOptions
 
-        return ModelOptions.for_segmenter(self.sam_type, sam_checkpoint=self.sam_checkpoint,
+        spec = "vit_b" if self.sam_type == "auto" and self.sam_checkpoint else self.sam_type
+        return ModelOptions.for_segmenter(spec, sam_checkpoint=self.sam_checkpoint,
                                           xmem_checkpoint=self.xmem_checkpoint, device=self.device,
                                           cache_dir=self.cache_dir, autocast=self.autocast, download=self.download)
 

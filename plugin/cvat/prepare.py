@@ -104,6 +104,6 @@ def fingerprint(ctx: Context, options, models: Any) -> str:
         "decisions": sorted(map(str, ctx.ledger.deleted)),
         "ours": sorted([str(w), sorted(e.digest for e in es)] for w, es in ctx.ledger.masks.items()),
         "run": [options.run.direction, options.run.refine, options.run.multimask],
-        "models": repr(models) if isinstance(models, ModelOptions) else type(models).__name__,
+        "models": repr(models.resolved()) if isinstance(models, ModelOptions) else type(models).__name__,
     }
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -26,7 +26,7 @@ from operators.resume import pending_keyframes, resumable_track
 from operators.run_record import job_fingerprint, model_fingerprint
 from operators.track import TrackReport
 from tam_core.errors import PromptError, frame_label, frames_counted_from
-from tam_core.models import ModelOptions, Models, get_models
+from tam_core.models import MACHINE_DEFAULT, ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 from tam_core.types import Prompt
 
@@ -178,7 +178,7 @@ def track(
     prompt_field: str | Sequence[str] = DEFAULT_PROMPT_FIELD,
     label_field: str = DEFAULT_LABEL_FIELD,
     models: Models | None = None,
-    model_options: ModelOptions = ModelOptions(),
+    model_options: ModelOptions = MACHINE_DEFAULT,
     options: RunOptions = RunOptions(),
     progress: SampleProgress | None = None,
 ) -> list[SampleReport]:
@@ -198,7 +198,7 @@ def correct(
     prompt_field: str | Sequence[str] = DEFAULT_PROMPT_FIELD,
     label_field: str = DEFAULT_LABEL_FIELD,
     models: Models | None = None,
-    model_options: ModelOptions = ModelOptions(),
+    model_options: ModelOptions = MACHINE_DEFAULT,
     options: RunOptions = RunOptions(),
     progress: SampleProgress | None = None,
 ) -> list[SampleReport]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import fiftyone.core.models as fom
 
 from tam_core.errors import ConfigError
-from tam_core.models import ModelOptions, Models
+from tam_core.models import MACHINE_DEFAULT, ModelOptions, Models
 from tam_core.options import RunOptions
 
 from .api import DEFAULT_LABEL_FIELD, SampleReport, run_sample
@@ -34,7 +34,7 @@ class TrackAnythingModel(fom.Model, fom.SamplesMixin):
     the same as ``apply_model``'s ``label_field``.
     """
 
-    def __init__(self, model_options: ModelOptions = ModelOptions(), options: RunOptions = RunOptions(),
+    def __init__(self, model_options: ModelOptions = MACHINE_DEFAULT, options: RunOptions = RunOptions(),
                  models: Models | None = None, label_field: str = DEFAULT_LABEL_FIELD):
         fom.SamplesMixin.__init__(self)
         self.model_options = model_options

@@ -11,7 +11,7 @@ App server / delegated worker) > built-in defaults. Setting names:
 ================  ===========================  =====================================
 setting           secret / env var             meaning
 ================  ===========================  =====================================
-sam_type          TAM_LABEL_SAM_TYPE           vit_b | vit_l | vit_h, or family:type
+sam_type          TAM_LABEL_SAM_TYPE           auto | vit_b | vit_l | vit_h, or family:type
 sam_checkpoint    TAM_LABEL_SAM_CHECKPOINT     a local SAM .pth (e.g. fine-tuned)
 xmem_checkpoint   TAM_LABEL_XMEM_CHECKPOINT    a local XMem .pth
 cache_dir         TAM_LABEL_CACHE              where official weights are cached
@@ -20,7 +20,10 @@ device            TAM_LABEL_DEVICE             auto | cpu | cuda | cuda:N
 
 ``sam_type`` names the segmenter (``tam_core.segmenters.registry``): a SAM
 type, or ``family:type`` for another family; test-only types (``tiny``) are
-accepted here (with a checkpoint) but never offered in the form.
+accepted here (with a checkpoint) but never offered in the form. The default,
+``auto``, is the machine's choice (``tam_core.segmenters.auto``: the fast
+family on a CPU, SAM ViT-H on a GPU), resolved by ``get_models`` and said in
+the App server's log.
 
 Every entry point (operators, panel) turns these into one
 ``tam_core.models.ModelOptions`` and loads through
@@ -52,7 +55,7 @@ class ModelSettings:
     typed in settings or secrets, None for "not set" (official weights,
     default cache)."""
 
-    sam_type: str = "vit_b"
+    sam_type: str = "auto"
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
     cache_dir: str | None = None
@@ -96,24 +99,31 @@ def model_options(params: Mapping[str, Any], defaults: ModelSettings) -> ModelOp
         value = value.strip() if isinstance(value, str) else value
         return value or getattr(defaults, key)
 
-    return ModelOptions.for_segmenter(pick("sam_type") or "vit_b", sam_checkpoint=pick("sam_checkpoint"),
+    checkpoint = pick("sam_checkpoint")
+    spec = pick("sam_type") or "auto"
+    if spec == "auto" and checkpoint:
+        spec = "vit_b"  # a checkpoint file without a type has always meant SAM vit_b
+    return ModelOptions.for_segmenter(spec, sam_checkpoint=checkpoint,
                                       xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
                                       device=pick("device") or "auto")
 
 
 def segmenter_menu(default: str) -> tuple[list[str], str]:
-    """The App's segmenter choices and the selected one: the SAM types by name,
-    other families as ``family:type``, test-only types hidden
-    (``tam_core.segmenters.registry``). ``default`` (a setting) is listed even
-    when it is test-only, since a site configured it."""
+    """The App's segmenter choices and the selected one: "auto" (the machine's
+    choice) first, the SAM types by name, other families as ``family:type``,
+    test-only types hidden (``tam_core.segmenters.registry``). ``default`` (a
+    setting) is listed even when it is test-only, since a site configured it."""
     from tam_core.errors import ConfigError
+    from tam_core.segmenters.auto import AUTO
     from tam_core.segmenters.registry import DEFAULT_FAMILY, parse_segmenter, segmenter_choices
 
     def shown(spec: str) -> str:
         family, model_type = spec.split(":", 1)
         return model_type if family == DEFAULT_FAMILY else spec
 
-    choices = [shown(c) for c in segmenter_choices()]
+    choices = [AUTO] + [shown(c) for c in segmenter_choices()]
+    if default.strip() == AUTO:
+        return choices, AUTO
     try:
         chosen = shown(":".join(parse_segmenter(default)))
     except ConfigError:

@@ -43,7 +43,7 @@ def test_cli_runs_differing_in_run_flags_load_once_and_no_refine_never_refines(c
     ):
         assert cli(cvat, tid, "track", *extra) == 0
         assert said in capsys.readouterr().out
-        refiner = get_models(ModelOptions(device="cpu")).refiner
+        refiner = get_models(ModelOptions.for_segmenter("auto", device="cpu")).refiner  # the CLI's default
         assert refiner.calls == calls, extra
     assert load_count() - before == 1
 

@@ -41,7 +41,7 @@ def test_every_entry_point_loads_the_models_once(tmp_path):
     assert job.error is None, job.error
     ds.apply_model(TrackAnythingModel(), label_field="applied", prompt_field="frames.tam_prompts", skip_failures=False)
     assert load_count() - before == 1
-    assert _loaded_is(ModelOptions())
+    assert _loaded_is(ModelOptions.for_segmenter("auto"))  # every entry point's default: the machine's segmenter
     assert len(output_masks(s, "applied")) == 12
 
 
@@ -93,7 +93,7 @@ def test_refine_is_exactly_the_run_option_at_every_entry_point(tmp_path, monkeyp
     ds, (video,) = new_dataset(tmp_path)
     add_click(ds.first(), video, 1, 0)
     expected = list(range(1, 12)) if refine else []  # every tracked frame after the keyframe, or none
-    models = get_models(ModelOptions())  # the cached set every entry point below uses
+    models = get_models(ModelOptions.for_segmenter("auto"))  # the cached set every entry point below uses
     models.refiner.calls.clear()
     api.track(ds, options=RunOptions(direction="forward", refine=refine))
     assert models.refiner.calls == expected

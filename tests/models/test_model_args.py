@@ -25,10 +25,35 @@ def parse(*argv: str, alias: bool = False) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
-def test_defaults_are_the_option_types_defaults():
+def test_defaults_are_the_option_types_defaults_but_the_machines_segmenter():
     args = parse()
-    assert model_options(args) == ModelOptions()
+    assert model_options(args) == ModelOptions.for_segmenter("auto")  # resolved when loading, not when parsing
     assert run_options(args) == RunOptions()
+    assert model_options(parse("--segmenter", "sam:vit_b")) == ModelOptions()
+    assert model_options(parse("--segmenter", "auto")).is_auto
+    assert model_options(parse("--sam-type", "vit_l")).segmenter == "sam:vit_l"
+
+
+def test_the_cli_says_the_machines_choice_in_one_line(monkeypatch, capsys, tmp_path):
+    """The line comes when the models load (a dry run never looks at the device)."""
+    from plugin.cli import main
+    from tam_core import models
+
+    monkeypatch.setattr(models, "_announced", set())
+    monkeypatch.setenv("TAM_LABEL_MODEL_PROVIDER", "tests.providers:color_models")
+    assert main(["weights", "list", "--cache-dir", str(tmp_path)]) == 0  # installs the line's handler
+    capsys.readouterr()
+    models.get_models(model_options(parse("--device", "cpu")))
+    models.get_models(model_options(parse("--device", "cpu")))
+    assert capsys.readouterr().err.splitlines() == [
+        "tam-label: segmenter: efficientvit_sam:l0 (auto on cpu: fast on a CPU; choose another with --segmenter, "
+        "the FiftyOne segmenter setting or CVAT's sam_type)"]
+    models.clear_models()
+
+
+def test_a_bare_sam_checkpoint_still_means_sam_vit_b(tmp_path):
+    (tmp_path / "s.pth").write_bytes(b"")
+    assert model_options(parse("--sam-checkpoint", str(tmp_path / "s.pth"))).segmenter == "sam:vit_b"
 
 
 def test_every_flag_lands_in_its_field(tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ def test_a_registered_family_is_selectable_everywhere(capsys, tmp_path):
         assert ModelOptions.for_segmenter("toy:random", sam_checkpoint="x.pth").sam_type == "random"
         assert FunctionParams(sam_type="toy:small").model_options().segmenter == "toy:small"  # CVAT's -p sam_type
         choices, chosen = segmenter_menu("vit_b")
-        assert choices[:3] == ["vit_b", "vit_l", "vit_h"] and choices[-2:] == ["toy:small", "toy:large"]
+        assert choices[:4] == ["auto", "vit_b", "vit_l", "vit_h"] and choices[-2:] == ["toy:small", "toy:large"]
         assert "toy:random" not in choices and chosen == "vit_b"  # test-only types hidden
         assert REGISTRY["toy_small"].url == "https://example.invalid/toy_small.pth"
         assert main(["weights", "list", "--cache-dir", str(tmp_path)]) == 0
