@@ -20,6 +20,7 @@ mask. Frames where every object scores well never touch SAM.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -82,7 +83,7 @@ class Refiner:
 
     def refine_frame(self, frame_index: int, image: np.ndarray, probs: ObjectProbs,
                      histories: dict[int, ObjectHistory], options: RefineOptions = RefineOptions(),
-                     scored: FrameQuality | None = None) -> FrameRefinement:
+                     scored: FrameQuality | None = None, embeddings: Any = None) -> FrameRefinement:
         """Refine, where the score is low, every object on one frame.
 
         image: uint8 [H,W,3]; probs: the tracker's object id -> float32 [H,W]
@@ -90,7 +91,11 @@ class Refiner:
         ``histories`` (object id -> ObjectHistory) is only read: the caller
         records the final masks (``quality.update_histories``). ``scored``: this
         frame's ``score_frame`` result when the caller already has it.
-        Returns disjoint bool [H,W] masks for every id; the caller feeds
+        ``embeddings``: the caller's ``tam_core.segmenters.cache.EmbeddingCache``
+        keyed by frame index (the session's: a frame clicked or previewed in
+        this run is not encoded again, and a refined frame's embedding serves
+        the next click on it); the frame is encoded only when an object on it
+        is weak. Returns disjoint bool [H,W] masks for every id; the caller feeds
         ``refined`` masks back to the tracker (``tracker.amend``).
         """
         opts = options
@@ -107,7 +112,9 @@ class Refiner:
                 and np.count_nonzero(masks[oid]) >= opts.min_area]
         if weak and self.segmenter is not None:
             labels = probs.label_map()
-            embedding = self.segmenter.embed(image)  # once per frame, whatever the number of weak objects
+            # once per frame, whatever the number of weak objects; shared with the caller's clicks
+            embedding = (embeddings.embed(self.segmenter, frame_index, image) if embeddings is not None
+                         else self.segmenter.embed(image))
             for oid in weak:
                 mask = self._refine_object(embedding, frame_index, probs, labels, oid, masks, histories.get(oid), opts)
                 if mask is not None:

@@ -82,14 +82,16 @@ class TrackingSession:
     segmenter: turns clicks/boxes into masks (needed only for point/box
     prompts); refiner: ``tam_core.refinement.Refiner`` (anything with
     ``refine_frame(frame_index, image, probs: ObjectProbs, histories, options,
-    scored)`` returning ``masks`` and ``refined``), optional.
+    scored, embeddings)`` returning ``masks`` and ``refined``), optional.
 
     Every tracked mask is scored (``tam_core.refinement.quality``, calibrated by
     ``options.refine_options``) whether or not the run refines; the session
     keeps the objects' histories, and the refiner only decides what to do with
     a low score. The models are shared and
     stateless; the session keeps its own frames' embeddings (``embedding_cache``
-    frames, LRU), so re-prompting a frame does not re-encode it.
+    frames, LRU), shared by its clicks and its refiner, so no frame is encoded
+    twice for a prompt and a repair, and re-prompting a frame (a refined one
+    included) does not re-encode it.
     """
 
     def __init__(
@@ -327,7 +329,8 @@ class TrackingSession:
             given = np.zeros(self.size, bool)
             for m in inject.values():
                 given |= m
-            out = self.refiner.refine_frame(t, image, probs.restrict(tracked), histories, opts, scored)
+            out = self.refiner.refine_frame(t, image, probs.restrict(tracked), histories, opts, scored,
+                                            embeddings=self._embeddings)  # clicks and refinement share encodes
             refined = frozenset(int(o) for o in out.refined) & frozenset(tracked)
             for oid in refined:
                 masks[oid] = np.asarray(out.masks[oid], bool) & ~given

@@ -206,7 +206,7 @@ class FixingRefiner:
     def __init__(self, gt):
         self.gt, self.frames = gt, []
 
-    def refine_frame(self, t, image, probs, histories, options=None, scored=None):
+    def refine_frame(self, t, image, probs, histories, options=None, scored=None, embeddings=None):
         self.frames.append(t)
         masks = probs.hard_masks()
         refined = frozenset()

@@ -168,7 +168,7 @@ def test_refiner_repairs_and_amends_tracker(video, frames):
         def __init__(self):
             self.frames = []
 
-        def refine_frame(self, frame_index, image, probs, histories, options, scored):
+        def refine_frame(self, frame_index, image, probs, histories, options, scored, embeddings=None):
             self.frames.append(frame_index)
             # the session keeps the histories: up to the previous frame, keyframe first
             assert all(histories[oid].last_frame == frame_index - 1 for oid in probs.object_ids)
