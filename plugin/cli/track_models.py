@@ -17,6 +17,6 @@ def check_model_options(args: argparse.Namespace) -> Any:
 
     from .model_args import model_options
 
-    opts = model_options(args)
+    opts = model_options(args).resolved()  # "auto": the machine's segmenter, said in one line now
     check_device(opts)
     return opts
