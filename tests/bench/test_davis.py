@@ -259,7 +259,7 @@ def test_command_short_mode_reports_every_sequence_and_mode(tmp_path):
     out = tmp_path / "report.json"
 
     def loader(args):
-        assert args.sam_type == "vit_b" and args.no_refine  # the shared model flags are parsed
+        assert args.sam_type is None and args.segmenter is None and args.no_refine  # shared flags parsed (auto)
         return Doubles(ColorSegmenter(), ColorTrackerFactory())
 
     report = davis.main(["--davis", str(tmp_path), "--max-clicks", "2", "--max-frames", "5", "--no-refine",
