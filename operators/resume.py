@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -110,6 +110,7 @@ def resumable_track(
     on_start_over: Callable[[tuple[str, ...]], None] | None = None,
     changed: Iterable[tuple[int, int]] | None = None,
     stored: Mapping[tuple[int, int], tuple[np.ndarray, float]] | None = None,
+    embeddings: Any = None,
 ) -> JobReport:
     """Track ``prompts`` through ``frames`` into ``sink``, resuming the job its
     record holds when that job has the same ``fingerprint``.
@@ -137,6 +138,9 @@ def resumable_track(
     correction is refused (which spans are stale is unknown): track first.
     ``stored``: masks of unchanged keyframes from an earlier run, reused
     instead of segmenting them again (``operators.track.add_keyframes``).
+    ``embeddings``: the caller's embedding cache keyed by this video's frame
+    index (e.g. the App's preview cache, ``EmbeddingCache.scoped(path)``), so
+    frames already encoded for previews are not encoded again.
     """
     merged = merge_prompts(prompts, frames.num_frames, frames.size, max_object_id=max_object_id)
     previous = sink.load_record()
@@ -157,7 +161,7 @@ def resumable_track(
             record.finished = True
             sink.save_record(record)
         return JobReport(report, record, True, (), False, tuple(runs))
-    session = build_session(frames, load(), options)
+    session = build_session(frames, load(), options, embeddings)
     # segments clicks/boxes: a failure here leaves the sink untouched
     add_keyframes(session, merged, stored, changed or ())
     if changed is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,11 +18,14 @@ from .prompts import group_by_object, merge_prompts
 from .report import ObjectRecord, ObjectStats, TrackReport  # noqa: F401  (re-exported)
 
 
-def build_session(frames: FrameSource, models: Models, options: RunOptions = RunOptions()) -> TrackingSession:
+def build_session(frames: FrameSource, models: Models, options: RunOptions = RunOptions(),
+                  embeddings: Any = None) -> TrackingSession:
     """A ``TrackingSession`` over ``frames`` with ``models``' segmenter, tracker
     factory and refiner, running as ``options`` says (its direction is the
     session's default; ``refine=False`` never calls the refiner)."""
-    return TrackingSession(frames, models.tracker_factory, models.segmenter, refiner=models.refiner, options=options)
+    # embeddings: the caller's cache keyed by this video's frame index (e.g. the App's previews), shared
+    return TrackingSession(frames, models.tracker_factory, models.segmenter, refiner=models.refiner, options=options,
+                           **({} if embeddings is None else {"embedding_cache": embeddings}))
 
 
 def add_prompts(session: TrackingSession, frames: FrameSource, prompts: Iterable[Prompt]) -> list[Prompt]:

@@ -31,6 +31,7 @@ from tam_core.options import RunOptions
 from tam_core.types import Prompt
 
 from .convert import PROMPT_ATTR, SOURCE_ATTR, KeyframeTag, box_to_pixels, is_edited, is_ours, paste_mask, prompt_digest
+from .embeddings import app_embeddings
 from .prompt_reader import check_prompt_fields, field_name, frames_with, parse_fields, read_prompts, read_sourced
 from .review import read_records, review
 from .sink import FrameDetectionsSink, check_output_field, ensure_job_field
@@ -155,7 +156,8 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
         fingerprint = job_fingerprint(video, p.prompts, options, model_fingerprint(model_options))
         rep = resumable_track(video, p.prompts, sink, load, options, fingerprint, redo_finished=True, progress=cb,
                               changed=sorted(p.changed) if only_changes else None,
-                              stored=p.stored if only_changes else None).track
+                              stored=p.stored if only_changes else None,
+                              embeddings=app_embeddings().scoped(sample.filepath)).track  # the panel's previews
         sink.close()
         return SampleReport(sample.id, sample.filepath, rep)
 

@@ -6,7 +6,6 @@ tested directly."""
 from __future__ import annotations
 
 import base64
-import functools
 import io
 from typing import Any
 
@@ -18,6 +17,7 @@ from tam_core.types import Prompt
 
 from .api import DEFAULT_LABEL_FIELD, DEFAULT_PROMPT_FIELD, read_prompts
 from .convert import box_to_pixels, paste_mask
+from .embeddings import APP_CACHE_SIZE, app_embeddings
 
 COLORS = np.array([(255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0), (220, 64, 220), (0, 210, 210)], np.uint8)
 
@@ -87,16 +87,15 @@ def clear_clicks(sample: Any, frame_number: int, object_id: int, field: str = DE
         sample.save()
 
 
-PREVIEW_CACHE_SIZE = 8  # frames whose embeddings the App keeps for previews (clicking on one frame re-encodes nothing)
+PREVIEW_CACHE_SIZE = APP_CACHE_SIZE
 
 
-@functools.cache
 def preview_cache() -> EmbeddingCache:
-    """The App's one cache of preview embeddings, keyed by (video path, frame):
+    """The App's one cache of embeddings, keyed by (video path, frame):
     panel events of several videos and users share it from FiftyOne's threads
-    (it is thread-safe and re-encodes a key whose pixels or model changed).
-    Made on first use, not at import."""
-    return EmbeddingCache(PREVIEW_CACHE_SIZE)
+    (it is thread-safe and re-encodes a key whose pixels or model changed),
+    and so do this process's tracking runs (``embeddings.app_embeddings``)."""
+    return app_embeddings()
 
 
 def preview_mask(sample: Any, frame_number: int, object_id: int, segmenter: Any, image: np.ndarray,

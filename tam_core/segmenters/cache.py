@@ -74,5 +74,23 @@ class EmbeddingCache:
         with self._lock:
             self._entries.clear()
 
+    def scoped(self, scope: Hashable) -> "ScopedEmbeddings":
+        """A view of this cache whose keys are ``(scope, key)``: a session over
+        one video (keys = frame indices) can share the cache of a caller that
+        keys by ``(video path, frame)``, e.g. the FiftyOne App's previews."""
+        return ScopedEmbeddings(self, scope)
 
-__all__ = ["EmbeddingCache", "image_digest"]
+
+class ScopedEmbeddings:
+    """``embed(segmenter, key, image)`` through ``cache`` under ``(scope, key)``
+    (see :meth:`EmbeddingCache.scoped`)."""
+
+    def __init__(self, cache: EmbeddingCache, scope: Hashable) -> None:
+        self.cache = cache
+        self.scope = scope
+
+    def embed(self, segmenter: Any, key: Hashable, image: np.ndarray) -> Any:
+        return self.cache.embed(segmenter, (self.scope, key), image)
+
+
+__all__ = ["EmbeddingCache", "ScopedEmbeddings", "image_digest"]

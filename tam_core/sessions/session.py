@@ -89,7 +89,8 @@ class TrackingSession:
     keeps the objects' histories, and the refiner only decides what to do with
     a low score. The models are shared and
     stateless; the session keeps its own frames' embeddings (``embedding_cache``
-    frames, LRU), shared by its clicks and its refiner, so no frame is encoded
+    frames, LRU; or a caller's cache keyed by this video's frame index, e.g.
+    ``EmbeddingCache.scoped(video path)``), shared by its clicks and its refiner, so no frame is encoded
     twice for a prompt and a repair, and re-prompting a frame (a refined one
     included) does not re-encode it.
     """
@@ -101,7 +102,7 @@ class TrackingSession:
         segmenter: Segmenter | None = None,
         refiner: Any = None,
         options: RunOptions = RunOptions(),
-        embedding_cache: int = 4,
+        embedding_cache: Any = 4,
     ):
         self.frames = frames
         self.tracker_factory = tracker_factory
@@ -111,7 +112,8 @@ class TrackingSession:
         self.num_frames = int(frames.num_frames)
         self.size = (int(frames.size[0]), int(frames.size[1]))
         self._objects: dict[int, _Object] = {}
-        self._embeddings = EmbeddingCache(embedding_cache)  # keyed by this video's frame index
+        # keyed by this video's frame index; a caller's cache (e.g. EmbeddingCache.scoped) is shared as given
+        self._embeddings = embedding_cache if hasattr(embedding_cache, "embed") else EmbeddingCache(embedding_cache)
         # Keyframes whose spans must be (re)tracked by the next propagate().
         self._dirty: set[tuple[int, int]] = set()
         # Direction of the last completed propagation (None: nothing tracked yet).

@@ -65,3 +65,21 @@ def test_previews_reuse_the_frames_embedding_and_never_another_videos(tmp_path):
     assert np.array_equal(first, again) and iou(first, videos[0].mask(3, 1)) > 0.8
     assert iou(other, videos[1].mask(3, 2)) > 0.8
     assert logic.preview_cache() is logic.preview_cache()  # one App-wide cache, made on first use
+
+
+def test_a_previewed_frame_is_not_encoded_again_when_the_video_is_tracked(tmp_path):
+    """Previews and tracking runs of one process share the App's cache keyed by
+    (video path, frame): the keyframe the panel previewed is not encoded again."""
+    from plugin.fiftyone import api
+    from tests.fiftyone.helpers import add_click as add_object_click
+    from tests.fiftyone.providers import color_models
+
+    ds, (video,) = new_dataset(tmp_path)
+    s = ds.first()
+    add_object_click(s, video, 1, 3)  # object 1 clicked on FiftyOne frame 4
+    models = color_models(None)
+    seg = models.segmenter
+    logic.preview_mask(s, 4, 1, seg, logic.read_frame(s, 4))
+    assert seg.embed_calls == 1
+    (report,) = api.track(ds, models=models)
+    assert report.report is not None and seg.embed_calls == 1  # the run segmented frame 4 from the preview's embedding
