@@ -166,19 +166,13 @@ def make_video(
 
 
 def write_h264(path: str | Path, frames: np.ndarray, fps: float = 10.0) -> Path:
-    """Write frames uint8 [T,H,W,3] RGB as an H.264 (yuv420p) mp4 and return the path.
+    """Write frames uint8 [T,H,W,3] RGB as an H.264 (yuv420p) mp4 with the
+    project's one writer (``tam_core.video.write_video``); H and W must be even."""
+    from tam_core.video import write_video
 
-    Uses ``tam_core.video.write_video`` when it exists, else PyAV directly.
-    H and W must be even (yuv420p).
-    """
     path = Path(path)
-    try:
-        from tam_core.video import write_video  # type: ignore[attr-defined]
-    except ImportError:
-        write_video = None
-    if write_video is not None:
-        write_video(path, frames, fps)
-        return path
+    write_video(path, frames, fps)
+    return path
     import av
     from fractions import Fraction
 

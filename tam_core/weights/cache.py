@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from tam_core.errors import CheckpointError
@@ -94,12 +95,15 @@ def verify_checkpoint(
 ) -> Path:
     """Check that ``path`` is the complete, intact ``ckpt``; return the path.
 
-    Checks the size (when known), then the SHA-256 (when known and ``full_hash``),
-    else the archive structure. Raises :class:`CheckpointError` saying what is wrong
+    Checks the size (when known), then the SHA-256 (when known and ``full_hash``;
+    for weights we record no digest of, the one the server published at
+    download, kept in the file's note), else the archive structure. Raises :class:`CheckpointError` saying what is wrong
     and to delete and re-download the file.
     """
     ckpt = get_checkpoint(ckpt) if isinstance(ckpt, str) else ckpt
     path = Path(path)
+    if not ckpt.sha256 and published_digest(path):  # the digest the server published when we downloaded it
+        ckpt = replace(ckpt, sha256=published_digest(path))
     if not path.is_file():
         raise CheckpointError(f"checkpoint {ckpt.name} not found at {path}; run `tam-label weights download {ckpt.name}`")
     size = path.stat().st_size
@@ -116,7 +120,7 @@ def verify_checkpoint(
                 f"{path} has SHA-256 {actual[:12]}..., expected {ckpt.sha256[:12]}... for {ckpt.name} "
                 f"(corrupt or a different file); delete it and run `tam-label weights download {ckpt.name}` again"
             )
-        write_note(path, actual)
+        write_note(path, actual, published=_note(path).get("published", False))
     elif not ckpt.sha256:
         _check_structure(ckpt, path)
         if ckpt.family == "xmem":
@@ -160,19 +164,36 @@ def note_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
-def write_note(path: Path, sha256: str) -> None:
+def write_note(path: Path, sha256: str, published: bool = False) -> None:
+    """Remember that ``path`` (this size and mtime) hashed to ``sha256``;
+    ``published``: the digest is the one the server published at download (the
+    Hugging Face Hub's ``X-Linked-Etag``), the only one known for the file."""
     st = path.stat()
+    note = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256, "published": bool(published)}
     try:
-        note_path(path).write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}))
+        note_path(path).write_text(json.dumps(note))
     except OSError:
         pass  # a read-only cache still works, it just re-hashes
 
 
+def _note(path: Path) -> dict:
+    try:
+        return json.loads(note_path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def published_digest(path: Path) -> str | None:
+    """The SHA-256 the server published for ``path`` when it was downloaded, or None."""
+    note = _note(path)
+    return note.get("sha256") if note.get("published") else None
+
+
 def verified_before(ckpt: Checkpoint, path: Path) -> bool:
     """True when the note says this exact file (size, mtime) already hashed right."""
+    note = _note(path)
     try:
-        note = json.loads(note_path(path).read_text())
         st = path.stat()
-    except (OSError, ValueError):
+    except OSError:
         return False
-    return note.get("sha256") == ckpt.sha256 and note.get("size") == st.st_size and note.get("mtime_ns") == st.st_mtime_ns
+    return bool(note) and note.get("sha256") == (ckpt.sha256 or published_digest(path)) and note.get("size") == st.st_size and note.get("mtime_ns") == st.st_mtime_ns

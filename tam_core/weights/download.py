@@ -7,6 +7,8 @@ Range request, and is renamed into place only once verified.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 from tam_core.errors import CheckpointError, WeightsUnavailableError
@@ -37,6 +39,7 @@ def download_checkpoint(
     from tqdm import tqdm
 
     ckpt = get_checkpoint(ckpt) if isinstance(ckpt, str) else ckpt
+    recorded = ckpt.sha256
     dest = cached_path(ckpt, cache_dir)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +58,9 @@ def download_checkpoint(
             response = requests.get(ckpt.url, stream=True, timeout=timeout, headers=headers)
         except requests.RequestException as exc:
             raise _unavailable(ckpt, dest, _short_reason(exc)) from None
+        # Files on the Hugging Face Hub carry the SHA-256 and size the Hub
+        # published for them (LFS) on the redirect: use them when we recorded none.
+        ckpt = _with_published_digest(ckpt, response)
         with response:
             if offset and response.status_code == 416:  # .part already complete (or bogus)
                 pass
@@ -97,8 +103,25 @@ def download_checkpoint(
         os.replace(part, dest)  # atomic: the final name only ever holds a verified file
         note_path(part).unlink(missing_ok=True)
         if ckpt.sha256:
-            write_note(dest, ckpt.sha256)
+            write_note(dest, ckpt.sha256, published=ckpt.sha256 != recorded)
     return dest
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _with_published_digest(ckpt: Checkpoint, response) -> Checkpoint:
+    """``ckpt`` with the Hub's ``X-Linked-Etag`` (SHA-256) / ``X-Linked-Size``
+    filled in where we recorded none (they are on the Hub's redirect response)."""
+    if ckpt.sha256 and ckpt.size:
+        return ckpt
+    for r in [*getattr(response, "history", []), response]:
+        etag = str(r.headers.get("X-Linked-Etag", "")).strip('"W/ ').lower()
+        if _SHA256.fullmatch(etag):
+            size = r.headers.get("X-Linked-Size", "")
+            return replace(ckpt, sha256=ckpt.sha256 or etag,
+                           size=ckpt.size or (int(size) if size.isdigit() else None))
+    return ckpt
 
 
 def _short_reason(exc: Exception) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from tam_core.errors import CheckpointError, WeightsUnavailableError
-from tam_core.weights.cache import cached_path, verified_before, verify_checkpoint
+from tam_core.weights.cache import cached_path, published_digest, verified_before, verify_checkpoint
 from tam_core.weights.download import download_checkpoint
 from tam_core.weights.hub import is_snapshot_folder, resolve_snapshot
 from tam_core.weights.registry import REGISTRY, Checkpoint, get_checkpoint
@@ -56,7 +56,7 @@ def resolve_checkpoint(
         return resolve_snapshot(ckpt, cache_dir=cache_dir, download=download, progress=progress)
     dest = cached_path(ckpt, cache_dir)
     if dest.is_file():
-        if ckpt.sha256 and verified_before(ckpt, dest):
+        if (ckpt.sha256 or published_digest(dest)) and verified_before(ckpt, dest):
             return verify_checkpoint(ckpt, dest, full_hash=False)
         return verify_checkpoint(ckpt, dest, progress=progress)
     if not download:

@@ -73,18 +73,14 @@ class Check:
 
     # -- setup --------------------------------------------------------------------------
     def create_task(self, video) -> int:
-        import av
+        import tempfile
 
-        buf = io.BytesIO()
-        with av.open(buf, "w", format="mp4") as c:
-            st = c.add_stream("libx264", rate=10)
-            st.height, st.width = video.size
-            st.pix_fmt = "yuv420p"
-            for frame in video.frames:
-                for p in st.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    c.mux(p)
-            for p in st.encode():
-                c.mux(p)
+        from tam_core.video import write_video
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_video(f"{tmp}/clip.mp4", video.frames, fps=10)
+            with open(f"{tmp}/clip.mp4", "rb") as f:
+                buf = io.BytesIO(f.read())
         labels = [{"name": "car", "attributes": [{"name": "negative", "input_type": "checkbox", "mutable": True,
                                                   "values": ["false"], "default_value": "false"}]},
                   {"name": "ball"}, {"name": "dog"}]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from plugin.fiftyone.convert import detection_digest, is_edited, is_ours, mask_to_detection
-from tests.synthetic import make_video
+from tests.synthetic import make_video, write_h264
 
 URL = os.environ.get("CVAT_REAL_URL")
 USER = os.environ.get("CVAT_REAL_USER", "admin")
@@ -20,26 +20,12 @@ PASSWORD = os.environ.get("CVAT_REAL_PASSWORD", "admin12345")
 LABELS = {1: "car", 2: "ball"}
 
 
-def write_mp4(video, path) -> None:
-    import av
-
-    with av.open(str(path), "w", format="mp4") as c:
-        st = c.add_stream("libx264", rate=10)
-        st.height, st.width = video.size
-        st.pix_fmt = "yuv420p"
-        for frame in video.frames:
-            for p in st.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                c.mux(p)
-        for p in st.encode():
-            c.mux(p)
-
-
 def tracked_dataset(tmp_path, video):
     """A video sample with frames.tam as plugin.fiftyone writes it (mask_to_detection)."""
     import fiftyone as fo
 
     path = tmp_path / "clip.mp4"
-    write_mp4(video, path)
+    write_h264(path, video.frames, fps=10)
     ds = fo.Dataset()
     sample = fo.Sample(filepath=str(path))
     ds.add_sample(sample)
