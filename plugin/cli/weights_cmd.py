@@ -88,6 +88,7 @@ def _download(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from tam_core.errors import CheckpointError
     from tam_core.weights import REGISTRY, cached_path, get_checkpoint, verify_checkpoint
+    from tam_core.weights.cache import published_digest
     from tam_core.weights.hub import verify_snapshot
 
     if args.names:
@@ -113,9 +114,13 @@ def _verify(args: argparse.Namespace) -> int:
             continue
         if ckpt.on_hub:
             how = "SHA-256 of each weights file against the Hub's"
+        elif ckpt.sha256:
+            how = "size and SHA-256"
+        elif published_digest(path):
+            how = "SHA-256 the server published at download"
         else:
-            how = ("size and SHA-256" if ckpt.sha256 else "size and layout of XMem's weights (no published hash)"
-                   if ckpt.family == "xmem" else "a complete PyTorch archive (no published hash; keys checked on load)")
+            how = ("size and layout of XMem's weights (no published hash)" if ckpt.family == "xmem"
+                   else "a complete PyTorch archive (no published hash; keys checked on load)")
         print(f"{ckpt.name}: OK ({how}) {path}")
     return 1 if failed else 0
 

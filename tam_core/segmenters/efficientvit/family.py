@@ -28,10 +28,11 @@ def _mask_to_logits(mask: Any) -> Any:
 
 
 def _checkpoint(model_type: str) -> Checkpoint:
-    # Sizes and SHA-256 digests: not published by MIT Han Lab (the Hub shows its
-    # LFS digests, which we could not read from here), and no independent record
-    # of these exact files was found, so they are checked structurally (a complete
-    # torch archive) and by the strict load of every key and shape instead.
+    # Sizes and SHA-256 digests: not published by MIT Han Lab and no independent
+    # record of these exact files was found, so none is recorded here. The Hub
+    # publishes each LFS file's SHA-256 and size on the download's redirect
+    # (X-Linked-Etag / X-Linked-Size): tam_core.weights checks the download and
+    # every later verify against those; the strict load checks every key and shape.
     return Checkpoint(name=f"efficientvit_sam_{model_type}", filename=f"efficientvit_sam_{model_type}.pt",
                       url=_URL.format(model_type), family="efficientvit_sam", license="Apache-2.0",
                       model_type=model_type)
