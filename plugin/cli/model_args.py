@@ -96,8 +96,11 @@ def _check_file(flag: str, value: str) -> None:
     from tam_core.errors import CheckpointError
 
     path = Path(value).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return  # a Hugging Face model folder (config.json + safetensors): the Hub families' local weights
     if path.is_dir():
-        raise CheckpointError(f"{flag} {path} is a folder; pass the .pth file inside it")
+        raise CheckpointError(f"{flag} {path} is a folder; pass the .pth file inside it (or a Hugging Face "
+                              "model folder holding config.json)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path} ({flag}); check the path")
 

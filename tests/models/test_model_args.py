@@ -147,3 +147,12 @@ def test_every_command_that_loads_models_has_the_same_model_flags():
     for name, p in commands.items():
         assert {f: _flag(p, f) for f in MODEL_FLAGS} == reference, name
         assert any("--sam" in a.option_strings for a in p._actions) == (name in ("cvat track", "cvat fix")), name
+
+
+def test_a_hugging_face_model_folder_is_a_checkpoint_other_folders_are_not(tmp_path):
+    hf = tmp_path / "sam2_tiny"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert model_options(parse("--segmenter", "sam2:tiny", "--sam-checkpoint", str(hf))).sam_checkpoint == str(hf)
+    with pytest.raises(CheckpointError, match="is a folder; pass the .pth file inside it"):
+        model_options(parse("--sam-checkpoint", str(tmp_path)))
