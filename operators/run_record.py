@@ -131,7 +131,7 @@ def model_fingerprint(opts: Any) -> dict[str, str]:
     after the first download. Per-run settings (refinement thresholds, XMem
     memory) are ``RunOptions`` and fingerprinted with them. "auto" is recorded
     as the family:type it resolves to on this machine. Loads nothing."""
-    from tam_core.fingerprint import file_digest
+    from tam_core.fingerprint import file_digest, files_digest
     from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family
 
     opts = opts.resolved()  # "auto": the family:type this machine loads
@@ -142,7 +142,9 @@ def model_fingerprint(opts: Any) -> dict[str, str]:
     for family, given in (("sam", opts.sam_checkpoint), ("xmem", opts.xmem_checkpoint)):
         path = Path(given).expanduser() if given is not None else None
         out[f"{family}_checkpoint"] = (f"official:{official[family]()}" if path is None
-                                       else file_digest(path) if path.is_file() else str(path))
+                                       else file_digest(path) if path.is_file()
+                                       else files_digest(sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors")))
+                                       if path.is_dir() else str(path))  # a Hugging Face folder by its content
     return out
 
 

@@ -81,3 +81,17 @@ def test_fiftyone_and_cvat_default_to_auto_and_accept_overrides():
     assert FunctionParams().model_options().is_auto
     assert FunctionParams(sam_type="sam2:hiera_small").model_options().segmenter == "sam2:hiera_small"
     assert FunctionParams(sam_checkpoint="tuned.pth").model_options().segmenter == "sam:vit_b"
+
+
+def test_run_records_fingerprint_a_model_folder_by_its_content(tmp_path):
+    from operators.run_record import model_fingerprint
+
+    folder = tmp_path / "sam2"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights")
+    opts = ModelOptions.for_segmenter("sam2:tiny", sam_checkpoint=folder, device="cpu")
+    before = model_fingerprint(opts)
+    assert before["segmenter"] == "sam2:tiny" and before["sam_checkpoint"] != str(folder)
+    (folder / "model.safetensors").write_bytes(b"other weights")
+    assert model_fingerprint(opts)["sam_checkpoint"] != before["sam_checkpoint"]
