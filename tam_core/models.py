@@ -213,6 +213,7 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     device = check_device(opts)
     autocast = None if opts.autocast == "fp32" else opts.autocast
     family = get_family(opts.segmenter_family)
+    family.check_installed()  # a missing package is one line before any download
     sam_path = resolve_checkpoint(opts.sam_checkpoint or family.checkpoint(opts.sam_type).name,
                                   cache_dir=opts.cache_dir, download=opts.download)
     xmem_path = resolve_checkpoint(opts.xmem_checkpoint or "xmem", cache_dir=opts.cache_dir, download=opts.download)

@@ -20,16 +20,28 @@ GPU_CHOICE = "sam:vit_h"
 log = logging.getLogger("tam_label.segmenter")  # the CLI shows it on stderr
 
 
-def machine_choice(device_type: str) -> str:
-    """The "family:type" the auto choice means on a device of this type ("cpu", "cuda", ...)."""
-    return CPU_CHOICE if device_type == "cpu" else GPU_CHOICE
+FALLBACK_CPU_CHOICE = "sam:vit_b"  # without the fast family's package (extra "fast"): SAM's fastest
+
+
+def machine_choice(device_type: str, fast_installed: bool | None = None) -> str:
+    """The "family:type" the auto choice means on a device of this type ("cpu",
+    "cuda", ...); on a CPU without the fast family's package, SAM ViT-B
+    (``fast_installed``: None looks it up)."""
+    if device_type != "cpu":
+        return GPU_CHOICE
+    if fast_installed is None:
+        from tam_core.segmenters.registry import get_family, parse_segmenter
+
+        fast_installed = get_family(parse_segmenter(CPU_CHOICE)[0]).installed
+    return CPU_CHOICE if fast_installed else FALLBACK_CPU_CHOICE
 
 
 def announcement(spec: str, device: object) -> str:
     """The one start-up line that says what "auto" chose and how to choose otherwise."""
-    why = "fast on a CPU" if spec == CPU_CHOICE else "the most accurate, on a GPU"
+    why = {CPU_CHOICE: "fast on a CPU", GPU_CHOICE: "the most accurate, on a GPU"}.get(
+        spec, "the fast family needs pip install 'tam-label[fast]'")
     return (f"segmenter: {spec} (auto on {device}: {why}; choose another with --segmenter, "
             "the FiftyOne segmenter setting or CVAT's sam_type)")
 
 
-__all__ = ["AUTO", "CPU_CHOICE", "GPU_CHOICE", "announcement", "machine_choice"]
+__all__ = ["AUTO", "CPU_CHOICE", "FALLBACK_CPU_CHOICE", "GPU_CHOICE", "announcement", "machine_choice"]

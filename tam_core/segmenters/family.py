@@ -29,7 +29,9 @@ class SegmenterFamily:
     autocast_dtype) -> a ``tam_core.types.Segmenter`` (imports the heavy code
     when called); mask_to_logits(mask bool [H,W]) -> this family's mask prompt
     for the official architectures (a loaded segmenter's own method is the one
-    to use: it knows its architecture).
+    to use: it knows its architecture). requires / extra: the Python modules
+    its loader needs and the ``tam-label`` extra that installs them
+    (:meth:`check_installed`).
     """
 
     name: str
@@ -41,6 +43,8 @@ class SegmenterFamily:
     mask_to_logits: Callable[[Any], Any]
     test_types: tuple[str, ...] = ()
     label: str = ""
+    requires: tuple[str, ...] = ()  # modules the loader imports (checked before any download)
+    extra: str = ""  # the pip extra that installs them ("fast" -> tam-label[fast])
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name or not self.types:
@@ -63,6 +67,20 @@ class SegmenterFamily:
     @property
     def all_types(self) -> tuple[str, ...]:
         return self.types + self.test_types
+
+    @property
+    def installed(self) -> bool:
+        """Every module in ``requires`` can be imported (looked up, not imported)."""
+        import importlib.util
+
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
+
+    def check_installed(self) -> None:
+        """ConfigError in one line, before any download or load, when a module is missing."""
+        if not self.installed:
+            how = f"pip install 'tam-label[{self.extra}]'" if self.extra else f"pip install {' '.join(self.requires)}"
+            raise ConfigError(f"the {self.title} segmenter needs {', '.join(self.requires)}: {how} "
+                              "(or choose another with --segmenter)")
 
     def checkpoint(self, model_type: str) -> Checkpoint:
         """The official weights of ``model_type`` (ConfigError for a test type)."""

@@ -95,3 +95,26 @@ def test_run_records_fingerprint_a_model_folder_by_its_content(tmp_path):
     assert before["segmenter"] == "sam2:tiny" and before["sam_checkpoint"] != str(folder)
     (folder / "model.safetensors").write_bytes(b"other weights")
     assert model_fingerprint(opts)["sam_checkpoint"] != before["sam_checkpoint"]
+
+
+def test_without_the_fast_package_auto_falls_back_and_an_explicit_choice_says_what_to_install(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from tam_core.segmenters.auto import announcement
+    from tam_core.segmenters.efficientvit import EFFICIENTVIT_SAM
+    from tam_core.segmenters.registry import registered
+
+    assert machine_choice("cpu", fast_installed=False) == "sam:vit_b" and machine_choice("cuda", False) == GPU_CHOICE
+    assert "pip install 'tam-label[fast]'" in announcement("sam:vit_b", "cpu")
+    assert EFFICIENTVIT_SAM.installed  # the test environment has every extra
+    missing = replace(EFFICIENTVIT_SAM, name="evsam_missing", requires=("no_such_module_xyz",),
+                      checkpoints=tuple(replace(c, family="evsam_missing", name=c.name + "_m")
+                                        for c in EFFICIENTVIT_SAM.checkpoints))
+    asked = []
+    monkeypatch.setattr("tam_core.weights.resolve_checkpoint", lambda name, **kw: asked.append(name))
+    with registered(missing):
+        with pytest.raises(ConfigError) as err:
+            models.load_models(ModelOptions.for_segmenter("evsam_missing:l0", device="cpu"))
+    assert str(err.value) == ("the EfficientViT-SAM segmenter needs no_such_module_xyz: pip install "
+                              "'tam-label[fast]' (or choose another with --segmenter)")
+    assert asked == []  # before any download

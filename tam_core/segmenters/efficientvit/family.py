@@ -48,6 +48,8 @@ EFFICIENTVIT_SAM = SegmenterFamily(
     load=_load,
     mask_to_logits=_mask_to_logits,
     checkpoints=tuple(_checkpoint(t) for t in OFFICIAL_TYPES),
+    requires=("efficientsam",),
+    extra="fast",
 )
 
 __all__ = ["EFFICIENTVIT_SAM", "INPUT_SIZES"]

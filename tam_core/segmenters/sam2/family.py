@@ -51,6 +51,8 @@ SAM2 = SegmenterFamily(
     load=_load,
     mask_to_logits=_mask_to_logits,
     checkpoints=tuple(_checkpoint(t) for t in TYPES),
+    requires=("transformers", "huggingface_hub", "safetensors"),
+    extra="hf",
 )
 
 __all__ = ["SAM2", "TYPES"]
