@@ -25,13 +25,21 @@ def fake_registry(server):
         yield ckpt
 
 
+def row(out: str, name: str) -> list[str]:
+    """The fields after ``name`` on its line of `tam-label weights list`."""
+    lines = [line.split() for line in out.splitlines() if line.split()[:1] == [name]]
+    assert len(lines) == 1, out
+    return lines[0][1:]
+
+
 def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
     cache = str(tmp_path)
     assert main(["weights", "list", "--cache-dir", cache]) == 0
     out = capsys.readouterr().out
-    assert "sam_vit_b  sam     375 MB  Apache-2.0  not cached" in out  # every row names its license
-    assert "fake_sam   fake      1 MB  -           not cached" in out
-    assert "xmem       xmem   ~249 MB  MIT         not cached" in out
+    assert row(out, "sam_vit_b") == ["sam", "375", "MB", "Apache-2.0", "not", "cached"]  # every row names its license
+    assert row(out, "fake_sam") == ["fake", "1", "MB", "-", "not", "cached"]
+    assert row(out, "xmem") == ["xmem", "~249", "MB", "MIT", "not", "cached"]
+    assert row(out, "sam2.1_hiera_tiny") == ["sam2.1", "Hub", "repo", "Apache-2.0", "not", "cached"]
 
     assert main(["weights", "path", "fake_sam", "--cache-dir", cache]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "fake_sam_0123.pth")
@@ -43,7 +51,7 @@ def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
     assert "already cached" in capsys.readouterr().out
 
     assert main(["weights", "list", "--cache-dir", cache]) == 0
-    assert f"fake_sam   fake      1 MB  -           {tmp_path / 'fake_sam_0123.pth'}" in capsys.readouterr().out
+    assert row(capsys.readouterr().out, "fake_sam") == ["fake", "1", "MB", "-", str(tmp_path / "fake_sam_0123.pth")]
 
     assert main(["weights", "verify", "--cache-dir", cache]) == 0  # every cached one
     assert capsys.readouterr().out.startswith("fake_sam: OK (size and SHA-256)")

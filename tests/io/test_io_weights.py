@@ -19,14 +19,15 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- registry ------------------------------------------------------------------------
 def test_registry_holds_the_official_files():
-    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"}
+    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"} | {
+        f"sam2.1_hiera_{t}" for t in ("tiny", "small", "base_plus", "large")}
     b = REGISTRY["sam_vit_b"]
     assert b.url == "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
     assert (b.size, b.model_type, b.family, b.flag) == (375042383, "vit_b", "sam", "--sam-checkpoint")
     assert REGISTRY["sam_vit_h"].size == 2564550879 and REGISTRY["sam_vit_l"].size == 1249524607
     assert REGISTRY["xmem"].url.endswith("/v1.0/XMem-s012.pth") and REGISTRY["xmem"].flag == "--xmem-checkpoint"
     for ckpt in REGISTRY.values():
-        assert ckpt.url.rsplit("/", 1)[1] == ckpt.filename
+        assert ckpt.url.rsplit("/", 1)[1] == ckpt.filename or ckpt.url == f"https://huggingface.co/{ckpt.repo_id}"
         assert ckpt.sha256 is None or len(ckpt.sha256) == 64
 
 
@@ -52,7 +53,7 @@ def test_missing_path_and_unknown_name(tmp_path):
         resolve_checkpoint(str(tmp_path / "missing.pth"))
     with pytest.raises(CheckpointError, match="checkpoint file not found"):
         resolve_checkpoint("weights/sam.pth")
-    with pytest.raises(CheckpointError, match="unknown checkpoint 'sam_vit_x': use one of sam_vit_b, sam_vit_h, sam_vit_l, xmem"):
+    with pytest.raises(CheckpointError, match="unknown checkpoint 'sam_vit_x': use one of .*sam_vit_b, sam_vit_h, sam_vit_l, xmem"):
         resolve_checkpoint("sam_vit_x", cache_dir=tmp_path)
     with pytest.raises(CheckpointError, match="is a folder"):
         resolve_checkpoint(tmp_path)
