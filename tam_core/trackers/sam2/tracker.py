@@ -126,7 +126,7 @@ class Sam2Tracker:
         if self.session is None:
             self.session = self._new_session()
         self._t += 1
-        inputs = self._proc(images=image, return_tensors="pt")
+        inputs = self._proc(images=image if image.flags.writeable else image.copy(), return_tensors="pt")
         self._pixels = inputs.pixel_values[0].to(self._device)
         if masks:
             self._add_masks(masks)
