@@ -174,12 +174,15 @@ def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
     from tam_core.fingerprint import video_fingerprint
 
     size = [int(frames.size[0]), int(frames.size[1])]
-    return Fingerprint({
+    parts = {
         "video": digest([video_fingerprint(frames), int(frames.num_frames), size]),
         "prompts": prompts_digest(prompts),
         "options": digest({k: v for k, v in asdict(options).items() if k != "batch_size"}),
         "models": digest(dict(models or {})),
-    })
+    }
+    if (models or {}).get("tracker"):  # the engine, readable in the record (XMem runs keep their old fingerprint)
+        parts["tracker"] = str(models["tracker"])
+    return Fingerprint(parts)
 
 
 __all__ = ["Fingerprint", "RECORD_VERSION", "RunRecord", "digest", "job_fingerprint", "load_record_file",
