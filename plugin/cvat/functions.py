@@ -59,11 +59,15 @@ class FunctionParams:
     ``create``): what to load (see :class:`tam_core.models.ModelOptions`) plus
     ``refine`` (SAM repairs weak tracked frames), ``multimask`` (one click lets
     SAM pick among its candidates) and ``max_live_trackers``. ``sam_type`` names
-    the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``)."""
+    the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``);
+    ``tracker`` the tracking engine (``xmem``, ``sam2.1:TYPE``;
+    ``tam_core.trackers.registry``) and ``tracker_checkpoint`` its local weights."""
 
     sam_type: str = "vit_b"
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
+    tracker: str = "xmem"
+    tracker_checkpoint: str | None = None
     device: str = "auto"
     cache_dir: str | None = None
     autocast: str = "fp32"
@@ -94,7 +98,8 @@ class FunctionParams:
         from tam_core.models import ModelOptions
 
         return ModelOptions.for_segmenter(self.sam_type, sam_checkpoint=self.sam_checkpoint,
-                                          xmem_checkpoint=self.xmem_checkpoint, device=self.device,
+                                          xmem_checkpoint=self.xmem_checkpoint, tracker=self.tracker,
+                                          tracker_checkpoint=self.tracker_checkpoint, device=self.device,
                                           cache_dir=self.cache_dir, autocast=self.autocast, download=self.download)
 
 
