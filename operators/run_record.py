@@ -125,27 +125,45 @@ def prompts_digest(prompts: Sequence[Prompt]) -> str:
 
 def model_fingerprint(opts: Any) -> dict[str, str]:
     """What identifies a ``tam_core.models.ModelOptions``' results: the segmenter
-    (family and type), precision, and each checkpoint: a given file by its
+    (family and type), the tracker (any but XMem named), precision, and each checkpoint: a given file by its
     content digest, an official one by its registry name (its content is fixed
     and checked when downloaded), so the fingerprint is the same before and
     after the first download. Per-run settings (refinement thresholds, XMem
     memory) are ``RunOptions`` and fingerprinted with them. "auto" is recorded
     as the family:type it resolves to on this machine. Loads nothing."""
-    from tam_core.fingerprint import file_digest, files_digest
+    from tam_core.fingerprint import file_digest
     from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family
+    from tam_core.trackers.registry import get_family as get_tracker_family
+    from tam_core.trackers.registry import parse_tracker
 
     opts = opts.resolved()  # "auto": the family:type this machine loads
     out = {"sam_type": opts.sam_type, "autocast": opts.autocast}
     if opts.segmenter_family != DEFAULT_FAMILY:  # records of SAM runs keep their fingerprint
         out["segmenter"] = opts.segmenter
-    official = {"sam": lambda: get_family(opts.segmenter_family).checkpoint(opts.sam_type).name, "xmem": lambda: "xmem"}
-    for family, given in (("sam", opts.sam_checkpoint), ("xmem", opts.xmem_checkpoint)):
+    tracker_family, tracker_type = parse_tracker(getattr(opts, "tracker", "xmem"))
+    # records of XMem runs keep their fingerprint ("xmem_checkpoint"); another engine is another run
+    tracker_key = "xmem" if tracker_family == "xmem" else "tracker"
+    if tracker_family != "xmem":
+        out["tracker"] = f"{tracker_family}:{tracker_type}"
+    official = {"sam": lambda: get_family(opts.segmenter_family).checkpoint(opts.sam_type).name,
+                tracker_key: lambda: get_tracker_family(tracker_family).checkpoint(tracker_type).name}
+    tracker_given = getattr(opts, "tracker_weights", getattr(opts, "xmem_checkpoint", None))
+    for family, given in (("sam", opts.sam_checkpoint), (tracker_key, tracker_given)):
         path = Path(given).expanduser() if given is not None else None
         out[f"{family}_checkpoint"] = (f"official:{official[family]()}" if path is None
-                                       else file_digest(path) if path.is_file()
-                                       else files_digest(sorted(path.glob("*.json")) + sorted(path.glob("*.safetensors")))
-                                       if path.is_dir() else str(path))  # a Hugging Face folder by its content
+                                       else file_digest(path) if path.is_file() else _folder_digest(path))
     return out
+
+
+def _folder_digest(path: Path) -> str:
+    """A Hugging Face folder (config + weights) by its files' content; anything else by its name."""
+    from tam_core.fingerprint import files_digest
+
+    if not path.is_dir():
+        return str(path)
+    files = sorted(p for p in path.iterdir()
+                   if p.is_file() and p.suffix in (".json", ".safetensors") and not p.name.startswith("."))
+    return files_digest(files) if files else str(path)
 
 
 def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
@@ -158,12 +176,15 @@ def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
     from tam_core.fingerprint import video_fingerprint
 
     size = [int(frames.size[0]), int(frames.size[1])]
-    return Fingerprint({
+    parts = {
         "video": digest([video_fingerprint(frames), int(frames.num_frames), size]),
         "prompts": prompts_digest(prompts),
         "options": digest({k: v for k, v in asdict(options).items() if k != "batch_size"}),
         "models": digest(dict(models or {})),
-    })
+    }
+    if (models or {}).get("tracker"):  # the engine, readable in the record (XMem runs keep their old fingerprint)
+        parts["tracker"] = str(models["tracker"])
+    return Fingerprint(parts)
 
 
 __all__ = ["Fingerprint", "RECORD_VERSION", "RunRecord", "digest", "job_fingerprint", "load_record_file",

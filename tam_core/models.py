@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 from tam_core.errors import ConfigError
 from tam_core.segmenters.auto import AUTO
 from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segmenter
+from tam_core.trackers.registry import DEFAULT_TRACKER, parse_tracker
+from tam_core.trackers.registry import get_family as get_tracker_family
 from tam_core.types import Segmenter, Tracker
 
 if TYPE_CHECKING:  # pragma: no cover
     from tam_core.refinement import Refiner
-    from tam_core.trackers.xmem.config import XMemConfig
 
 PROVIDER_ENV = "TAM_LABEL_MODEL_PROVIDER"
 AUTOCAST = ("fp32", "fp16", "bf16")
@@ -53,9 +54,15 @@ class ModelOptions:
     ``tam_core.segmenters.auto``); :meth:`resolved` fixes it, and the loader
     and run records only ever see the resolved family:type. The default stays
     "sam" + "vit_b" for Python callers; the CLI, FiftyOne and CVAT default to "auto".
-    sam_checkpoint / xmem_checkpoint: a file path or None for the official weights
-    (the family's checkpoint for the type, e.g. ``sam_vit_b``, / ``xmem`` via
-    tam_core.weights, cached in ``cache_dir`` or ``$TAM_LABEL_CACHE``). device: "auto" | "cpu" | "cuda" | "cuda:N".
+    tracker: the tracking engine as "family:type" of ``tam_core.trackers.registry``
+    ("xmem" = "xmem:s012", the default; "sam2:hiera_tiny" | "hiera_small" |
+    "hiera_base_plus" | "hiera_large", SAM 2.1; a bare family name means its default type), stored normalised.
+    sam_checkpoint / tracker_checkpoint: a file (or, for Hugging Face engines, a
+    folder) or None for the official weights (the family's checkpoint for the
+    type, e.g. ``sam_vit_b``, ``xmem``, ``sam2.1_hiera_tiny`` via
+    tam_core.weights, cached in ``cache_dir`` or ``$TAM_LABEL_CACHE``);
+    ``xmem_checkpoint`` is the older name of ``tracker_checkpoint`` for XMem
+    (either may be given, not both). device: "auto" | "cpu" | "cuda" | "cuda:N".
     autocast: "fp32" | "fp16" | "bf16" (half precision on CUDA only).
     download: fetch missing official weights (False: cache or local files only).
     Per-run settings (refinement on/off and its thresholds, XMem's memory
@@ -70,8 +77,19 @@ class ModelOptions:
     autocast: str = "fp32"
     download: bool = True
     segmenter_family: str = DEFAULT_FAMILY
+    tracker: str = DEFAULT_TRACKER
+    tracker_checkpoint: str | Path | None = None
 
     def __post_init__(self) -> None:
+        family_name, tracker_type = parse_tracker(self.tracker)
+        object.__setattr__(self, "tracker", f"{family_name}:{tracker_type}")
+        if self.xmem_checkpoint is not None and (
+                family_name != "xmem" or self.tracker_checkpoint not in (None, self.xmem_checkpoint)):
+            raise ConfigError("--xmem-checkpoint is XMem's weights; give this tracker's with --tracker-checkpoint")
+        tracker_family = get_tracker_family(family_name)
+        if tracker_type in tracker_family.test_types and self.tracker_weights is None:
+            raise ConfigError(f"{tracker_family.title} type {tracker_type!r} is a test architecture without official "
+                              "weights; give its checkpoint (--tracker-checkpoint PATH)")
         if AUTO in (self.segmenter_family, self.sam_type):
             if (self.segmenter_family, self.sam_type) != (AUTO, AUTO):
                 raise ConfigError('the machine\'s segmenter is chosen with "auto" alone, not as a family or a type')
@@ -91,6 +109,12 @@ class ModelOptions:
     def _check_autocast(self) -> None:
         if self.autocast not in AUTOCAST:
             raise ConfigError(f"unknown autocast {self.autocast!r}: use one of {', '.join(AUTOCAST)}")
+
+    @property
+    def tracker_weights(self) -> str | Path | None:
+        """The tracker's checkpoint given (``tracker_checkpoint``, or XMem's
+        older ``xmem_checkpoint``); None: the official weights."""
+        return self.tracker_checkpoint if self.tracker_checkpoint is not None else self.xmem_checkpoint
 
     @property
     def segmenter(self) -> str:
@@ -164,27 +188,12 @@ class Models(Protocol):
 
 @dataclass(frozen=True)
 class LoadedModels:
-    """SAM + XMem as loaded by :func:`load_models` (satisfies :class:`Models`)."""
+    """A segmenter and a tracker as loaded by :func:`load_models` (satisfies :class:`Models`)."""
 
     segmenter: Segmenter
     tracker_factory: Callable[..., Tracker]
     refiner: Refiner | None
     device: Any  # torch.device
-
-
-@dataclass(frozen=True)
-class _TrackerFactory:
-    """Every call builds a fresh tracker over the one shared, already loaded
-    network, with the caller's memory settings (``RunOptions.xmem_config``)."""
-
-    network: Any
-    device: Any
-    autocast: str | None
-
-    def __call__(self, config: XMemConfig | None = None) -> Tracker:
-        from tam_core.trackers.xmem import XMemTracker
-
-        return XMemTracker(self.network, config, device=self.device, autocast_dtype=self.autocast)
 
 
 def check_device(opts: ModelOptions) -> Any:
@@ -202,12 +211,12 @@ def check_device(opts: ModelOptions) -> Any:
 
 def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     """Resolve the checkpoints (downloading official weights when allowed), load
-    SAM and XMem once on the chosen device, and wire the refiner to SAM.
+    the segmenter and the tracker once on the chosen device, and wire the
+    refiner to the segmenter.
 
     Uncached: entry points call :func:`get_models` instead."""
     from tam_core.refinement import Refiner
     from tam_core.weights import resolve_checkpoint
-    from tam_core.trackers.xmem import load_xmem
 
     opts = (ModelOptions() if opts is None else opts).resolved()
     device = check_device(opts)
@@ -216,10 +225,12 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     family.check_installed()  # a missing package is one line before any download
     sam_path = resolve_checkpoint(opts.sam_checkpoint or family.checkpoint(opts.sam_type).name,
                                   cache_dir=opts.cache_dir, download=opts.download)
-    xmem_path = resolve_checkpoint(opts.xmem_checkpoint or "xmem", cache_dir=opts.cache_dir, download=opts.download)
+    tracker_family, tracker_type = parse_tracker(opts.tracker)
+    trackers = get_tracker_family(tracker_family)
+    tracker_path = resolve_checkpoint(opts.tracker_weights or trackers.checkpoint(tracker_type).name,
+                                      cache_dir=opts.cache_dir, download=opts.download)
     segmenter = family.load(opts.sam_type, sam_path, device, autocast)
-    network = load_xmem(xmem_path, device)
-    factory = _TrackerFactory(network, device, autocast)
+    factory = trackers.load(tracker_type, tracker_path, device, autocast)
     return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter), device=device)
 
 
@@ -267,7 +278,8 @@ def _same_file(value: str | os.PathLike | None) -> str | os.PathLike | None:
 
 def _cache_key(opts: ModelOptions) -> ModelOptions:
     return replace(opts, sam_checkpoint=_same_file(opts.sam_checkpoint),
-                   xmem_checkpoint=_same_file(opts.xmem_checkpoint), cache_dir=_same_file(opts.cache_dir))
+                   tracker_checkpoint=_same_file(opts.tracker_weights), xmem_checkpoint=None,
+                   cache_dir=_same_file(opts.cache_dir))
 
 
 def load_count() -> int:

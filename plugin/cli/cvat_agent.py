@@ -54,7 +54,8 @@ def function_parameters(args: argparse.Namespace) -> list[str]:
 
     segmenter = opts.sam_type if opts.segmenter_family == DEFAULT_FAMILY else opts.segmenter
     params = FunctionParams(sam_type=segmenter, sam_checkpoint=path(opts.sam_checkpoint),
-                            xmem_checkpoint=path(opts.xmem_checkpoint), device=opts.device,
+                            xmem_checkpoint=path(opts.xmem_checkpoint), tracker=opts.tracker,
+                            tracker_checkpoint=path(opts.tracker_checkpoint), device=opts.device,
                             cache_dir=path(opts.cache_dir), autocast=opts.autocast, download=opts.download,
                             refine=run.refine, max_live_trackers=args.max_live_trackers)
     out = []

@@ -6,7 +6,8 @@
 ``--segmenter FAMILY:TYPE`` (choices from ``tam_core.segmenters.registry``;
 neither: "auto", the machine's choice, ``tam_core.segmenters.auto``, fixed when
 the models load and said on stderr in one line),
-``--sam-checkpoint``, ``--xmem-checkpoint``, ``--cache-dir``, ``--offline``,
+``--sam-checkpoint``, ``--tracker`` (choices from ``tam_core.trackers.registry``),
+``--tracker-checkpoint``, ``--xmem-checkpoint``, ``--cache-dir``, ``--offline``,
 ``--device``, ``--fp16`` / ``--bf16`` and ``--no-refine``. Parsing imports
 neither torch nor the models.
 """
@@ -59,6 +60,15 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
                        new_flag="--sam-type", help=argparse.SUPPRESS)
     g.add_argument("--sam-checkpoint", default=None, metavar="PATH",
                    help="local SAM checkpoint (.pth) instead of the cached/downloaded official weights")
+    from tam_core.trackers.registry import tracker_choices
+
+    g.add_argument("--tracker", default="xmem", metavar="FAMILY[:TYPE]",
+                   choices=["xmem", "sam2", *tracker_choices(include_test=True)],
+                   help=f"the tracking engine: {', '.join(tracker_choices())} (default xmem; sam2 = SAM 2.1 "
+                        "hiera_tiny, needs the hf extra)")
+    g.add_argument("--tracker-checkpoint", default=None, metavar="PATH",
+                   help="local tracker weights instead of the official ones: XMem's .pth, or SAM 2.1's "
+                        "Hugging Face folder (config.json + model.safetensors)")
     g.add_argument("--xmem-checkpoint", default=None, metavar="PATH",
                    help="local XMem checkpoint (.pth) instead of the cached/downloaded official weights")
     g.add_argument("--cache-dir", default=None, metavar="DIR",
@@ -77,11 +87,14 @@ def model_options(args: argparse.Namespace, **overrides) -> ModelOptions:
     """What to load, from the flags of :func:`add_model_args` (validated, and
     given checkpoint files must exist; loads nothing). ``overrides`` set other
     ModelOptions fields (e.g. ``xmem_config``)."""
-    for flag, value in (("--sam-checkpoint", args.sam_checkpoint), ("--xmem-checkpoint", args.xmem_checkpoint)):
+    tracker_checkpoint = getattr(args, "tracker_checkpoint", None)
+    for flag, value in (("--sam-checkpoint", args.sam_checkpoint), ("--xmem-checkpoint", args.xmem_checkpoint),
+                        ("--tracker-checkpoint", tracker_checkpoint)):
         if value is not None:
             _check_file(flag, value)
     fields = dict(
         sam_checkpoint=args.sam_checkpoint, xmem_checkpoint=args.xmem_checkpoint,
+        tracker=getattr(args, "tracker", None) or "xmem", tracker_checkpoint=tracker_checkpoint,
         device=args.device, cache_dir=args.cache_dir, autocast=args.autocast, download=not args.offline,
     )
     fields.update(overrides)
@@ -95,12 +108,14 @@ def _check_file(flag: str, value: str) -> None:
 
     from tam_core.errors import CheckpointError
 
+    from tam_core.weights.hub import is_snapshot_folder
+
     path = Path(value).expanduser()
-    if path.is_dir() and (path / "config.json").is_file():
-        return  # a Hugging Face model folder (config.json + safetensors): the Hub families' local weights
+    if is_snapshot_folder(path):
+        return  # a Hugging Face model folder (config.json + weights)
     if path.is_dir():
-        raise CheckpointError(f"{flag} {path} is a folder; pass the .pth file inside it (or a Hugging Face "
-                              "model folder holding config.json)")
+        raise CheckpointError(f"{flag} {path} is a folder without config.json; pass the .pth file inside it "
+                              "(or, for Hugging Face weights, the folder holding config.json)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path} ({flag}); check the path")
 

@@ -61,11 +61,15 @@ class FunctionParams:
     SAM pick among its candidates) and ``max_live_trackers``. ``sam_type`` names
     the segmenter: a SAM type or ``family:type`` (``tam_core.segmenters.registry``),
     by default "auto" (``tam_core.segmenters.auto``: the fast family on a CPU,
-    SAM ViT-H on a GPU; a ``sam_checkpoint`` alone still means SAM vit_b)."""
+    SAM ViT-H on a GPU; a ``sam_checkpoint`` alone still means SAM vit_b);
+    ``tracker`` the tracking engine (``xmem``, ``sam2:TYPE``: SAM 2.1;
+    ``tam_core.trackers.registry``) and ``tracker_checkpoint`` its local weights."""
 
     sam_type: str = "auto"
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
+    tracker: str = "xmem"
+    tracker_checkpoint: str | None = None
     device: str = "auto"
     cache_dir: str | None = None
     autocast: str = "fp32"
@@ -97,7 +101,8 @@ class FunctionParams:
 
         spec = "vit_b" if self.sam_type == "auto" and self.sam_checkpoint else self.sam_type
         return ModelOptions.for_segmenter(spec, sam_checkpoint=self.sam_checkpoint,
-                                          xmem_checkpoint=self.xmem_checkpoint, device=self.device,
+                                          xmem_checkpoint=self.xmem_checkpoint, tracker=self.tracker,
+                                          tracker_checkpoint=self.tracker_checkpoint, device=self.device,
                                           cache_dir=self.cache_dir, autocast=self.autocast, download=self.download)
 
 

@@ -69,16 +69,21 @@ def _model_inputs(ctx, inputs) -> bool:
                      description="A local .pth (e.g. fine-tuned); blank: the official weights")
     xmem = inputs.str("xmem_checkpoint", default=d.xmem_checkpoint, label="XMem checkpoint",
                       description="A local .pth; blank: the official weights")
+    engines, engine = settings.tracker_menu(d.tracker)
+    inputs.enum("tracker", engines, default=engine, label="Tracker", view=types.DropdownView(),
+                description="xmem: the CPU choice; sam2: SAM 2.1 (a GPU recommended; needs tam-label[hf])")
+    tracker_ckpt = inputs.str("tracker_checkpoint", default=d.tracker_checkpoint, label="Tracker checkpoint",
+                              description="Local tracker weights (SAM 2.1: a Hugging Face folder); blank: official")
     inputs.str("cache_dir", default=d.cache_dir, label="Weights cache folder",
                description="Where official weights are downloaded; blank: $TAM_LABEL_CACHE or ~/.cache/tam-label")
     inputs.str("device", default=d.device, label="Device", description="auto, cpu, cuda or cuda:N")
     inputs.bool("refine", default=True, label="SAM refinement", description="Repair frames where tracking degrades")
     inputs.enum("direction", list(DIRECTIONS), default="both", label="Direction", view=types.RadioGroup())
     ok = True
-    for prop, key in ((sam, "sam_checkpoint"), (xmem, "xmem_checkpoint")):
+    for prop, key in ((sam, "sam_checkpoint"), (xmem, "xmem_checkpoint"), (tracker_ckpt, "tracker_checkpoint")):
         path = (ctx.params.get(key) or getattr(d, key) or "").strip()
-        if path and not Path(path).expanduser().is_file():
-            prop.invalid, prop.error_message, ok = True, f"no file {path!r}; give an existing .pth or leave blank", False
+        if path and not Path(path).expanduser().exists():
+            prop.invalid, prop.error_message, ok = True, f"no file {path!r}; give an existing one or leave blank", False
     try:
         settings.model_options(ctx.params, d)
     except TamError as exc:

@@ -14,6 +14,8 @@ setting           secret / env var             meaning
 sam_type          TAM_LABEL_SAM_TYPE           auto | vit_b | vit_l | vit_h, or family:type
 sam_checkpoint    TAM_LABEL_SAM_CHECKPOINT     a local SAM .pth (e.g. fine-tuned)
 xmem_checkpoint   TAM_LABEL_XMEM_CHECKPOINT    a local XMem .pth
+tracker           TAM_LABEL_TRACKER            xmem | sam2 | sam2:TYPE (the engine)
+tracker_checkpoint TAM_LABEL_TRACKER_CHECKPOINT  local tracker weights (SAM 2.1: a folder)
 cache_dir         TAM_LABEL_CACHE              where official weights are cached
 device            TAM_LABEL_DEVICE             auto | cpu | cuda | cuda:N
 ================  ===========================  =====================================
@@ -44,6 +46,8 @@ SECRETS = {
     "sam_type": "TAM_LABEL_SAM_TYPE",
     "sam_checkpoint": "TAM_LABEL_SAM_CHECKPOINT",
     "xmem_checkpoint": "TAM_LABEL_XMEM_CHECKPOINT",
+    "tracker": "TAM_LABEL_TRACKER",
+    "tracker_checkpoint": "TAM_LABEL_TRACKER_CHECKPOINT",
     "cache_dir": "TAM_LABEL_CACHE",
     "device": "TAM_LABEL_DEVICE",
 }
@@ -60,6 +64,8 @@ class ModelSettings:
     xmem_checkpoint: str | None = None
     cache_dir: str | None = None
     device: str = "auto"
+    tracker: str = "xmem"
+    tracker_checkpoint: str | None = None
 
 
 def _plugin_settings(dataset: Any) -> list[Mapping[str, Any]]:
@@ -105,7 +111,8 @@ def model_options(params: Mapping[str, Any], defaults: ModelSettings) -> ModelOp
         spec = "vit_b"  # a checkpoint file without a type has always meant SAM vit_b
     return ModelOptions.for_segmenter(spec, sam_checkpoint=checkpoint,
                                       xmem_checkpoint=pick("xmem_checkpoint"), cache_dir=pick("cache_dir"),
-                                      device=pick("device") or "auto")
+                                      device=pick("device") or "auto", tracker=pick("tracker") or "xmem",
+                                      tracker_checkpoint=pick("tracker_checkpoint"))
 
 
 def segmenter_menu(default: str) -> tuple[list[str], str]:
@@ -131,9 +138,25 @@ def segmenter_menu(default: str) -> tuple[list[str], str]:
     return (choices if chosen in choices else choices + [chosen]), chosen
 
 
+def tracker_menu(default: str) -> tuple[list[str], str]:
+    """The App's tracking engines (``tam_core.trackers.registry``, test-only
+    types hidden) as ``family:type`` and the selected one; ``default`` (a
+    setting) is listed even when test-only, since a site configured it."""
+    from tam_core.errors import ConfigError
+    from tam_core.trackers.registry import parse_tracker, tracker_choices
+
+    choices = tracker_choices()
+    try:
+        chosen = ":".join(parse_tracker(default))
+    except ConfigError:
+        return choices, choices[0]
+    return (choices if chosen in choices else choices + [chosen]), chosen
+
+
 def run_options(params: Mapping[str, Any]) -> RunOptions:
     """RunOptions from the form (direction, refine), everything else default."""
     return RunOptions(direction=params.get("direction") or "both", refine=bool(params.get("refine", True)))
 
 
-__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options", "segmenter_menu"]
+__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options", "segmenter_menu",
+           "tracker_menu"]

@@ -1,5 +1,6 @@
-"""The official checkpoints by name: every segmenter family's (declared by the
-family, ``tam_core.segmenters.registry``) and XMem's. Light: no torch, no I/O."""
+"""The official checkpoints by name: every segmenter and tracker family's
+(declared by the family: ``tam_core.segmenters.registry``,
+``tam_core.trackers.registry``). Light: no torch, no I/O."""
 
 from __future__ import annotations
 
@@ -8,25 +9,17 @@ from typing import Iterator, Mapping
 from tam_core.errors import CheckpointError
 from tam_core.weights.checkpoint import Checkpoint
 
-# XMem-s012.pth: no published digest or exact size was found (about 249 MB); it is
-# checked structurally instead (see tam_core.weights.cache).
-XMEM = Checkpoint(
-    name="xmem",
-    filename="XMem-s012.pth",
-    url="https://github.com/hkchengrex/XMem/releases/download/v1.0/XMem-s012.pth",
-    family="xmem",
-    license="MIT",  # hkchengrex/XMem's LICENSE (2024: MIT)
-)
-
 
 class _Registry(Mapping[str, Checkpoint]):
-    """name -> Checkpoint, read from the segmenter registry on every use, so a
-    family registered at run time is listed, downloadable and resolvable."""
+    """name -> Checkpoint, read from the segmenter and tracker registries on
+    every use, so a family registered at run time is listed, downloadable and
+    resolvable."""
 
     def _all(self) -> dict[str, Checkpoint]:
-        from tam_core.segmenters.registry import families
+        from tam_core.segmenters.registry import families as segmenters
+        from tam_core.trackers.registry import families as trackers
 
-        found = [c for f in families().values() for c in f.checkpoints] + [XMEM]
+        found = [c for f in (*segmenters().values(), *trackers().values()) for c in f.checkpoints]
         return {c.name: c for c in found}
 
     def __getitem__(self, name: str) -> Checkpoint:
@@ -53,4 +46,7 @@ def get_checkpoint(name: str, registry: Mapping[str, Checkpoint] | None = None) 
         ) from None
 
 
-__all__ = ["REGISTRY", "XMEM", "Checkpoint", "get_checkpoint"]
+
+
+
+__all__ = ["REGISTRY", "Checkpoint", "get_checkpoint"]

@@ -72,7 +72,7 @@ def test_the_app_takes_checkpoints_from_secrets_plugin_settings_and_the_form(tmp
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"sam_checkpoint": "/nowhere/sam.pth"}, "no file '/nowhere/sam.pth'; give an existing .pth or leave blank"),
+    ({"sam_checkpoint": "/nowhere/sam.pth"}, "no file '/nowhere/sam.pth'; give an existing one or leave blank"),
     ({"sam_type": "tiny"}, "Path: sam_type. Reason: Invalid enum value"),  # test-only: not offered by the App
 ])
 def test_the_form_refuses_a_model_choice_that_cannot_load(tmp_path, params, message):

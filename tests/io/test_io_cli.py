@@ -34,6 +34,7 @@ def test_weights_list_path_download_verify(fake_registry, tmp_path, capsys):
     assert ["fake_sam", "fake", "1", "MB", "-", "not", "cached"] in rows
     assert ["xmem", "xmem", "~249", "MB", "MIT", "not", "cached"] in rows
     assert ["efficientvit_sam_l0", "efficientvit_sam", "?", "Apache-2.0", "not", "cached"] in rows  # size unpublished
+    assert ["sam2.1_hiera_tiny", "sam2", "Hub", "repo", "Apache-2.0", "not", "cached"] in rows  # a Hub repo
 
     assert main(["weights", "path", "fake_sam", "--cache-dir", cache]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "fake_sam_0123.pth")

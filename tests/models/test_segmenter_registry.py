@@ -75,7 +75,7 @@ def test_load_models_loads_the_families_segmenter(tmp_path, monkeypatch):
 
     asked = []
     monkeypatch.setattr(weights, "resolve_checkpoint", lambda name, **kw: asked.append(name) or tmp_path / name)
-    monkeypatch.setattr("tam_core.trackers.xmem.load_xmem", lambda path, device: object())
+    monkeypatch.setattr("tam_core.trackers.xmem.network.load_xmem", lambda path, device: object())
     with registered(TOY):
         loaded = models.load_models(ModelOptions.for_segmenter("toy:large", device="cpu"))
     assert isinstance(loaded.segmenter, ColorSegmenter) and asked == ["toy_large", "xmem"]

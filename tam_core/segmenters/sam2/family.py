@@ -38,7 +38,8 @@ def _mask_to_logits(mask: Any) -> Any:
 def _checkpoint(model_type: str) -> Checkpoint:
     repo = "facebook/sam2.1-" + model_type.replace("_", "-")
     return Checkpoint(name=f"sam2.1_{model_type}", filename=repo.split("/")[1], url=f"https://huggingface.co/{repo}",
-                      family="sam2", model_type=model_type, repo_id=repo, license="Apache-2.0")
+                      family="sam2", model_type=model_type, repo_id=repo, license="Apache-2.0",
+                      cli_flag="--sam-checkpoint (or --tracker-checkpoint)")  # the segmenter's and the tracker's
 
 
 SAM2 = SegmenterFamily(

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tam_core.errors import ConfigError, PromptError, TamError
+from tam_core.trackers.aggregate import soft_aggregate
 from tam_core.types import ObjectProbs
 from .config import XMemConfig
 from .memory import MemoryManager
@@ -20,13 +21,6 @@ from .objects import ObjectManager
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 _AUTOCAST = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
-
-
-def soft_aggregate(prob: torch.Tensor) -> torch.Tensor:
-    """Per-object probabilities [n,H,W] -> [n+1,H,W] with background first."""
-    bg = torch.prod(1 - prob, dim=0, keepdim=True)
-    q = torch.cat([bg, prob], 0).clamp(1e-7, 1 - 1e-7)
-    return torch.softmax(torch.log(q / (1 - q)), dim=0)
 
 
 def pad_amounts(h: int, w: int) -> tuple[int, int, int, int]:
