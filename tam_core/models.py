@@ -227,6 +227,7 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
                                   cache_dir=opts.cache_dir, download=opts.download)
     tracker_family, tracker_type = parse_tracker(opts.tracker)
     trackers = get_tracker_family(tracker_family)
+    trackers.check_installed()
     tracker_path = resolve_checkpoint(opts.tracker_weights or trackers.checkpoint(tracker_type).name,
                                       cache_dir=opts.cache_dir, download=opts.download)
     segmenter = family.load(opts.sam_type, sam_path, device, autocast)

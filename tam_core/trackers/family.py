@@ -24,7 +24,9 @@ class TrackerFamily:
     ``Checkpoint`` per type; load(model_type, checkpoint path, device,
     autocast) -> a tracker factory: ``factory(config=None) -> Tracker``, a fresh
     per-video tracker over the one loaded network each call (``config``: the
-    run's ``XMemConfig``, which other families ignore); license: the code's.
+    run's ``XMemConfig``, which other families ignore); requires / extra: the
+    Python modules its loader needs and the ``tam-label`` extra that installs
+    them (:meth:`check_installed`).
     """
 
     name: str
@@ -33,6 +35,8 @@ class TrackerFamily:
     load: Callable[..., Any]
     test_types: tuple[str, ...] = ()
     label: str = ""
+    requires: tuple[str, ...] = ()
+    extra: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name or not self.types:
@@ -55,6 +59,15 @@ class TrackerFamily:
     @property
     def all_types(self) -> tuple[str, ...]:
         return self.types + self.test_types
+
+    def check_installed(self) -> None:
+        """ConfigError in one line, before any download or load, when a module is missing."""
+        import importlib.util
+
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            how = f"pip install 'tam-label[{self.extra}]'" if self.extra else f"pip install {' '.join(missing)}"
+            raise ConfigError(f"the {self.title} tracker needs {', '.join(missing)}: {how} (or use --tracker xmem)")
 
     def checkpoint(self, model_type: str) -> Checkpoint:
         """The official weights of ``model_type`` (ConfigError for a test type)."""

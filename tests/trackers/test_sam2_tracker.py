@@ -153,3 +153,15 @@ def test_a_renamed_weight_is_refused_in_one_line(tmp_path):
     with pytest.raises(CheckpointError) as err:
         get_family("sam2").load("test_tiny", folder, "cpu")
     assert "\n" not in str(err.value) and key in str(err.value) and "SAM 2.1 test_tiny" in str(err.value)
+
+
+def test_a_missing_package_is_one_line_before_any_download(monkeypatch):
+    import importlib.util
+
+    from tam_core.errors import ConfigError
+    from tam_core.models import ModelOptions, load_models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"the SAM 2.1 tracker needs transformers: pip install 'tam-label\[hf\]'"):
+        load_models(ModelOptions(sam_type="vit_b", tracker="sam2", device="cpu", download=False))

@@ -26,6 +26,8 @@ SAM2 = TrackerFamily(
     test_types=("test_tiny",),  # tam_core.trackers.sam2.tiny: random weights in the official layout
     checkpoints=SAM2_IMAGE.checkpoints,  # one declaration of the repos
     load=_load,
+    requires=SAM2_IMAGE.requires,
+    extra=SAM2_IMAGE.extra,
 )
 
 __all__ = ["SAM2"]
