@@ -154,5 +154,5 @@ def test_a_hugging_face_model_folder_is_a_checkpoint_other_folders_are_not(tmp_p
     hf.mkdir()
     (hf / "config.json").write_text("{}")
     assert model_options(parse("--segmenter", "sam2:tiny", "--sam-checkpoint", str(hf))).sam_checkpoint == str(hf)
-    with pytest.raises(CheckpointError, match="is a folder; pass the .pth file inside it"):
+    with pytest.raises(CheckpointError, match="is a folder without config.json; pass the .pth file inside it"):
         model_options(parse("--sam-checkpoint", str(tmp_path)))
