@@ -222,12 +222,12 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     device = check_device(opts)
     autocast = None if opts.autocast == "fp32" else opts.autocast
     family = get_family(opts.segmenter_family)
-    family.check_installed()  # a missing package is one line before any download
-    sam_path = resolve_checkpoint(opts.sam_checkpoint or family.checkpoint(opts.sam_type).name,
-                                  cache_dir=opts.cache_dir, download=opts.download)
     tracker_family, tracker_type = parse_tracker(opts.tracker)
     trackers = get_tracker_family(tracker_family)
+    family.check_installed()  # a missing package is one line before any download
     trackers.check_installed()
+    sam_path = resolve_checkpoint(opts.sam_checkpoint or family.checkpoint(opts.sam_type).name,
+                                  cache_dir=opts.cache_dir, download=opts.download)
     tracker_path = resolve_checkpoint(opts.tracker_weights or trackers.checkpoint(tracker_type).name,
                                       cache_dir=opts.cache_dir, download=opts.download)
     segmenter = family.load(opts.sam_type, sam_path, device, autocast)

@@ -63,7 +63,7 @@ def test_family_declares_metas_hub_repos():
         "sam2:hiera_tiny", "sam2:hiera_small", "sam2:hiera_base_plus", "sam2:hiera_large"]
     ckpt = REGISTRY["sam2.1_hiera_base_plus"]
     assert (ckpt.repo_id, ckpt.on_hub, ckpt.license, ckpt.flag) == (
-        "facebook/sam2.1-hiera-base-plus", True, "Apache-2.0", "--sam-checkpoint")
+        "facebook/sam2.1-hiera-base-plus", True, "Apache-2.0", "--sam-checkpoint (or --tracker-checkpoint)")
     assert (SAM2.input_size, SAM2.low_res_size, SAM2.test_types) == (1024, 256, ("tiny",))
     assert ModelOptions.for_segmenter("sam2:hiera_tiny").segmenter == "sam2:hiera_tiny"
 
