@@ -68,7 +68,7 @@ class FunctionParams:
     sam_type: str = "auto"
     sam_checkpoint: str | None = None
     xmem_checkpoint: str | None = None
-    tracker: str = "xmem"
+    tracker: str = "xmem:s012"  # normalised as ModelOptions stores it
     tracker_checkpoint: str | None = None
     device: str = "auto"
     cache_dir: str | None = None
