@@ -59,7 +59,8 @@ def add_model_args(parser: argparse.ArgumentParser, deprecated_sam_alias: bool =
         g.add_argument("--sam", dest="sam_type", choices=types, default=argparse.SUPPRESS, action=_DeprecatedAlias,
                        new_flag="--sam-type", help=argparse.SUPPRESS)
     g.add_argument("--sam-checkpoint", default=None, metavar="PATH",
-                   help="local SAM checkpoint (.pth) instead of the cached/downloaded official weights")
+                   help="the segmenter's local weights (a .pth/.pt file; for sam2 a Hugging Face model folder) "
+                        "instead of the cached/downloaded official weights")
     from tam_core.trackers.registry import tracker_choices
 
     g.add_argument("--tracker", default="xmem", metavar="FAMILY[:TYPE]",
