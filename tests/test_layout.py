@@ -98,6 +98,6 @@ def test_the_cycle_finder_sees_a_lazy_circle():
 def test_tam_core_is_grouped_by_job():
     top = sorted(p.stem for p in (ROOT / PACKAGE).glob("*.py") if p.stem != "__init__")
     # shared vocabulary and the loader stay at the top; everything else lives in its job's package
-    assert top == ["device", "errors", "fingerprint", "models", "options", "prompts", "types"]
+    assert top == ["device", "errors", "families", "fingerprint", "models", "options", "prompts", "types"]
     for job in ("segmenters", "trackers", "refinement", "sessions", "video", "weights", "evaluation"):
         assert (ROOT / PACKAGE / job / "__init__.py").is_file(), job

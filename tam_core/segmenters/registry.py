@@ -11,65 +11,32 @@ Light: reading it imports no model code."""
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import Iterator
-
 from tam_core.errors import ConfigError
+from tam_core.families import FamilyRegistry
 from tam_core.segmenters.family import SegmenterFamily
 
 DEFAULT_FAMILY = "sam"
-_lock = threading.Lock()
-_extra: dict[str, SegmenterFamily] = {}  # families registered at run time (empty at import)
 
 
-def _built_in() -> dict[str, SegmenterFamily]:
+def _built_in() -> tuple[SegmenterFamily, ...]:
     from tam_core.segmenters.efficientvit.family import EFFICIENTVIT_SAM
     from tam_core.segmenters.sam.family import SAM
     from tam_core.segmenters.sam2.family import SAM2
 
-    return {f.name: f for f in (SAM, EFFICIENTVIT_SAM, SAM2)}
+    return (SAM, EFFICIENTVIT_SAM, SAM2)
 
 
-def families() -> dict[str, SegmenterFamily]:
-    """name -> family: the built-in ones, then those registered."""
-    with _lock:
-        return {**_built_in(), **_extra}
-
-
-def get_family(name: str) -> SegmenterFamily:
-    known = families()
-    if name not in known:
-        raise ConfigError(f"unknown segmenter family {name!r}: use one of {', '.join(known)}")
-    return known[name]
-
-
-def register(family: SegmenterFamily) -> None:
-    """Make ``family`` selectable everywhere (ConfigError if the name is taken)."""
-    with _lock:
-        if family.name in _built_in() or family.name in _extra:
-            raise ConfigError(f"a segmenter family named {family.name!r} is already registered")
-        _extra[family.name] = family
-
-
-def unregister(name: str) -> None:
-    with _lock:
-        _extra.pop(name, None)
-
-
-@contextmanager
-def registered(family: SegmenterFamily) -> Iterator[SegmenterFamily]:
-    """``family`` registered for the ``with`` block (tests)."""
-    register(family)
-    try:
-        yield family
-    finally:
-        unregister(family.name)
+_REGISTRY: FamilyRegistry[SegmenterFamily] = FamilyRegistry("segmenter family", _built_in)
+families = _REGISTRY.families  # name -> family: the built-in ones, then those registered
+get_family = _REGISTRY.get
+register = _REGISTRY.register  # a family registered at run time is selectable everywhere
+unregister = _REGISTRY.unregister
+registered = _REGISTRY.registered  # a context manager (tests)
 
 
 def segmenter_choices(include_test: bool = False) -> list[str]:
     """Every "family:type" a user may pick (test-only types when ``include_test``)."""
-    return [f"{f.name}:{t}" for f in families().values() for t in (f.all_types if include_test else f.types)]
+    return _REGISTRY.choices(include_test)
 
 
 def parse_segmenter(spec: str) -> tuple[str, str]:

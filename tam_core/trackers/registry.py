@@ -11,64 +11,31 @@ Light: reading it imports no model code."""
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from typing import Iterator
-
 from tam_core.errors import ConfigError
+from tam_core.families import FamilyRegistry
 from tam_core.trackers.family import TrackerFamily
 
 DEFAULT_TRACKER = "xmem"
-_lock = threading.Lock()
-_extra: dict[str, TrackerFamily] = {}
 
 
-def _built_in() -> dict[str, TrackerFamily]:
+def _built_in() -> tuple[TrackerFamily, ...]:
     from tam_core.trackers.sam2.family import SAM2
     from tam_core.trackers.xmem.family import XMEM_FAMILY
 
-    return {f.name: f for f in (XMEM_FAMILY, SAM2)}
+    return (XMEM_FAMILY, SAM2)
 
 
-def families() -> dict[str, TrackerFamily]:
-    """name -> family: the built-in ones, then those registered."""
-    with _lock:
-        return {**_built_in(), **_extra}
-
-
-def get_family(name: str) -> TrackerFamily:
-    known = families()
-    if name not in known:
-        raise ConfigError(f"unknown tracker {name!r}: use one of {', '.join(known)}")
-    return known[name]
-
-
-def register(family: TrackerFamily) -> None:
-    """Make ``family`` selectable everywhere (ConfigError if the name is taken)."""
-    with _lock:
-        if family.name in _built_in() or family.name in _extra:
-            raise ConfigError(f"a tracker family named {family.name!r} is already registered")
-        _extra[family.name] = family
-
-
-def unregister(name: str) -> None:
-    with _lock:
-        _extra.pop(name, None)
-
-
-@contextmanager
-def registered(family: TrackerFamily) -> Iterator[TrackerFamily]:
-    """``family`` registered for the ``with`` block (tests)."""
-    register(family)
-    try:
-        yield family
-    finally:
-        unregister(family.name)
+_REGISTRY: FamilyRegistry[TrackerFamily] = FamilyRegistry("tracker", _built_in)
+families = _REGISTRY.families  # name -> family: the built-in ones, then those registered
+get_family = _REGISTRY.get
+register = _REGISTRY.register  # a family registered at run time is selectable everywhere
+unregister = _REGISTRY.unregister
+registered = _REGISTRY.registered  # a context manager (tests)
 
 
 def tracker_choices(include_test: bool = False) -> list[str]:
     """Every "family:type" a user may pick (test-only types when ``include_test``)."""
-    return [f"{f.name}:{t}" for f in families().values() for t in (f.all_types if include_test else f.types)]
+    return _REGISTRY.choices(include_test)
 
 
 def parse_tracker(spec: str) -> tuple[str, str]:
