@@ -7,6 +7,7 @@ import torch
 
 import tam_core.segmenters.sam as sam_mod
 import tam_core.trackers.xmem as xmem_mod
+import tam_core.trackers.xmem.network as xmem_network
 from tam_core.errors import CheckpointError, ConfigError
 from tam_core.models import ModelOptions, load_models
 from tam_core.refinement import Refiner
@@ -28,7 +29,7 @@ def tiny_files(tmp_path, monkeypatch):
         loads.append((str(path), str(device)))
         return torch.nn.Linear(1, 1)
 
-    monkeypatch.setattr(xmem_mod, "load_xmem", fake_load_xmem)
+    monkeypatch.setattr(xmem_network, "load_xmem", fake_load_xmem)  # what the XMem family loads with
     return sam_path, xmem_path, loads
 
 
