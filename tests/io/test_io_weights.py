@@ -19,7 +19,7 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- registry ------------------------------------------------------------------------
 def test_registry_holds_the_official_files():
-    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"} | {
+    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem", "sam3"} | {
         f"sam2.1_hiera_{t}" for t in ("tiny", "small", "base_plus", "large")}
     b = REGISTRY["sam_vit_b"]
     assert b.url == "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
