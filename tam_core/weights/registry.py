@@ -19,7 +19,9 @@ class _Registry(Mapping[str, Checkpoint]):
         from tam_core.segmenters.registry import families as segmenters
         from tam_core.trackers.registry import families as trackers
 
-        found = [c for f in (*segmenters().values(), *trackers().values()) for c in f.checkpoints]
+        from tam_core.concepts.family import SAM3
+
+        found = [c for f in (*segmenters().values(), *trackers().values(), SAM3) for c in f.checkpoints]
         return {c.name: c for c in found}
 
     def __getitem__(self, name: str) -> Checkpoint:

@@ -19,7 +19,7 @@ def leftovers(folder: Path) -> list[str]:
 
 # -- registry ------------------------------------------------------------------------
 def test_registry_holds_the_official_files():
-    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem"} | {
+    assert set(REGISTRY) == {"sam_vit_h", "sam_vit_l", "sam_vit_b", "xmem", "sam3"} | {
         f"efficientvit_sam_{t}" for t in ("l0", "l1", "l2", "xl0", "xl1")} | {
         f"sam2.1_hiera_{t}" for t in ("tiny", "small", "base_plus", "large")}
     b = REGISTRY["sam_vit_b"]
