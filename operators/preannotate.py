@@ -8,7 +8,7 @@ frame becomes its keyframe (a mask prompt), so the existing correction flow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
