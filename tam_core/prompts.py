@@ -95,6 +95,21 @@ def check_box(box: object, size: Sequence[int], where: str = "") -> np.ndarray |
     return b
 
 
+def check_mask_input(mask_input: object, low_res_size: int) -> np.ndarray | None:
+    """A segmenter's mask prompt (its own low-res logits, ``mask_to_logits``) as
+    float32 [1,L,L] (a [L,L] array is accepted); None stays None."""
+    if mask_input is None:
+        return None
+    mi = np.asarray(mask_input, dtype=np.float32)
+    if mi.ndim == 2:
+        mi = mi[None]
+    n = int(low_res_size)
+    if mi.shape != (1, n, n):
+        raise PromptError(f"mask_input has shape {tuple(np.shape(mask_input))}, expected (1, {n}, {n}) "
+                          "low-res logits (use mask_to_logits)")
+    return mi
+
+
 def check_mask(mask: object, size: Sequence[int], where: str = "") -> np.ndarray | None:
     """A mask prompt as bool [H,W] of the frame's size, with at least one pixel set."""
     if mask is None:
@@ -198,5 +213,6 @@ def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
     return allocate.ids
 
 
-__all__ = ["PNG_MAX_OBJECT_ID", "AutomaticIds", "assign_object_ids", "check_box", "check_mask", "check_object_id", "check_points",
+__all__ = ["PNG_MAX_OBJECT_ID", "AutomaticIds", "assign_object_ids", "check_box", "check_mask", "check_mask_input",
+           "check_object_id", "check_points",
            "pixel_index", "to_pixels", "validate_prompt"]

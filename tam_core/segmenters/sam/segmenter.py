@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
-from tam_core.prompts import check_box, check_points
+from tam_core.prompts import check_box, check_mask_input, check_points
 from tam_core.types import SegmenterOutput
 
 
@@ -264,7 +264,7 @@ class SamSegmenter:
         h, w = emb.original_size
         pts, lbl = check_points(points, point_labels, (h, w))
         bx = check_box(box, (h, w))
-        mi = self._check_mask_input(mask_input)
+        mi = check_mask_input(mask_input, self.low_res_size)
         if pts is None and bx is None and mi is None:
             raise PromptError("empty prompt: give points, a box or a mask")
         ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
@@ -293,18 +293,6 @@ class SamSegmenter:
         low_res = low_res[:, best : best + 1]  # upsampling is per channel: only the chosen one
         mask = model.postprocess_masks(low_res, emb.input_size, emb.original_size) > model.mask_threshold
         return (mask[0, 0].cpu().numpy(), float(ious[0, best]), low_res[0].float().cpu().numpy())
-
-    def _check_mask_input(self, mask_input: np.ndarray | None) -> np.ndarray | None:
-        if mask_input is None:
-            return None
-        mi = np.asarray(mask_input, dtype=np.float32)
-        if mi.ndim == 2:
-            mi = mi[None]
-        n = self.low_res_size
-        if mi.shape != (1, n, n):
-            raise PromptError(f"mask_input has shape {tuple(np.shape(mask_input))}, expected (1, {n}, {n}) "
-                              "low-res logits (use mask_to_logits)")
-        return mi
 
     def mask_to_logits(self, mask: np.ndarray, logit: float = 8.0) -> np.ndarray:
         """Full-resolution bool [H,W] mask -> float32 [1,L,L] SAM mask prompt.

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError
-from tam_core.prompts import check_box, check_points
+from tam_core.prompts import check_box, check_mask_input, check_points
 from tam_core.types import SegmenterOutput
 
 _AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -146,7 +146,7 @@ class Sam2Segmenter:
         h, w = embedding.original_size
         pts, lbl = check_points(points, point_labels, (h, w))
         bx = check_box(box, (h, w))
-        mi = self._check_mask_input(mask_input)
+        mi = check_mask_input(mask_input, self.low_res_size)
         if pts is None and bx is None and mi is None:
             raise PromptError("empty prompt: give points, a box or a mask")
         ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
@@ -168,18 +168,6 @@ class Sam2Segmenter:
             low_res = out.pred_masks[0, 0, best : best + 1].float()  # [1,L,L]
             mask = F.interpolate(low_res[None], (h, w), mode="bilinear", align_corners=False)[0, 0] > 0
         return SegmenterOutput(mask=mask.cpu().numpy(), iou=float(ious[best]), low_res_logits=low_res.cpu().numpy())
-
-    def _check_mask_input(self, mask_input: np.ndarray | None) -> np.ndarray | None:
-        if mask_input is None:
-            return None
-        mi = np.asarray(mask_input, dtype=np.float32)
-        if mi.ndim == 2:
-            mi = mi[None]
-        n = self.low_res_size
-        if mi.shape != (1, n, n):
-            raise PromptError(f"mask_input has shape {tuple(np.shape(mask_input))}, expected (1, {n}, {n}) "
-                              "low-res logits (use mask_to_logits)")
-        return mi
 
     def mask_to_logits(self, mask: np.ndarray, logit: float = 8.0) -> np.ndarray:
         """bool [H,W] -> float32 [1,L,L]: SAM 2.1's layout (the whole image
