@@ -110,6 +110,22 @@ def check_mask_input(mask_input: object, low_res_size: int) -> np.ndarray | None
     return mi
 
 
+def check_segmenter_prompt(points: object, point_labels: object, box: object, mask_input: object,
+                           size: Sequence[int], low_res_size: int):
+    """What every segmenter's ``predict`` checks: points and labels, a box (both
+    against the image of ``size`` (H, W)) and its own mask prompt, at least one
+    given. Returns (points, labels, box, mask_input, ambiguous): ambiguous is a
+    single point alone, the one prompt segment_anything answers with several
+    candidates."""
+    pts, lbl = check_points(points, point_labels, size)
+    bx = check_box(box, size)
+    mi = check_mask_input(mask_input, low_res_size)
+    if pts is None and bx is None and mi is None:
+        raise PromptError("empty prompt: give points, a box or a mask")
+    ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
+    return pts, lbl, bx, mi, ambiguous
+
+
 def check_mask(mask: object, size: Sequence[int], where: str = "") -> np.ndarray | None:
     """A mask prompt as bool [H,W] of the frame's size, with at least one pixel set."""
     if mask is None:
@@ -214,5 +230,5 @@ def assign_object_ids(explicit: Iterable[int], automatic: Iterable[Hashable],
 
 
 __all__ = ["PNG_MAX_OBJECT_ID", "AutomaticIds", "assign_object_ids", "check_box", "check_mask", "check_mask_input",
-           "check_object_id", "check_points",
+           "check_object_id", "check_points", "check_segmenter_prompt",
            "pixel_index", "to_pixels", "validate_prompt"]

@@ -17,7 +17,7 @@ import torch
 
 from tam_core.concepts.prompt import ConceptPrompt
 from tam_core.errors import PromptError
-from tam_core.trackers.hf_stream import memory_window, prune_session
+from tam_core.trackers.hf_stream import check_frame, memory_window, prune_session
 
 
 @dataclass(frozen=True)
@@ -136,19 +136,13 @@ class ConceptTracker:
         self._size: tuple[int, int] | None = None
 
     def step(self, image: np.ndarray) -> list[FoundObject]:
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise PromptError(f"frame must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
-        size = (int(image.shape[0]), int(image.shape[1]))
-        if self._size is not None and size != self._size:
-            raise PromptError(f"frame is {size[1]}x{size[0]}, the pass started at {self._size[1]}x{self._size[0]}")
-        self._size = size
+        image, self._size = check_frame(image, self._size)
         self._t += 1
         inputs = self._proc(images=image, return_tensors="pt")
         with torch.inference_mode():
             out = self._model(inference_session=self.session, frame=inputs.pixel_values[0].to(self._device),
                               frame_idx=self._t)
-            res = self._proc.postprocess_outputs(self.session, out, original_sizes=[list(size)])
+            res = self._proc.postprocess_outputs(self.session, out, original_sizes=[list(self._size)])
         if self._prune:
             prune_concept_session(self.session, self._t, self.window)
         phrase_of = {int(o): p for p, ids in res.get("prompt_to_obj_ids", {}).items() for o in ids}

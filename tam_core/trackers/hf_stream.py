@@ -16,6 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from tam_core.errors import PromptError
+
+
+def check_frame(image: Any, started: tuple[int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """A streamed frame: uint8 [H,W,3] (a writable copy when the reader handed a
+    read-only view, which torch cannot wrap) and its (H, W), which must be the
+    pass's first frame's ``started`` size. PromptError otherwise."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise PromptError(f"frame must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
+    size = (int(image.shape[0]), int(image.shape[1]))
+    if started is not None and size != started:
+        raise PromptError(f"frame is {size[1]}x{size[0]}, the pass started at {started[1]}x{started[0]}")
+    return (image if image.flags.writeable else image.copy()), size
+
 
 def memory_window(config: Any) -> int:
     """How many earlier frames a step reads non-conditioning outputs from."""
@@ -47,4 +64,4 @@ def kept_frames(session: Any) -> tuple[int, int]:
     return frames, outputs
 
 
-__all__ = ["kept_frames", "memory_window", "prune_session"]
+__all__ = ["check_frame", "kept_frames", "memory_window", "prune_session"]

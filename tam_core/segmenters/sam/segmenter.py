@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
-from tam_core.prompts import check_box, check_mask_input, check_points
+from tam_core.prompts import check_segmenter_prompt
 from tam_core.types import SegmenterOutput
 
 
@@ -262,12 +262,8 @@ class SamSegmenter:
         if not isinstance(emb, SamEmbedding):
             raise PromptError(f"embedding must be a SamEmbedding from embed(), got {type(emb).__name__}")
         h, w = emb.original_size
-        pts, lbl = check_points(points, point_labels, (h, w))
-        bx = check_box(box, (h, w))
-        mi = check_mask_input(mask_input, self.low_res_size)
-        if pts is None and bx is None and mi is None:
-            raise PromptError("empty prompt: give points, a box or a mask")
-        ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
+        pts, lbl, bx, mi, ambiguous = check_segmenter_prompt(points, point_labels, box, mask_input, (h, w),
+                                                             self.low_res_size)
         with torch.inference_mode(), self._autocast():
             mask, iou, low_res = self._decode(emb, pts, lbl, bx, mi, bool(multimask and ambiguous))
         return SegmenterOutput(mask=mask, iou=iou, low_res_logits=low_res)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError
-from tam_core.prompts import check_box, check_mask_input, check_points
+from tam_core.prompts import check_segmenter_prompt
 from tam_core.types import SegmenterOutput
 
 _AUTOCAST = {"fp32": None, "float32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -144,12 +144,8 @@ class Sam2Segmenter:
         if not isinstance(embedding, Sam2Embedding):
             raise PromptError(f"embedding must be a Sam2Embedding from embed(), got {type(embedding).__name__}")
         h, w = embedding.original_size
-        pts, lbl = check_points(points, point_labels, (h, w))
-        bx = check_box(box, (h, w))
-        mi = check_mask_input(mask_input, self.low_res_size)
-        if pts is None and bx is None and mi is None:
-            raise PromptError("empty prompt: give points, a box or a mask")
-        ambiguous = pts is not None and len(pts) == 1 and bx is None and mi is None
+        pts, lbl, bx, mi, ambiguous = check_segmenter_prompt(points, point_labels, box, mask_input, (h, w),
+                                                             self.low_res_size)
         dev, side = self.device, self.input_size
         scale = np.array([side / w, side / h])
         kwargs = {}

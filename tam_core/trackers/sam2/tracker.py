@@ -22,7 +22,7 @@ import torch
 
 from tam_core.errors import PromptError
 from tam_core.trackers.aggregate import soft_aggregate
-from tam_core.trackers.hf_stream import memory_window, prune_session
+from tam_core.trackers.hf_stream import check_frame, memory_window, prune_session
 from tam_core.types import ObjectProbs
 
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -116,24 +116,18 @@ class Sam2Tracker:
         """image: uint8 [H,W,3]; masks: object id -> bool [H,W] given on this frame.
         Returns every known object's probability (``ObjectProbs``). ``end``: the
         pass's last frame (its memory is not encoded unless ``amend`` asks)."""
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise PromptError(f"frame must be uint8 [H,W,3], got {image.dtype} {tuple(image.shape)}")
-        size = (int(image.shape[0]), int(image.shape[1]))
-        if self._size is not None and size != self._size:
-            raise PromptError(f"frame is {size[1]}x{size[0]}, the pass started at {self._size[1]}x{self._size[0]}")
-        self._size = size
+        image, self._size = check_frame(image, self._size)
         if self.session is None:
             self.session = self._new_session()
         self._t += 1
-        inputs = self._proc(images=image if image.flags.writeable else image.copy(), return_tensors="pt")
+        inputs = self._proc(images=image, return_tensors="pt")
         self._pixels = inputs.pixel_values[0].to(self._device)
         if masks:
             self._add_masks(masks)
         if not self._handle:
             self.session.add_new_frame(self._pixels, self._t)
             self._pruned()
-            return ObjectProbs((), np.ones((1, *size), np.float32))
+            return ObjectProbs((), np.ones((1, *self._size), np.float32))
         with self._precision():
             out = self._model(inference_session=self.session, frame=self._pixels, frame_idx=self._t,
                               run_mem_encoder=not end)
