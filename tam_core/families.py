@@ -134,6 +134,16 @@ class FamilyRegistry(Generic[F]):
         finally:
             self.unregister(family.name)
 
+    def parse(self, spec: str) -> tuple[str, str]:
+        """"family:type" or a bare family name (its default type) -> (family, type), checked."""
+        family_name, sep, model_type = str(spec).strip().partition(":")
+        family = self.get(family_name)
+        model_type = model_type if sep else family.default_type
+        if model_type not in family.all_types:
+            raise ConfigError(f"unknown {family.title} type {model_type!r}: use one of {', '.join(family.types)}"
+                              + (f" (test-only: {', '.join(family.test_types)})" if family.test_types else ""))
+        return family.name, model_type
+
     def choices(self, include_test: bool = False) -> list[str]:
         """Every "family:type" a user may pick (test-only types when ``include_test``)."""
         return [f"{f.name}:{t}" for f in self.families().values() for t in (f.all_types if include_test else f.types)]

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 from tam_core.errors import ConfigError
+from tam_core.model_slot import ModelSlot
 from tam_core.segmenters.auto import AUTO
 from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segmenter
 from tam_core.trackers.registry import DEFAULT_TRACKER, parse_tracker
@@ -235,11 +236,9 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter), device=device)
 
 
-_lock = threading.Lock()
+_slot: ModelSlot[Models] = ModelSlot()
 _announce_lock = threading.Lock()
 _announced: set[tuple[str, str]] = set()  # (family:type, device) said once per process
-_cached: tuple[tuple[str, ModelOptions], Models] | None = None
-_loads = 0
 
 
 def get_models(opts: ModelOptions | None = None) -> Models:
@@ -251,23 +250,16 @@ def get_models(opts: ModelOptions | None = None) -> Models:
     Raises ConfigError when given anything but a :class:`ModelOptions` (run
     options must never reach the cache key).
     """
-    global _cached, _loads
     opts = ModelOptions() if opts is None else opts
     if not isinstance(opts, ModelOptions):
         raise ConfigError(f"get_models takes tam_core.models.ModelOptions, not {type(opts).__name__}")
     opts = opts.resolved()  # "auto" -> the machine's family:type before the cache key
     provider = os.environ.get(PROVIDER_ENV, "").strip()
-    key = (provider, _cache_key(opts))
-    with _lock:
-        if _cached is None or _cached[0] != key:
-            _cached = None  # release the previous set before loading the next
-            models = _provided(provider, opts) if provider else load_models(opts)
-            _loads += 1
-            _cached = (key, models)
-        return _cached[1]
+    return _slot.get((provider, _cache_key(opts)),
+                     lambda: _provided(provider, opts) if provider else load_models(opts))
 
 
-def _same_file(value: str | os.PathLike | None) -> str | os.PathLike | None:
+def same_file(value: str | os.PathLike | None) -> str | os.PathLike | None:
     """One spelling per existing file or folder (str or Path, relative, ``~``,
     links), so the same weights are not loaded twice; anything else (a registry
     name, a missing path) is kept as given."""
@@ -278,21 +270,19 @@ def _same_file(value: str | os.PathLike | None) -> str | os.PathLike | None:
 
 
 def _cache_key(opts: ModelOptions) -> ModelOptions:
-    return replace(opts, sam_checkpoint=_same_file(opts.sam_checkpoint),
-                   tracker_checkpoint=_same_file(opts.tracker_weights), xmem_checkpoint=None,
-                   cache_dir=_same_file(opts.cache_dir))
+    return replace(opts, sam_checkpoint=same_file(opts.sam_checkpoint),
+                   tracker_checkpoint=same_file(opts.tracker_weights), xmem_checkpoint=None,
+                   cache_dir=same_file(opts.cache_dir))
 
 
 def load_count() -> int:
     """How many times :func:`get_models` really loaded (or asked the provider); for tests."""
-    return _loads
+    return _slot.loads
 
 
 def clear_models() -> None:
     """Drop the cached model set (frees its memory once nobody else holds it)."""
-    global _cached
-    with _lock:
-        _cached = None
+    _slot.clear()
 
 
 def _provided(provider: str, opts: ModelOptions) -> Models:
@@ -310,5 +300,5 @@ def _provided(provider: str, opts: ModelOptions) -> Models:
 
 __all__ = [
     "AUTOCAST", "MACHINE_DEFAULT", "PROVIDER_ENV", "LoadedModels", "ModelOptions", "Models",
-    "check_device", "clear_models", "get_models", "load_count", "load_models",
+    "check_device", "clear_models", "get_models", "load_count", "load_models", "same_file",
 ]

@@ -11,7 +11,6 @@ Light: reading it imports no model code."""
 
 from __future__ import annotations
 
-from tam_core.errors import ConfigError
 from tam_core.families import FamilyRegistry
 from tam_core.trackers.family import TrackerFamily
 
@@ -38,15 +37,7 @@ def tracker_choices(include_test: bool = False) -> list[str]:
     return _REGISTRY.choices(include_test)
 
 
-def parse_tracker(spec: str) -> tuple[str, str]:
-    """"family:type" or a bare family name (its default type) -> (family, type), checked."""
-    family_name, sep, model_type = str(spec).strip().partition(":")
-    family = get_family(family_name)
-    model_type = model_type if sep else family.default_type
-    if model_type not in family.all_types:
-        raise ConfigError(f"unknown {family.title} type {model_type!r}: use one of {', '.join(family.types)}"
-                          + (f" (test-only: {', '.join(family.test_types)})" if family.test_types else ""))
-    return family.name, model_type
+parse_tracker = _REGISTRY.parse  # "family:type" or a bare family name (its default type) -> (family, type)
 
 
 __all__ = ["DEFAULT_TRACKER", "families", "get_family", "parse_tracker", "register", "registered",

@@ -1,6 +1,6 @@
-"""The official checkpoints by name: every segmenter and tracker family's
-(declared by the family: ``tam_core.segmenters.registry``,
-``tam_core.trackers.registry``). Light: no torch, no I/O."""
+"""The official checkpoints by name: every segmenter, tracker and concept
+family's (declared by the family: ``tam_core.segmenters.registry``,
+``tam_core.trackers.registry``, ``tam_core.concepts.registry``). Light: no torch, no I/O."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ class _Registry(Mapping[str, Checkpoint]):
     resolvable."""
 
     def _all(self) -> dict[str, Checkpoint]:
+        from tam_core.concepts.registry import families as concepts
         from tam_core.segmenters.registry import families as segmenters
         from tam_core.trackers.registry import families as trackers
 
-        from tam_core.concepts.family import SAM3
-
-        found = [c for f in (*segmenters().values(), *trackers().values(), SAM3) for c in f.checkpoints]
+        found = [c for f in (*segmenters().values(), *trackers().values(), *concepts().values()) for c in f.checkpoints]
         return {c.name: c for c in found}
 
     def __getitem__(self, name: str) -> Checkpoint:
