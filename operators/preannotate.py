@@ -45,13 +45,18 @@ class Preannotation:
 
 
 def preannotate(frames: FrameSource, tracker: Any, sink: LabelSink, batch_size: int = 32,
-                progress: Callable[[int, int], None] | None = None) -> Preannotation:
+                progress: Callable[[int, int], None] | None = None, id_base: int = 0,
+                on_found: Callable[[FoundTrack, Prompt], None] | None = None) -> Preannotation:
     """Run ``tracker`` (a :class:`~tam_core.concepts.tracker.ConceptTracker`:
     ``step(image) -> [FoundObject]``) over every frame in order; write each
     found object's masks (quality: its score) in batches of ``batch_size``
     frames. An object that leaves is written absent (an all-False mask) on the
     frames it is missing from, so a sink holding an older run is cleaned.
-    ``progress(done, total)`` after each batch."""
+    ``progress(done, total)`` after each batch. ``id_base``: the written
+    object id is ``id_base`` + the tracker's (so found objects never take the
+    ids of objects a person prompted); ``on_found(track, keyframe)``: once per object,
+    when first found and before any write holding it (a binding names the
+    object, e.g. maps it to a CVAT label and group)."""
     total = frames.num_frames
     size = tuple(frames.size)
     result = Preannotation()
@@ -73,12 +78,14 @@ def preannotate(frames: FrameSource, tracker: Any, sink: LabelSink, batch_size: 
         for obj in found:
             if not obj.mask.any():
                 continue
-            oid = int(obj.object_id)
+            oid = id_base + int(obj.object_id)
             masks[oid], quality[oid] = np.asarray(obj.mask, bool), float(obj.score)
             known = result.objects.get(oid)
             if known is None:
                 result.objects[oid] = FoundTrack(oid, obj.label, obj.phrase, float(obj.score), index)
                 result.prompts.append(Prompt(frame=index, object_id=oid, label=obj.label, mask=masks[oid].copy()))
+                if on_found is not None:
+                    on_found(result.objects[oid], result.prompts[-1])
             elif obj.score > known.score:
                 result.objects[oid] = FoundTrack(oid, known.label, known.phrase, float(obj.score), known.first_frame)
         for oid in seen - set(masks):

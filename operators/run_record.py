@@ -166,6 +166,32 @@ def _folder_digest(path: Path) -> str:
     return files_digest(files) if files else str(path)
 
 
+def concept_fingerprint(frames: Any, concepts: Any, model: Mapping[str, Any]) -> Fingerprint:
+    """The fingerprint of a pre-annotation: the video's content, the concept
+    prompt (``tam_core.concepts.ConceptPrompt``: phrases, label mapping,
+    threshold) and the concept model (:func:`concept_model_fingerprint`)."""
+    from tam_core.fingerprint import video_fingerprint
+
+    size = [int(frames.size[0]), int(frames.size[1])]
+    return Fingerprint({
+        "video": digest([video_fingerprint(frames), int(frames.num_frames), size]),
+        "concepts": digest([list(concepts.phrases), [list(x) for x in concepts.labels], concepts.threshold]),
+        "concept_model": digest(dict(model)),
+    })
+
+
+def concept_model_fingerprint(opts: Any) -> dict[str, str]:
+    """A ``tam_core.concepts.ConceptOptions``' model: family:type and its
+    checkpoint (a given folder by content, an official one by name)."""
+    from tam_core.concepts.registry import get_family, parse_concept_model
+
+    family, model_type = parse_concept_model(opts.model)
+    given = Path(opts.checkpoint).expanduser() if opts.checkpoint is not None else None
+    return {"model": opts.model,
+            "checkpoint": f"official:{get_family(family).checkpoint(model_type).name}" if given is None
+            else _folder_digest(given)}
+
+
 def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
                     models: Mapping[str, Any] | None = None) -> Fingerprint:
     """The fingerprint of tracking ``prompts`` (merged) through ``frames`` with
@@ -187,5 +213,6 @@ def job_fingerprint(frames: Any, prompts: Sequence[Prompt], options: RunOptions,
     return Fingerprint(parts)
 
 
-__all__ = ["Fingerprint", "RECORD_VERSION", "RunRecord", "digest", "job_fingerprint", "load_record_file",
+__all__ = ["Fingerprint", "RECORD_VERSION", "RunRecord", "concept_fingerprint", "concept_model_fingerprint", "digest",
+           "job_fingerprint", "load_record_file",
            "model_fingerprint", "prompts_digest", "write_json_durably"]

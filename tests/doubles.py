@@ -386,3 +386,35 @@ class ArrayFrames:
         order = range(stop - 1, start - 1, -1) if reverse else range(start, stop)
         for i in order:
             yield i, self[i]
+
+
+class ColorConcepts:
+    """A ``ConceptTracker`` double: a phrase finds the objects drawn in the
+    colors ``found[phrase]`` lists (``tracker id -> RGB``): each one's mask is
+    its color's pixels in the frame given (``_same_color``), its score
+    ``score``; an object whose color is not on a frame is not found there."""
+
+    def __init__(self, prompt, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9):
+        self.prompt, self.found, self.score = prompt, found, score
+
+    def step(self, image: np.ndarray) -> list:
+        from tam_core.concepts.tracker import FoundObject
+
+        out = []
+        for phrase in self.prompt.phrases:
+            for tid, color in sorted(self.found.get(phrase, {}).items()):
+                mask = _same_color(image, np.asarray(color))
+                if mask.any():
+                    out.append(FoundObject(tid, self.prompt.label_of(phrase), phrase, self.score, mask))
+        return out
+
+
+class ColorConceptFactory:
+    """``prompt -> ColorConcepts`` (the loaded concept model's double); ``prompts`` lists the prompts seen."""
+
+    def __init__(self, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9):
+        self.found, self.score, self.prompts = found, score, []
+
+    def __call__(self, prompt) -> ColorConcepts:
+        self.prompts.append(prompt)
+        return ColorConcepts(prompt, self.found, self.score)

@@ -12,8 +12,9 @@ def register(p):
     import fiftyone.operators as foo
 
     from .fo_operators import OPERATORS
+    from .preannotate_operator import PreannotateObjects
 
-    for op in OPERATORS:
+    for op in (*OPERATORS, PreannotateObjects):
         p.register(op)
     # The one case to tolerate: a FiftyOne without the panel API (panels came
     # after operators), where the operators still work. Any ImportError of the

@@ -30,15 +30,17 @@ from tam_core.models import MACHINE_DEFAULT, ModelOptions, Models, get_models
 from tam_core.options import RunOptions
 from tam_core.types import Prompt
 
-from .convert import PROMPT_ATTR, SOURCE_ATTR, KeyframeTag, box_to_pixels, is_edited, is_ours, paste_mask, prompt_digest
+from .convert import (
+    EDIT_PREFIX, MASK_PREFIXES, PHRASE_ATTR, PROMPT_ATTR, SOURCE_ATTR, KeyframeTag, box_to_pixels, is_edited, is_ours, paste_mask,
+    prompt_digest,
+)
 from .embeddings import app_embeddings
-from .prompt_reader import check_prompt_fields, field_name, frames_with, parse_fields, read_prompts, read_sourced
+from .prompt_reader import check_prompt_fields, check_video, field_name, frames_with, parse_fields, read_prompts, read_sourced
 from .review import read_records, review
 from .sink import FrameDetectionsSink, check_output_field, ensure_job_field
 
 DEFAULT_PROMPT_FIELD = "tam_prompts"
 DEFAULT_LABEL_FIELD = "tam_tracks"
-EDIT_PREFIX = "mask:"  # PROMPT_ATTR of keyframes that came from a user's mask edit
 
 SampleProgress = Callable[[str, int, int], None]  # (sample id, frames done, total)
 
@@ -54,13 +56,16 @@ class SampleReport:
 @dataclass
 class _Stored:
     """What earlier runs left in the output field: per (object_id, frame)
-    keyframe the prompt digest and source fields, mask prompts from a user's
-    edits, and the keyframes edited since they were written."""
+    keyframe the prompt digest and source fields, mask prompts (a user's
+    edits, a pre-annotation's keyframes) with their tag's prefix, and the
+    keyframes edited since they were written."""
 
     digests: dict[tuple[int, int], str] = field(default_factory=dict)
     sources: set[str] = field(default_factory=set)
     mask_prompts: dict[tuple[int, int], Prompt] = field(default_factory=dict)
+    prefixes: dict[tuple[int, int], str] = field(default_factory=dict)  # mask prompt -> its tag's prefix
     edited: set[tuple[int, int]] = field(default_factory=set)
+    phrases: dict[int, str] = field(default_factory=dict)  # pre-annotated object -> the phrase that found it
     masks: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # keyframe -> (mask, quality)
 
 
@@ -75,6 +80,7 @@ class Plan:
     changed: set[tuple[int, int]]
     removed: set[tuple[int, int]]  # keyframes of the last run whose prompt is gone
     stored: dict[tuple[int, int], tuple[Any, float]] = field(default_factory=dict)  # unchanged keyframes' masks
+    phrases: dict[int, str] = field(default_factory=dict)  # pre-annotated objects keep their phrase
 
 
 def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
@@ -84,6 +90,8 @@ def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
             if not is_ours(d) or d.index is None:
                 continue
             key = (int(d.index), fn - 1)
+            if d.has_field(PHRASE_ATTR) and d.get_field(PHRASE_ATTR):
+                out.phrases[key[0]] = str(d.get_field(PHRASE_ATTR))
             tag = d.get_field(PROMPT_ATTR) if d.has_field(PROMPT_ATTR) else None
             if tag:
                 out.digests[key] = tag
@@ -92,10 +100,12 @@ def _stored(sample: Any, label_field: str, size: tuple[int, int]) -> _Stored:
                                       float(d.confidence if d.confidence is not None else 1.0))
             if d.has_field(SOURCE_ATTR) and d.get_field(SOURCE_ATTR):
                 out.sources.update(parse_fields(d.get_field(SOURCE_ATTR)))
-            if (is_edited(d) or (tag or "").startswith(EDIT_PREFIX)) and d.mask is not None:
+            prefix = next((p for p in MASK_PREFIXES if (tag or "").startswith(p)), None)
+            if (is_edited(d) or prefix) and d.mask is not None:
                 mask = paste_mask(d.mask, box_to_pixels(d.bounding_box, size), size)
                 if mask.any():
                     out.mask_prompts[key] = Prompt(fn - 1, int(d.index), d.label, mask=mask)
+                    out.prefixes[key] = EDIT_PREFIX if is_edited(d) else prefix
                     if is_edited(d):
                         out.edited.add(key)
     return out
@@ -121,10 +131,10 @@ def plan(sample: Any, fields: Sequence[str], label_field: str, size: tuple[int, 
     for key, p in stored.mask_prompts.items():
         p = Prompt(p.frame, p.object_id, labels.get(p.object_id) or p.label, mask=p.mask)
         prompts[key] = p
-        tags[key] = KeyframeTag(EDIT_PREFIX + prompt_digest(p))
+        tags[key] = KeyframeTag(stored.prefixes[key] + prompt_digest(p))
     changed = {k for k, t in tags.items() if stored.digests.get(k) != t.digest} | stored.edited
     kept = {k: m for k, m in stored.masks.items() if k in tags and k not in changed}
-    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags), kept)
+    return Plan(list(prompts.values()), tags, changed, set(stored.digests) - set(tags), kept, stored.phrases)
 
 
 def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Models | None,
@@ -143,7 +153,8 @@ def run_sample(sample: Any, fields: Sequence[str], label_field: str, models: Mod
             raise PromptError(f"the keyframe of object {oid} on frame {frame_label(frame)} was removed since the last run; "
                               "run Track (not Correct) to re-track without it")
         ensure_job_field(sample._dataset, label_field)
-        sink = FrameDetectionsSink(sample, label_field, object_labels(p.prompts), p.keyframes)
+        sink = FrameDetectionsSink(sample, label_field, object_labels(p.prompts), p.keyframes,
+                                   {oid: {PHRASE_ATTR: phrase} for oid, phrase in p.phrases.items()})
         # An interrupted correction's keyframes may already hold their new digests: its record keeps them changed.
         if only_changes and not p.changed and not pending_keyframes(sink.load_record()) & set(p.keyframes):
             return SampleReport(sample.id, sample.filepath, None, "nothing changed since the last run")
@@ -166,7 +177,11 @@ def _run(samples: Any, prompt_field: str | Sequence[str], label_field: str, mode
          model_options: ModelOptions, options: RunOptions, progress: SampleProgress | None,
          only_changes: bool) -> list[SampleReport]:
     """The body of :func:`track` (everything) and :func:`correct` (only what changed)."""
-    fields = check_prompt_fields(samples, prompt_field)
+    # a correction may have no prompt field: the keyframes are then a person's edits of the output masks
+    # and a pre-annotation's keyframes
+    fields = check_prompt_fields(samples, prompt_field) if parse_fields(prompt_field) or not only_changes else ()
+    if not fields:
+        check_video(samples)
     check_output_field(samples._dataset, label_field, fields)
     lf = field_name(label_field)
     reports = []
@@ -197,7 +212,7 @@ def track(
 
 def correct(
     samples: Any,
-    prompt_field: str | Sequence[str] = DEFAULT_PROMPT_FIELD,
+    prompt_field: str | Sequence[str] | None = DEFAULT_PROMPT_FIELD,
     label_field: str = DEFAULT_LABEL_FIELD,
     models: Models | None = None,
     model_options: ModelOptions = MACHINE_DEFAULT,
@@ -207,7 +222,9 @@ def correct(
     """Re-track only what changed since the last run: prompts added or edited
     in the prompt fields (those given and those every existing keyframe came
     from) and output masks a user edited in ``label_field`` (an edited mask
-    becomes a keyframe). Only the affected objects' labels on the affected
+    becomes a keyframe). ``prompt_field=None``: no prompt field, only edited
+    masks and the keyframes already in ``label_field`` (e.g. after
+    :func:`~plugin.fiftyone.preannotate.preannotate`). Only the affected objects' labels on the affected
     spans are replaced; every other keyframe is kept. Samples with no change
     are skipped."""
     return _run(samples, prompt_field, label_field, models, model_options, options, progress, only_changes=True)

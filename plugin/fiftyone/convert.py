@@ -28,7 +28,11 @@ REFINED_ATTR = "refined"  # True when SAM refinement produced the mask
 DIGEST_ATTR = "tam_digest"  # digest of the mask as written (edits change it)
 PROMPT_ATTR = "tam_prompt"  # on a keyframe: digest of the prompt it came from
 SOURCE_ATTR = "tam_source"  # on a keyframe: the prompt field(s) it came from, comma-separated
-TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR, SOURCE_ATTR)
+PHRASE_ATTR = "tam_phrase"  # on a pre-annotated object's masks: the concept phrase that found it
+TAM_ATTRS = (REFINED_ATTR, DIGEST_ATTR, PROMPT_ATTR, SOURCE_ATTR, PHRASE_ATTR)
+EDIT_PREFIX = "mask:"  # PROMPT_ATTR of keyframes that came from a user's mask edit
+CONCEPT_PREFIX = "concept:"  # PROMPT_ATTR of a pre-annotated object's first frame (its keyframe mask)
+MASK_PREFIXES = (EDIT_PREFIX, CONCEPT_PREFIX)  # keyframes whose prompt is the stored mask itself
 
 
 def prompts_from_label(label: Any, frame_number: int, size: tuple[int, int], auto_ids: Mapping[str, int] | None = None) -> list[Prompt]:
@@ -159,9 +163,10 @@ class KeyframeTag:
 
 
 def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quality: float, refined: bool,
-                      keyframe: KeyframeTag | None = None):
+                      keyframe: KeyframeTag | None = None, attributes: Mapping[str, Any] | None = None):
     """bool [H,W] -> fo.Detection with the mask cropped to its tight box, or
-    None when the mask is empty (absent objects get no detection)."""
+    None when the mask is empty (absent objects get no detection).
+    attributes: more fields set on the detection (e.g. ``PHRASE_ATTR``)."""
     import fiftyone as fo
 
     ys = np.flatnonzero(mask.any(axis=1))
@@ -179,6 +184,8 @@ def mask_to_detection(mask: np.ndarray, object_id: int, label: str | None, quali
         confidence=float(quality),
     )
     det[REFINED_ATTR] = bool(refined)
+    for name, value in (attributes or {}).items():
+        det[name] = value
     det[DIGEST_ATTR] = detection_digest(det)
     if keyframe is not None:
         det[PROMPT_ATTR] = keyframe.digest

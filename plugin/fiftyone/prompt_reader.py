@@ -52,13 +52,17 @@ def parse_fields(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_video(samples: Any) -> None:
+    if samples.media_type != "video":
+        raise ConfigError(f"tam-label tracks videos; this collection's media type is {samples.media_type!r}")
+
+
 def check_prompt_fields(samples: Any, value: str | Sequence[str] | None) -> tuple[str, ...]:
     """Validate prompt fields: each an existing frame field holding Keypoints,
     Detections or Segmentation. Returns the bare names."""
     import fiftyone as fo
 
-    if samples.media_type != "video":
-        raise ConfigError(f"tam-label tracks videos; this collection's media type is {samples.media_type!r}")
+    check_video(samples)
     names = parse_fields(value)
     if not names:
         raise ConfigError("no prompt field given: name the frame field(s) holding your Keypoints/Detections prompts")

@@ -18,7 +18,13 @@ tracker           TAM_LABEL_TRACKER            xmem | sam2 | sam2:TYPE (the engi
 tracker_checkpoint TAM_LABEL_TRACKER_CHECKPOINT  local tracker weights (SAM 2.1: a folder)
 cache_dir         TAM_LABEL_CACHE              where official weights are cached
 device            TAM_LABEL_DEVICE             auto | cpu | cuda | cuda:N
+concept_model     TAM_LABEL_CONCEPT_MODEL      sam3 (pre-annotation from class names)
+concept_checkpoint TAM_LABEL_CONCEPT_CHECKPOINT  a local SAM 3 Hugging Face folder
 ================  ===========================  =====================================
+
+SAM 3's official weights are gated: the App server / worker needs a Hugging
+Face token of an account that accepted Meta's SAM License (``HF_TOKEN`` or
+``hf auth login``, Hugging Face's own settings).
 
 ``sam_type`` names the segmenter (``tam_core.segmenters.registry``): a SAM
 type, or ``family:type`` for another family; test-only types (``tiny``) are
@@ -50,6 +56,8 @@ SECRETS = {
     "tracker_checkpoint": "TAM_LABEL_TRACKER_CHECKPOINT",
     "cache_dir": "TAM_LABEL_CACHE",
     "device": "TAM_LABEL_DEVICE",
+    "concept_model": "TAM_LABEL_CONCEPT_MODEL",
+    "concept_checkpoint": "TAM_LABEL_CONCEPT_CHECKPOINT",
 }
 
 
@@ -66,6 +74,8 @@ class ModelSettings:
     device: str = "auto"
     tracker: str = "xmem"
     tracker_checkpoint: str | None = None
+    concept_model: str = "sam3"
+    concept_checkpoint: str | None = None
 
 
 def _plugin_settings(dataset: Any) -> list[Mapping[str, Any]]:
@@ -97,13 +107,28 @@ def model_defaults(ctx: Any) -> ModelSettings:
     return ModelSettings(**out)
 
 
+def _pick(params: Mapping[str, Any], defaults: ModelSettings, key: str) -> str | None:
+    value = params.get(key)
+    value = value.strip() if isinstance(value, str) else value
+    return value or getattr(defaults, key)
+
+
+def concept_options(params: Mapping[str, Any], defaults: ModelSettings) -> Any:
+    """``tam_core.concepts.ConceptOptions`` from the form's values (blank = the default). Validated, nothing loaded."""
+    from tam_core.concepts.load import ConceptOptions
+
+    def pick(key: str) -> str | None:
+        return _pick(params, defaults, key)
+
+    return ConceptOptions(model=pick("concept_model") or "sam3", checkpoint=pick("concept_checkpoint"),
+                          device=pick("device") or "auto", cache_dir=pick("cache_dir"))
+
+
 def model_options(params: Mapping[str, Any], defaults: ModelSettings) -> ModelOptions:
     """ModelOptions from the form's values (blank = the default). Validated, nothing loaded."""
 
     def pick(key: str) -> str | None:
-        value = params.get(key)
-        value = value.strip() if isinstance(value, str) else value
-        return value or getattr(defaults, key)
+        return _pick(params, defaults, key)
 
     checkpoint = pick("sam_checkpoint")
     spec = pick("sam_type") or "auto"
@@ -158,5 +183,5 @@ def run_options(params: Mapping[str, Any]) -> RunOptions:
     return RunOptions(direction=params.get("direction") or "both", refine=bool(params.get("refine", True)))
 
 
-__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "model_defaults", "model_options", "run_options", "segmenter_menu",
+__all__ = ["PLUGIN", "SECRETS", "ModelSettings", "concept_options", "model_defaults", "model_options", "run_options", "segmenter_menu",
            "tracker_menu"]

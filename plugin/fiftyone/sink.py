@@ -70,7 +70,11 @@ class FrameDetectionsSink:
 
     labels: object id -> class; keyframes: (object_id, frame) -> the
     :class:`~.convert.KeyframeTag` stored on that keyframe's detection (to
-    detect edits later and to know which prompt fields it came from).
+    detect edits later and to know which prompt fields it came from);
+    attributes: object id -> more fields for its detections (a pre-annotated
+    object's phrase); protected: (object_id, frame) pairs whose detection a
+    person edited and no write replaces. The three dicts may grow during a run
+    (a pre-annotation names each object when it is found).
 
     As an ``operators.resume.DurableSink`` it keeps the job's record in the
     sample's :func:`job_field` (declared first with :func:`ensure_job_field`):
@@ -82,11 +86,15 @@ class FrameDetectionsSink:
     """
 
     def __init__(self, sample: Any, field: str, labels: Mapping[int, str | None],
-                 keyframes: Mapping[tuple[int, int], KeyframeTag] | None = None):
+                 keyframes: Mapping[tuple[int, int], KeyframeTag] | None = None,
+                 attributes: Mapping[int, Mapping[str, Any]] | None = None,
+                 protected: frozenset[tuple[int, int]] = frozenset()):
         self.sample = sample
         self.field = field_name(field)
         self.labels = dict(labels)
         self.keyframes = dict(keyframes or {})
+        self.attributes = dict(attributes or {})
+        self.protected = protected
         self.frames_written: set[int] = set()
 
     def write(self, results: Sequence[FrameResult]) -> None:
@@ -95,13 +103,13 @@ class FrameDetectionsSink:
         for res in results:
             frame = self.sample.frames[res.frame + 1]
             old = frame[self.field] if frame.has_field(self.field) else None
-            ids = set(res.object_ids)
+            ids = {oid for oid in res.object_ids if (oid, res.frame) not in self.protected}
             keep = [d for d in (old.detections if old is not None else []) if not (is_ours(d) and d.index in ids)]
             new = []
-            for oid in res.object_ids:
+            for oid in sorted(ids):
                 det = mask_to_detection(
                     res.masks[oid], oid, self.labels.get(oid), res.quality.get(oid, 1.0), oid in res.refined,
-                    self.keyframes.get((oid, res.frame)),
+                    self.keyframes.get((oid, res.frame)), self.attributes.get(oid),
                 )
                 if det is not None:
                     new.append(det)

@@ -127,3 +127,14 @@ def killing_models(opts: ModelOptions) -> ColorModels:
                     and not getattr(cls.write, "_killing", False):
                 cls.write = killing(cls.write)
     return observed_models(opts)
+
+
+def color_concepts(opts):
+    """``TAM_LABEL_CONCEPT_PROVIDER`` double (``tam_core.concepts.load``): the
+    phrase "ball" finds the synthetic clip's object 1 (tracker id 0), "box"
+    its objects 2 and 3 (tracker ids 1, 2), by color."""
+    from tests.doubles import ColorConceptFactory
+    from tests.synthetic import make_video
+
+    colors = make_video(num_frames=1).colors
+    return ColorConceptFactory({"ball": {0: colors[1]}, "box": {1: colors[2], 2: colors[3]}})
