@@ -54,4 +54,14 @@ class ConceptPrompt:
         return phrase
 
 
-__all__ = ["ConceptPrompt"]
+def parse_classes(text: str | None) -> dict[str, str] | None:
+    """A typed class list: "person, car" -> {"person": "person", "car": "car"};
+    "car=red car, person" -> {"car": "red car", "person": "person"}; blank -> None
+    (the caller's default classes)."""
+    items = [x.strip() for x in (text or "").split(",") if x.strip()]
+    if not items:
+        return None
+    return {k.strip(): (v.strip() or k.strip()) if sep else k.strip() for k, sep, v in (x.partition("=") for x in items)}
+
+
+__all__ = ["ConceptPrompt", "parse_classes"]

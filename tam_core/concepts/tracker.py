@@ -47,6 +47,9 @@ def load_concept_tracker(folder: Any, device: Any = "cpu", what: str | None = No
 
     from tam_core.weights.hf_model import load_pretrained_strictly
 
+    from .postprocess import install
+
+    install()  # NMS, hole filling and sprinkle removal as Meta's SAM 3 does them, also without Hub kernels
     model = load_pretrained_strictly(Sam3VideoModel, folder, device, what=what)
     return ConceptTrackerFactory(model, Sam3VideoProcessor.from_pretrained(folder), torch.device(device))
 
