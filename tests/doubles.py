@@ -392,18 +392,27 @@ class ColorConcepts:
     """A ``ConceptTracker`` double: a phrase finds the objects drawn in the
     colors ``found[phrase]`` lists (``tracker id -> RGB``): each one's mask is
     its color's pixels in the frame given (``_same_color``), its score
-    ``score``; an object whose color is not on a frame is not found there."""
+    ``score``; an object whose color is not on a frame is not found there.
+    From the ``damage_from``-th step on, each mask loses its right half (a
+    poor pre-annotation a person then corrects)."""
 
-    def __init__(self, prompt, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9):
-        self.prompt, self.found, self.score = prompt, found, score
+    def __init__(self, prompt, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9,
+                 damage_from: int | None = None):
+        self.prompt, self.found, self.score, self.damage_from = prompt, found, score, damage_from
+        self.steps = 0
 
     def step(self, image: np.ndarray) -> list:
         from tam_core.concepts.tracker import FoundObject
 
         out = []
+        damaged = self.damage_from is not None and self.steps >= self.damage_from
+        self.steps += 1
         for phrase in self.prompt.phrases:
             for tid, color in sorted(self.found.get(phrase, {}).items()):
                 mask = _same_color(image, np.asarray(color))
+                if mask.any() and damaged:
+                    xs = np.flatnonzero(mask.any(axis=0))
+                    mask[:, (xs[0] + xs[-1]) // 2 + 1:] = False
                 if mask.any():
                     out.append(FoundObject(tid, self.prompt.label_of(phrase), phrase, self.score, mask))
         return out
@@ -412,9 +421,10 @@ class ColorConcepts:
 class ColorConceptFactory:
     """``prompt -> ColorConcepts`` (the loaded concept model's double); ``prompts`` lists the prompts seen."""
 
-    def __init__(self, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9):
-        self.found, self.score, self.prompts = found, score, []
+    def __init__(self, found: dict[str, dict[int, tuple[int, int, int]]], score: float = 0.9,
+                 damage_from: int | None = None):
+        self.found, self.score, self.damage_from, self.prompts = found, score, damage_from, []
 
     def __call__(self, prompt) -> ColorConcepts:
         self.prompts.append(prompt)
-        return ColorConcepts(prompt, self.found, self.score)
+        return ColorConcepts(prompt, self.found, self.score, self.damage_from)

@@ -11,7 +11,7 @@ import argparse
 
 from tam_core.options import DIRECTIONS, RunOptions
 
-from .model_args import add_model_args, model_options, run_options
+from .model_args import add_concept_args, add_model_args, concept_options, model_options, run_options
 
 
 def add_parser(subparsers) -> None:
@@ -42,6 +42,8 @@ def add_parser(subparsers) -> None:
                        help="bridge a server outage (restart) of up to S seconds mid-run before giving up (default 60)")
         q.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines (log)")
         add_model_args(q, deprecated_sam_alias=True)
+        if name == "track":
+            add_concept_args(q)
         q.set_defaults(func=run)
     from .cvat_agent import add_agent_parser
 
@@ -67,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, include_completed=args.include_completed,
         unclaimed_as_person=args.treat_unclaimed_as_person,
     )
+    concepts = getattr(args, "concepts", None)
+    if concepts is not None:  # track --concepts: SAM 3 finds the objects (plugin/cvat/concepts.py)
+        from plugin.cvat.concepts import ConceptRequest, parse_classes, preannotate_task
+
+        copts, request = concept_options(args), ConceptRequest(parse_classes(concepts), args.concept_threshold)
+        with connect(args.server, credentials_from_env(username=args.user), reconnect_s=args.reconnect_window) as conn:
+            report = preannotate_task(conn, args.task, copts, request, options)  # loaded only when there is work
+        print(report.summary())
+        return 0
     action = track_task if args.cvat_command == "track" else fix_task
     with connect(args.server, credentials_from_env(username=args.user), reconnect_s=args.reconnect_window) as conn:
         # ModelOptions: loaded through tam_core.models.get_models only once the

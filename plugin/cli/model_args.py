@@ -121,6 +121,36 @@ def _check_file(flag: str, value: str) -> None:
         raise CheckpointError(f"checkpoint file not found: {path} ({flag}); check the path")
 
 
+def add_concept_args(parser: argparse.ArgumentParser) -> None:
+    """``--concepts [LABELS]`` (pre-annotate from class names with SAM 3),
+    ``--concept-threshold``, ``--concept-model``, ``--concept-checkpoint``;
+    ``--cache-dir``, ``--offline`` and ``--device`` (from :func:`add_model_args`) apply too."""
+    from tam_core.concepts.registry import concept_choices
+
+    g = parser.add_argument_group("concept prompts (SAM 3: find every instance of a class, no clicks)")
+    g.add_argument("--concepts", nargs="?", const="", default=None, metavar="LABELS",
+                   help="find, segment and track every instance of the task's labels with SAM 3 instead of tracking "
+                        "a person's prompts: no value = every label, its name as the phrase; or 'car,person' or "
+                        "'car=red car,person' (label=phrase)")
+    g.add_argument("--concept-threshold", type=float, default=0.5, metavar="S",
+                   help="the lowest SAM 3 score kept, 0..1 (default 0.5)")
+    g.add_argument("--concept-model", default="sam3", choices=["sam3", *concept_choices(include_test=True)],
+                   metavar="FAMILY[:TYPE]", help="the concept model (default sam3: facebook/sam3, gated: accept "
+                   "Meta's SAM License on its Hugging Face page and set HF_TOKEN or run `hf auth login`)")
+    g.add_argument("--concept-checkpoint", default=None, metavar="PATH",
+                   help="a local SAM 3 Hugging Face folder (config.json + model.safetensors) instead of the official weights")
+
+
+def concept_options(args: argparse.Namespace):
+    """``tam_core.concepts.ConceptOptions`` from :func:`add_concept_args`' flags (validated; loads nothing)."""
+    from tam_core.concepts.load import ConceptOptions
+
+    if args.concept_checkpoint is not None:
+        _check_file("--concept-checkpoint", args.concept_checkpoint)
+    return ConceptOptions(model=args.concept_model, checkpoint=args.concept_checkpoint, device=args.device,
+                          cache_dir=args.cache_dir, download=not args.offline)
+
+
 def run_options(args: argparse.Namespace, **overrides) -> RunOptions:
     """How to run: ``--no-refine``, plus ``--direction`` and ``--batch-size``
     when the command has them (else RunOptions' defaults); ``overrides`` win."""
@@ -132,4 +162,4 @@ def run_options(args: argparse.Namespace, **overrides) -> RunOptions:
     return RunOptions(**fields)
 
 
-__all__ = ["add_model_args", "model_options", "run_options"]
+__all__ = ["add_concept_args", "add_model_args", "concept_options", "model_options", "run_options"]

@@ -17,7 +17,11 @@ shape id -> digest used as prompts by the last completed run (what ``fix``
 compares with); ``released``: ids of our masks a person edited or
 relabelled (a person's now, even where the server kept ``source="auto"``);
 ``fingerprint``: of the inputs of the last completed run
-(a no-op re-run stops before loading models).
+(a no-op re-run stops before loading models); ``concept_groups``: a
+concept pre-annotation's tracker object id -> the CVAT group its masks use
+(new objects take a group above every group in the task, so never a
+person's; re-runs keep them); ``concept_keyframes``: each found object's
+first (object, frame), its keyframe for later ``track``/``fix`` runs.
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ class Ledger:
     keyframes: dict[int, str] | None = None
     fingerprint: str | None = None
     released: set[int] = field(default_factory=set)  # ids of our masks a person edited or relabelled: theirs now
+    concept_groups: dict[int, int] = field(default_factory=dict)
+    concept_keyframes: set[Where] = field(default_factory=set)
     store: Any = None
     exists: bool = False  # a record was found on the server
 
@@ -113,6 +119,8 @@ class Ledger:
             "keyframes": None if self.keyframes is None else {str(k): v for k, v in sorted(self.keyframes.items())},
             "fingerprint": self.fingerprint,
             "released": sorted(self.released),
+            "concept_groups": {str(k): v for k, v in sorted(self.concept_groups.items())},
+            "concept_keyframes": sorted(_text(w) for w in self.concept_keyframes),
         }
 
     @classmethod
@@ -125,6 +133,8 @@ class Ledger:
             deleted={_where(k) for k in data.get("deleted") or ()},
             keyframes=None if kf is None else {int(k): str(v) for k, v in kf.items()},
             fingerprint=data.get("fingerprint"), released={int(i) for i in data.get("released") or ()}, exists=True,
+            concept_groups={int(k): int(v) for k, v in (data.get("concept_groups") or {}).items()},
+            concept_keyframes={_where(k) for k in data.get("concept_keyframes") or ()},
         )
 
     def save(self) -> None:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
+
+from tam_core.types import Prompt
 
 from .errors import CvatError
 from .ledger import Ledger, legacy_records
+from .masks import decode_mask
 from .record import ServerRecord
 from .report import CvatRunReport
 from .shapes import PromptSet, TaskShapes, build_prompts, classify, describe
@@ -30,6 +35,7 @@ class Context:
     prompts: PromptSet
     frozen: frozenset[int]  # accepted/completed jobs left alone
     loaded: dict  # the record as read (saved again only if it changed)
+    stored: dict[tuple[int, int], tuple[np.ndarray, float]] = field(default_factory=dict)  # kept keyframe masks
 
     def save_if_changed(self) -> None:
         if self.ledger.to_json() != self.loaded:
@@ -53,9 +59,29 @@ def prepare(conn, task: TaskInfo, record: ServerRecord, options) -> Context:
             "(another tool's, or an older tam-label's whose local record is gone): delete them in CVAT, or run again with "
             "--treat-unclaimed-as-person to keep them as a person's masks (keyframes)"
         )
-    prompts = build_prompts(shapes.person, task, first, stop)
+    prompts, stored = with_concept_keyframes(build_prompts(shapes.person, task, first, stop), ledger, shapes, task,
+                                             first, stop)
     frozen = frozenset() if options.include_completed else frozenset(j.id for j in task.jobs if j.finished)
-    return Context(conn, task, first, stop, ledger, shapes, prompts, frozen, loaded)
+    return Context(conn, task, first, stop, ledger, shapes, prompts, frozen, loaded, stored)
+
+
+def with_concept_keyframes(ps: PromptSet, ledger: Ledger, shapes: TaskShapes, task: TaskInfo, first: int,
+                           stop: int) -> tuple[PromptSet, dict[tuple[int, int], tuple[np.ndarray, float]]]:
+    """Found objects (a concept pre-annotation's) that a person prompted keep
+    their first frame as a keyframe: our mask there joins the person's prompts
+    (and ``stored``: not segmented again), so ``track``/``fix`` re-track such an
+    object only between its keyframes. A first-frame mask a person edited is
+    their prompt already; one they deleted is no keyframe."""
+    ids = {key: oid for oid, key in ps.keys.items()}
+    prompts, stored = list(ps.prompts), {}
+    for key, frame in sorted(ledger.concept_keyframes, key=lambda w: (w[1], w[0])):
+        ours = shapes.ours.get((key, frame))
+        if key not in ids or not first <= frame < stop or (key, frame) in ps.sources or not ours:
+            continue
+        mask = decode_mask(ours[0].get("points", []), task.height, task.width)
+        prompts.append(Prompt(frame - first, ids[key], task.labels[key[0]].name, mask=mask))
+        stored[(ids[key], frame - first)] = (mask, 1.0)
+    return replace(ps, prompts=prompts), stored
 
 
 def _pairs(ctx: Context, pairs) -> list[str]:
@@ -95,7 +121,8 @@ def report(ctx: Context, command: str, options) -> CvatRunReport:
 def fingerprint(ctx: Context, options, models: Any) -> str:
     """Of everything a run's result depends on: the frame range, the task's
     deleted frames and finished jobs, the person's prompts, their deletions,
-    our masks (content), the tracking and model options."""
+    our masks (content), the tracking and model options (``models``: the
+    ModelOptions, a loaded set, or a string that names what a run used)."""
     from tam_core.models import ModelOptions
 
     data = {
@@ -104,6 +131,7 @@ def fingerprint(ctx: Context, options, models: Any) -> str:
         "decisions": sorted(map(str, ctx.ledger.deleted)),
         "ours": sorted([str(w), sorted(e.digest for e in es)] for w, es in ctx.ledger.masks.items()),
         "run": [options.run.direction, options.run.refine, options.run.multimask],
-        "models": repr(models.resolved()) if isinstance(models, ModelOptions) else type(models).__name__,
+        "models": (repr(models.resolved()) if isinstance(models, ModelOptions) else models if isinstance(models, str)
+                   else type(models).__name__),
     }
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

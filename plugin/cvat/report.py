@@ -45,17 +45,24 @@ class CvatRunReport:
     on_deleted_frames: int = 0
     stale_deleted: int = 0
     touched: list[str] = field(default_factory=list)
+    concepts: dict[str, str] = field(default_factory=dict)  # track --concepts: label -> phrase looked for
+    found: dict[Any, Any] = field(default_factory=dict)  # track --concepts: object -> operators.preannotate.FoundTrack
 
     def summary(self) -> str:
         head = "would" if self.dry_run else "did"
         lines = [
             f"task {self.task_id}: {self.command} on task frames {self.frames[0]}..{self.frames[1] - 1}"
             + (" (dry run: nothing was changed)" if self.dry_run else ""),
-            "  objects: " + (", ".join(f"{oid}={d}" for oid, d in self.objects.items()) or "none"),
+            "  objects: " + (_listed([f"{oid}={d}" for oid, d in self.objects.items()]) or "none"),
             f"  keyframes (object, frame): {self.keyframes}",
         ]
         if self.command == "fix":
             lines.append(f"  corrected keyframes to re-track from: {self.changed}")
+        if self.concepts:
+            lines.append("  looked for (label: phrase): " + ", ".join(f"{k}: '{v}'" for k, v in self.concepts.items()))
+        if self.found:
+            lines.append("  found (label, group: best score, first frame): " + _listed([
+                f"'{t.label}' {key[1]}: {t.score:.2f}, {t.first_frame + self.frames[0]}" for key, t in sorted(self.found.items())]))
         lines.append(f"  person's shapes kept untouched: {self.person_shapes}; earlier auto masks in range: {self.replaceable}")
         what = {"edited": "edited by a person (now their keyframes)",
                 "deleted": "deleted by a person (never re-created: 'not this object here')",
@@ -92,3 +99,9 @@ class CvatRunReport:
         if self.message:
             lines.append(f"  {self.message}")
         return "\n".join(lines)
+
+
+def _listed(items: list[str], limit: int = 12) -> str:
+    """The first ``limit`` items, then how many more (a pre-annotation may find hundreds)."""
+    more = f", ... and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more

@@ -198,7 +198,7 @@ def _run(ctx: Context, models: Models | ModelOptions, options: CvatOptions, leas
         else:
             from operators.correct import correct
 
-            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, options.run, progress)
+            result = correct(frames, ctx.prompts.prompts, changed, sink, loaded, options.run, progress, stored=ctx.stored)
         # only a completed run moves the baseline; a pair a person touched meanwhile keeps it moving
         ctx.ledger.keyframes = _keyframe_record(ctx)
         ctx.ledger.fingerprint = None if sink.counts.touched else fingerprint(ctx, options, models)

@@ -71,6 +71,7 @@ class TaskShapes:
     unclaimed: int = 0
     snapshot: dict[int, str] = field(default_factory=dict)
     decisions: Decisions = field(default_factory=Decisions)
+    max_group: int = 0  # the highest group of any shape or track in the task
 
 
 def classify(annotations: dict, ledger: Ledger, legacy: dict[int, str] | None = None) -> TaskShapes:
@@ -86,6 +87,8 @@ def classify(annotations: dict, ledger: Ledger, legacy: dict[int, str] | None = 
     legacy = legacy or {}
     recorded = {e.id for es in ledger.masks.values() for e in es if e.id is not None} | ledger.released
     by_id: dict[int, dict] = {}
+    out.max_group = max((int(x.get("group") or 0) for kind in ("shapes", "tracks") for x in annotations.get(kind, [])),
+                        default=0)
     for shape in sorted(annotations.get("shapes", []), key=lambda s: int(s["id"])):
         sid, h, where = int(shape["id"]), shape_hash(shape), where_of(shape)
         by_id[sid] = shape
