@@ -13,24 +13,13 @@ from pathlib import Path
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from tam_core.concepts.prompt import parse_classes
 from tam_core.errors import TamError
 
 from . import api, jobs, settings
 from .fo_operators import EACH_VIDEO, _target_input, _target_view, _total_frames
 
 DELEGATE_ABOVE_CONCEPT_FRAMES = 30  # videos with more frames (in total) are pre-annotated by a delegated worker
-
-
-def parse_classes(text: str | None) -> list[str] | dict[str, str] | None:
-    """"person, car" -> ["person", "car"]; "car=red car, person" -> {"car": "red car", "person": "person"};
-    blank -> None (the label field's classes)."""
-    items = [x.strip() for x in (text or "").split(",") if x.strip()]
-    if not items:
-        return None
-    if not any("=" in x for x in items):
-        return items
-    pairs = [x.partition("=") for x in items]
-    return {k.strip(): (v.strip() if sep else k.strip()) for k, sep, v in pairs}
 
 
 class PreannotateObjects(foo.Operator):
@@ -129,4 +118,4 @@ class PreannotateObjects(foo.Operator):
         return types.Property(outputs)
 
 
-__all__ = ["PreannotateObjects", "parse_classes"]
+__all__ = ["PreannotateObjects"]
