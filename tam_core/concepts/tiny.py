@@ -45,17 +45,20 @@ def tiny_config(tracker: dict | None = None, **overrides):
     return config
 
 
-def tiny_processor():
+def tiny_processor(size: int = SIZE, mask_size: int | None = None):
+    """A processor for ``size`` px inputs (default: the tiny model's; 1008 with
+    ``mask_size`` 288: the official layout's) with the byte-level tokenizer."""
     from transformers import CLIPTokenizerFast, Sam3VideoProcessor
     from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
     from transformers.models.sam3.image_processing_sam3 import Sam3ImageProcessor
 
     chars = list(_bytes_to_unicode().values())
     vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    size = {"height": SIZE, "width": SIZE}
-    return Sam3VideoProcessor(image_processor=Sam3ImageProcessor(size=size, mask_size={"height": SIZE // 4, "width": SIZE // 4}),
-                              video_processor=Sam2VideoVideoProcessor(size=size),
-                              tokenizer=CLIPTokenizerFast(vocab=vocab, merges=[]), target_size=SIZE)
+    square = {"height": size, "width": size}
+    masks = mask_size or size // 4
+    return Sam3VideoProcessor(image_processor=Sam3ImageProcessor(size=square, mask_size={"height": masks, "width": masks}),
+                              video_processor=Sam2VideoVideoProcessor(size=square),
+                              tokenizer=CLIPTokenizerFast(vocab=vocab, merges=[]), target_size=size)
 
 
 def save_tiny(folder: str | os.PathLike, seed: int = 0, tracker: dict | None = None, **overrides) -> Path:

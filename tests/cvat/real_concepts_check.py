@@ -51,7 +51,7 @@ class ConceptCheck(Check):
         from plugin.cvat.masks import decode_mask, encode_mask
         from tests.synthetic import make_video
 
-        video = make_video(num_frames=30, size=(64, 96))
+        video = make_video(num_frames=30, size=(192, 288))  # big enough that JPEG's chroma edges stay small
         self.model_args = self.models()
         tid = self.create_task(video)
         jobs = self.jobs(tid)
@@ -75,13 +75,10 @@ class ConceptCheck(Check):
         obj_of.update({(labels["ball"], balls[0]): 2, (labels["ball"], balls[1]): 3})
         ious = []
         for _, s in auto:
-            mask = decode_mask(s["points"], 64, 96)
-            truth = video.mask(s["frame"], obj_of[(s["label_id"], s["group"])])
+            mask, truth = decode_mask(s["points"], *video.size), video.mask(s["frame"], obj_of[(s["label_id"], s["group"])])
             ious.append((mask & truth).sum() / max((mask | truth).sum(), 1))
-        good = sum(i > 0.8 for i in ious) / len(ious)
-        self.expect(good >= 0.9 and float(np.median(ious)) > 0.9,
-                    f"the masks are their objects: IoU with the truth > 0.8 on {good:.0%}, median "
-                    f"{float(np.median(ious)):.3f}, min {min(ious):.3f} (the double reads colors of JPEG chunks)")
+        self.expect(min(ious) > 0.9, f"every mask is its object on its task frame (IoU with the truth: min {min(ious):.3f}, "
+                    f"median {float(np.median(ious)):.3f}; the double reads the colors of CVAT's JPEG chunks)")
         self.expect(manual(stored) == manual_before, "the person's polygon is untouched")
 
         # 2. the same again: nothing to do
