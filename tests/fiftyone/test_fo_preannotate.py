@@ -192,3 +192,39 @@ def test_the_tiny_sam3_pre_annotates_a_dataset_end_to_end(tmp_path):
         d = dets[key]
         assert np.array_equal(paste_mask(d.mask, box_to_pixels(d.bounding_box, SIZE), SIZE), mask)
         assert d[PHRASE_ATTR] == phrase == d.label and d.confidence == pytest.approx(score)
+
+
+@pytest.mark.slow
+def test_two_preannotations_in_threads_on_one_model_equal_one_after_the_other(tmp_path):
+    """As in an App server: two delegated/immediate runs in two threads share the one loaded SAM 3."""
+    import threading
+
+    pytest.importorskip("transformers")
+    from tam_core.concepts.load import ConceptOptions
+    from tam_core.concepts.tiny import save_tiny
+
+    ds, _ = new_dataset(tmp_path, num_samples=2, seeds=[0, 3])
+    opts = ConceptOptions(model="sam3:test_tiny", checkpoint=save_tiny(tmp_path / "sam3"), device="cpu")
+    s0, s1 = list(ds)
+    for s in (s0, s1):
+        preannotate(ds.select(s.id), ["dog"], "seq", concepts=opts, threshold=0.0)
+    errors = []
+
+    def work(sample):
+        try:
+            preannotate(ds.select(sample.id), ["dog"], "par", concepts=opts, threshold=0.0, batch_size=3)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (s0, s1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for s in (s0, s1):
+        seq, par = detections(s, "seq"), detections(s, "par")
+        assert seq and set(seq) == set(par)
+        for key, d in seq.items():
+            assert (d.mask.tobytes(), d.bounding_box, d.confidence, d[PHRASE_ATTR]) == (
+                par[key].mask.tobytes(), par[key].bounding_box, par[key].confidence, par[key][PHRASE_ATTR]), key
