@@ -15,7 +15,6 @@ after a person's correction re-tracks only the corrected span.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -29,17 +28,13 @@ from tam_core.concepts.prompt import ConceptPrompt, parse_classes
 from tam_core.errors import ConfigError
 from tam_core.types import FrameResult, Prompt
 
-from .errors import CvatConnectionError
 from .ledger import ObjectKey
 from .prepare import fingerprint, prepare
 from .prepare import report as make_report
 from .report import CvatRunReport
-from .run import CvatOptions, _cleanup, _keyframe_record, _session, _touched
+from .run import CvatOptions, _cleanup, _keyframe_record, _session, _touched, finishing
 from .sink import CvatMaskSink
 from .task import CvatFrames, TaskInfo
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ConceptRequest:
@@ -114,9 +109,8 @@ def preannotate_task(conn, task_id: int, concepts: ConceptOptions | Any, request
             report.objects[track.object_id] = f"'{track.label}' (group {groups[tid]}, phrase '{track.phrase}')"
 
         progress = RunProgress(f"task {task.id}", enabled=options.progress)
-        finished = False
         report.objects = {}
-        try:
+        with finishing(sink, progress):
             factory = get_concepts(concepts) if isinstance(concepts, ConceptOptions) else concepts
             frames = CvatFrames(ctx.conn, task, ctx.first, ctx.stop)
             result = run_preannotation(frames, factory(prompt), sink, options.run.batch_size, progress,
@@ -127,15 +121,6 @@ def preannotate_task(conn, task_id: int, concepts: ConceptOptions | Any, request
                                         if not ctx.first <= w[1] < ctx.stop} | keyframes
             ledger.keyframes = _keyframe_record(ctx)
             ledger.fingerprint = None if sink.counts.touched else fingerprint(ctx, options, what)
-            finished = True
-        finally:
-            progress.close()
-            try:
-                sink.close()
-            except CvatConnectionError as exc:
-                if finished:
-                    raise
-                log.warning("could not save the run record after the run stopped: %s", exc)
         report.counts = sink.counts
         _touched(report, ctx)
         return report

@@ -182,14 +182,33 @@ def _touched(report: CvatRunReport, ctx: Context) -> None:
     report.touched = [f"{describe(ctx.task, k)}@{f} ({kind})" for (k, f), kind in report.counts.touched]
 
 
+@contextmanager
+def finishing(sink, progress: RunProgress) -> Iterator[None]:
+    """Close the progress and the sink (which saves the run record) after a
+    run. When the run failed and saving fails too because the connection is
+    lost, the error that stopped the run is the one raised (each batch's
+    digests were recorded on the server before its upload, so the re-run
+    recognises what was written)."""
+    try:
+        yield
+    except BaseException:
+        progress.close()
+        try:
+            sink.close()
+        except CvatConnectionError as exc:
+            log.warning("could not save the run record after the run stopped: %s", exc)
+        raise
+    progress.close()
+    sink.close()
+
+
 def _run(ctx: Context, models: Models | ModelOptions, options: CvatOptions, lease, changed):
     frames = CvatFrames(ctx.conn, ctx.task, ctx.first, ctx.stop)
     prompted = frozenset(ctx.prompts.sources)
     sink = CvatMaskSink(ctx.conn, ctx.task, ctx.ledger, ctx.shapes, ctx.prompts.keys, ctx.first, ctx.prompts.truth,
                         job_id=options.job_id, frozen=ctx.frozen, prompted=prompted, lease=lease)
     progress = RunProgress(f"task {ctx.task.id}", enabled=options.progress)
-    finished = False
-    try:
+    with finishing(sink, progress):
         loaded = _models(models)
         if changed is None:
             from operators.track import track
@@ -202,15 +221,4 @@ def _run(ctx: Context, models: Models | ModelOptions, options: CvatOptions, leas
         # only a completed run moves the baseline; a pair a person touched meanwhile keeps it moving
         ctx.ledger.keyframes = _keyframe_record(ctx)
         ctx.ledger.fingerprint = None if sink.counts.touched else fingerprint(ctx, options, models)
-        finished = True
-    finally:
-        progress.close()
-        try:
-            sink.close()
-        except CvatConnectionError as exc:
-            if finished:
-                raise
-            # the connection is already lost: keep the error that stopped the run (each batch's digests were
-            # recorded on the server before its upload, so the re-run recognises what was written)
-            log.warning("could not save the run record after the run stopped: %s", exc)
     return result, sink.counts

@@ -138,7 +138,49 @@ def _total_frames(view) -> int:
     return int(sum(n or 0 for n in view.values("metadata.total_frame_count")))
 
 
-class _TrackBase(foo.Operator):
+class VideoJobOperator(foo.Operator):
+    """An operator run on videos: immediately (a generator streaming progress
+    and a summary), delegated (a worker), or queued as one delegated job per
+    video (target ``EACH_VIDEO``). Subclasses give ``run`` and ``_finish``."""
+
+    delegate_above = DELEGATE_ABOVE_FRAMES  # longer views always go to a worker
+    job_kind = "job"  # in the "queued N delegated ..." notification
+
+    def queue_view(self, ctx):
+        """The samples to queue one job each for (default: the whole view)."""
+        return ctx.view
+
+    def resolve_delegation(self, ctx):
+        # Queueing one job per video is quick: run it now. Long videos always
+        # go to a worker (immediate runs time out after 600 s); otherwise the
+        # user's choice in the App (None = ask).
+        if ctx.params.get("target") == EACH_VIDEO:
+            return False
+        if _total_frames(_target_view(ctx)) > self.delegate_above:
+            return True
+        return None
+
+    def execute(self, ctx):
+        # Immediate runs are generators (execute_as_generator): progress and a
+        # summary stream to the App. A delegated run returns its summary.
+        if ctx.delegated:
+            return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
+        if ctx.params.get("target") == EACH_VIDEO:
+            view = self.queue_view(ctx)
+            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, view, self.uri, dict(ctx.params)),
+                                      lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated {self.job_kind}(s), one "
+                                                                  "per video: run `fiftyone delegated launch` on each "
+                                                                  "GPU machine")])
+        return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
+
+    def run(self, ctx, report) -> dict:
+        raise NotImplementedError
+
+    def _finish(self, ctx, out) -> list:
+        raise NotImplementedError
+
+
+class _TrackBase(VideoJobOperator):
     action = "track"
     spec = ("", "", "")  # (name, label, description) of the operator
 
@@ -157,27 +199,8 @@ class _TrackBase(foo.Operator):
         _model_inputs(ctx, inputs)
         return types.Property(inputs, view=types.View(label=self.config.label))
 
-    def resolve_delegation(self, ctx):
-        # Queueing one job per video is quick: run it now. Long videos always
-        # go to a worker (immediate runs time out after 600 s); otherwise the
-        # user's choice in the App (None = ask).
-        if ctx.params.get("target") == EACH_VIDEO:
-            return False
-        if _total_frames(_target_view(ctx)) > DELEGATE_ABOVE_FRAMES:
-            return True
-        return None
-
-    def execute(self, ctx):
-        # Immediate runs are generators (execute_as_generator): progress and a
-        # summary stream to the App. A delegated run returns its summary.
-        if ctx.delegated:
-            return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
-        if ctx.params.get("target") == EACH_VIDEO:
-            view = _prompted(ctx.view, api.check_prompt_fields(ctx.view, ctx.params.get("prompt_field")))
-            return jobs.with_progress(ctx, lambda report: jobs.queue_per_video(ctx, view, self.uri, dict(ctx.params)),
-                                      lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated job(s), one per video: "
-                                                                  "run `fiftyone delegated launch` on each GPU machine")])
-        return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
+    def queue_view(self, ctx):
+        return _prompted(ctx.view, api.check_prompt_fields(ctx.view, ctx.params.get("prompt_field")))
 
     def _finish(self, ctx, out):
         skipped = f"; skipped: {'; '.join(out['skipped'])}" if out["skipped"] else ""

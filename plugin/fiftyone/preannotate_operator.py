@@ -16,13 +16,16 @@ import fiftyone.operators.types as types
 from tam_core.concepts.prompt import parse_classes
 from tam_core.errors import TamError
 
-from . import api, jobs, settings
-from .fo_operators import EACH_VIDEO, _target_input, _target_view, _total_frames
+from . import api, settings
+from .fo_operators import VideoJobOperator, _target_input, _target_view
 
 DELEGATE_ABOVE_CONCEPT_FRAMES = 30  # videos with more frames (in total) are pre-annotated by a delegated worker
 
 
-class PreannotateObjects(foo.Operator):
+class PreannotateObjects(VideoJobOperator):
+    delegate_above = DELEGATE_ABOVE_CONCEPT_FRAMES  # SAM 3 takes seconds per frame on a CPU
+    job_kind = "pre-annotation job"
+
     @property
     def config(self):
         return foo.OperatorConfig(
@@ -62,25 +65,6 @@ class PreannotateObjects(foo.Operator):
         if path and not Path(path).expanduser().exists():
             ckpt.invalid, ckpt.error_message = True, f"no folder {path!r}; give an existing one or leave blank"
         return types.Property(inputs, view=types.View(label=self.config.label))
-
-    def resolve_delegation(self, ctx):
-        # queueing one job per video is quick; SAM 3 takes seconds per frame on a CPU, so anything longer
-        # than a short clip goes to a worker (immediate runs time out after 600 s); else the user's choice
-        if ctx.params.get("target") == EACH_VIDEO:
-            return False
-        if _total_frames(_target_view(ctx)) > DELEGATE_ABOVE_CONCEPT_FRAMES:
-            return True
-        return None
-
-    def execute(self, ctx):
-        if ctx.delegated:
-            return self.run(ctx, lambda frac, label: ctx.set_progress(progress=frac, label=label))
-        if ctx.params.get("target") == EACH_VIDEO:
-            return jobs.with_progress(
-                ctx, lambda report: jobs.queue_per_video(ctx, ctx.view, self.uri, dict(ctx.params)),
-                lambda ids: [ctx.ops.notify(f"queued {len(ids)} delegated pre-annotation job(s), one per video: "
-                                            "run `fiftyone delegated launch`")])
-        return jobs.with_progress(ctx, lambda report: self.run(ctx, report), lambda out: self._finish(ctx, out))
 
     def _finish(self, ctx, out):
         found = sum(len(v["objects"]) for v in out["videos"])

@@ -36,6 +36,16 @@ def cvat_env(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def conn(cvat, cvat_env):
+    """A connection to the fake server as alice (closed after the test)."""
+    from plugin.cvat import connect
+    from plugin.cvat.credentials import Credentials
+
+    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
+        yield c
+
+
 # -- the function tests (test_functions_*.py) -----------------------------------------
 @pytest.fixture(scope="module")
 def video():

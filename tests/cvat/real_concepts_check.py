@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +27,7 @@ for _p in (ROOT, HERE):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from real_server_check import Check  # noqa: E402
+from real_server_check import Check, main  # noqa: E402
 
 
 class ConceptCheck(Check):
@@ -139,15 +138,5 @@ class ConceptCheck(Check):
         return 1 if self.failures else 0
 
 
-def main() -> int:
-    url = os.environ.get("CVAT_REAL_URL")
-    if not url:
-        print("CVAT_REAL_URL is not set: skipped (see the docstring)")
-        return 0
-    with tempfile.TemporaryDirectory() as work:
-        return ConceptCheck(url, os.environ.get("CVAT_REAL_USER", "admin"), os.environ.get("CVAT_REAL_PASSWORD", "admin12345"),
-                            Path(work)).run()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ConceptCheck))

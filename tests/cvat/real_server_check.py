@@ -264,13 +264,14 @@ def _box(mask):
     return xs.min() - 1.0, ys.min() - 1.0, xs.max() + 1.0, ys.max() + 1.0
 
 
-def main() -> int:
+def main(check: type = Check) -> int:
+    """Run ``check`` (this module's :class:`Check` or a subclass) against ``$CVAT_REAL_URL``."""
     url = os.environ.get("CVAT_REAL_URL")
     if not url:
         print("CVAT_REAL_URL is not set: skipped (see the docstring)")
         return 0
     with tempfile.TemporaryDirectory() as work:
-        return Check(url, os.environ.get("CVAT_REAL_USER", "admin"), os.environ.get("CVAT_REAL_PASSWORD", "admin12345"), Path(work)).run()
+        return check(url, os.environ.get("CVAT_REAL_USER", "admin"), os.environ.get("CVAT_REAL_PASSWORD", "admin12345"), Path(work)).run()
 
 
 if __name__ == "__main__":

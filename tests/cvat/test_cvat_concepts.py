@@ -13,9 +13,8 @@ import pytest
 from helpers import auto_masks, make_task, models, source
 
 from plugin.cli import main
-from plugin.cvat import CvatOptions, connect, fix_task
+from plugin.cvat import CvatOptions, fix_task
 from plugin.cvat.concepts import ConceptRequest, preannotate_task
-from plugin.cvat.credentials import Credentials
 from plugin.cvat.masks import encode_mask
 from tam_core.concepts.load import PROVIDER_ENV, clear_concepts
 from tam_core.options import RunOptions
@@ -29,12 +28,6 @@ def concepts(monkeypatch):
     clear_concepts()
     yield concept_models
     clear_concepts()
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 def opts(cvat_env, **kw):

@@ -8,20 +8,13 @@ import numpy as np
 import pytest
 
 from helpers import auto_masks, click, make_task, source
-from plugin.cvat import CvatOptions, connect, fix_task, track_task
-from plugin.cvat.credentials import Credentials
+from plugin.cvat import CvatOptions, fix_task, track_task
 from plugin.cvat.masks import encode_mask
 from tam_core.options import RunOptions
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 
 DEGRADE = 3  # task frame where the tracker double starts to drift (loses the right half)
 FIXED = 8  # task frame the person corrects; under "both" it owns task frames 5..12 (0 owns 0..4)
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 def drifting(video):

@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 
 from helpers import auto_masks, click, make_task, models, source
-from plugin.cvat import CvatOptions, connect, fix_task, track_task
-from plugin.cvat.credentials import Credentials
+from plugin.cvat import CvatOptions, fix_task, track_task
 from plugin.cvat.masks import encode_mask
 
 SEG = 6  # 13 task frames -> overlap min(5, 6 // 2) = 3: jobs 0-5, 3-8, 6-11, 9-12
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 @pytest.fixture

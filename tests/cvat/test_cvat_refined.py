@@ -7,22 +7,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from helpers import auto_masks, click, make_task, source
-from plugin.cvat import CvatOptions, connect, track_task
-from plugin.cvat.credentials import Credentials
+from plugin.cvat import CvatOptions, track_task
 from tam_core.options import RunOptions
 from tam_core.refinement import RefineOptions, Refiner
 from tests.doubles import ColorSegmenter, ColorTrackerFactory
 
 DRIFT = 3  # task frame from which the tracker loses each object's right half
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 def _run(cvat, conn, cvat_env, refine: bool):

@@ -11,17 +11,10 @@ import numpy as np
 import pytest
 from helpers import auto_masks, click, make_task, models, source
 
-from plugin.cvat import CvatOptions, connect, fix_task, track_task
-from plugin.cvat.credentials import Credentials
+from plugin.cvat import CvatOptions, fix_task, track_task
 from plugin.cvat.masks import encode_mask
 from plugin.cvat.sink import STABLE_IOU
 from tam_core.options import RunOptions
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 def opts(cvat_env, **kw):

@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 
 from helpers import auto_masks, click, make_task, models, source
-from plugin.cvat import CvatOptions, connect, track_task
-from plugin.cvat.credentials import Credentials
+from plugin.cvat import CvatOptions, track_task
 from tam_core.errors import PromptError
 from tam_core.models import ModelOptions, clear_models, load_count
 from tam_core.options import RunOptions
-
-
-@pytest.fixture
-def conn(cvat, cvat_env):
-    with connect(cvat.url, Credentials("alice", "s3cret-pass")) as c:
-        yield c
 
 
 def opts(cvat_env, **kw):
