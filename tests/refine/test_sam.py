@@ -79,36 +79,32 @@ def test_cached_embedding_gives_identical_answers(seg):
     assert seg.encoder_calls == 2
 
 
-class _FakeDecoder(torch.nn.Module):
-    """Stands in for SAM's mask decoder: three known candidates (candidate 1 is
-    the top 10 rows, the others nothing) with predicted IoUs 0.2, 0.9, 0.5."""
+class _FixedIous(torch.nn.Module):
+    """Stands in for SAM's IoU head: predicted IoUs 0.1 (the single-mask
+    output), then 0.2, 0.9, 0.5 for the three multimask candidates."""
 
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-
-    def forward(self, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, multimask_output):
-        self.calls.append(multimask_output)
-        n = 3 if multimask_output else 1
-        low = torch.full((1, 3, 32, 32), -5.0)
-        low[0, 1, :5] = 5.0  # low-res rows 0..4 = input rows 0..19 of 85 = image rows 0..~14 of 60
-        return low[:, :n], torch.tensor([[0.2, 0.9, 0.5]])[:, :n]
+    def forward(self, token):
+        return torch.tensor([[0.1, 0.2, 0.9, 0.5]])
 
 
 def test_multimask_picks_the_candidate_with_highest_predicted_iou():
     torch.manual_seed(0)
-    model = build_sam(TINY)  # its own model: the decoder is swapped below
-    model.mask_decoder = fake = _FakeDecoder()
+    model = build_sam(TINY)  # its own model: the IoU head is swapped below
+    model.mask_decoder.iou_prediction_head = _FixedIous()
     seg = SamSegmenter(model)
     emb = seg.embed(_image())
-    out = seg.predict(emb, np.array([[5.0, 5.0]]), np.array([1]))
-    assert fake.calls == [True] and out.iou == pytest.approx(0.9)
-    assert out.low_res_logits[0, 0, 0] == 5.0 and out.low_res_logits[0, 5, 0] == -5.0  # candidate 1's logits
-    assert out.mask[:13].all() and not out.mask[15:].any()
-    # several prompts: SAM's single-mask output (segment_anything's advice)
-    seg.predict(emb, np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0]))
-    seg.predict(emb, np.array([[5.0, 5.0]]), np.array([1]), multimask=False)
-    assert fake.calls == [True, False, False]
+    pts = np.array([[5.0, 5.0]])
+    out = seg.predict(emb, pts, np.array([1]))
+    with torch.inference_mode():  # segment_anything's own candidates for the same click
+        coords = torch.as_tensor(seg._transform.apply_coords(pts, emb.original_size), dtype=torch.float)[None]
+        sparse, dense = model.prompt_encoder(points=(coords, torch.tensor([[1]])), boxes=None, masks=None)
+        low, _ = model.mask_decoder(image_embeddings=emb.features, image_pe=model.prompt_encoder.get_dense_pe(),
+                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=True)
+    assert out.iou == pytest.approx(0.9)
+    np.testing.assert_allclose(out.low_res_logits, low[0, 1:2].numpy(), atol=1e-4)  # candidate 1 of 0..2
+    # several prompts, or multimask off: SAM's single-mask output (segment_anything's advice)
+    assert seg.predict(emb, np.array([[5.0, 5.0], [50.0, 5.0]]), np.array([1, 0])).iou == pytest.approx(0.1)
+    assert seg.predict(emb, pts, np.array([1]), multimask=False).iou == pytest.approx(0.1)
 
 
 PROMPTS = [

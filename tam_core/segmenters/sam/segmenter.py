@@ -12,7 +12,7 @@ that re-prompt a frame keep its embedding (``tam_core.segmenters.cache``).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import torch
 
 from tam_core.errors import CheckpointError, ConfigError, PromptError, brief
 from tam_core.prompts import check_segmenter_prompt
+from tam_core.segmenters.sam.decoder import ImageSide, decode, image_side
 from tam_core.types import SegmenterOutput
 
 
@@ -181,6 +182,19 @@ class SamEmbedding:
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+    _side: list = field(default_factory=list, init=False, repr=False)  # the decoder's image side, once computed
+
+    def image_side(self, sam, dense: torch.Tensor) -> ImageSide:
+        """The decoder's prompt-independent tensors for clicks and boxes
+        (``dense``: the no-mask embedding), computed on first use and kept: every
+        later click on this image reuses them (``tam_core.segmenters.sam.decoder``)."""
+        with _side_lock:
+            if not self._side:
+                self._side.append(image_side(sam, self.features, dense))
+            return self._side[0]
+
+
+_side_lock = threading.Lock()
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -282,11 +296,9 @@ class SamSegmenter:
         if mi is not None:
             masks = torch.as_tensor(mi, dtype=torch.float, device=dev)[None]
         sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
-        low_res, ious = model.mask_decoder(image_embeddings=emb.features, image_pe=model.prompt_encoder.get_dense_pe(),
-                                           sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                           multimask_output=multimask)
-        best = int(torch.argmax(ious[0]))
-        low_res = low_res[:, best : best + 1]  # upsampling is per channel: only the chosen one
+        # the mask decoder's faster equivalent; its image side is kept on the embedding unless a mask prompt changes it
+        side = emb.image_side(model, dense) if masks is None else image_side(model, emb.features, dense)
+        low_res, ious, best = decode(model, side, sparse, multimask)  # only the chosen candidate's logits
         mask = model.postprocess_masks(low_res, emb.input_size, emb.original_size) > model.mask_threshold
         return (mask[0, 0].cpu().numpy(), float(ious[0, best]), low_res[0].float().cpu().numpy())
 
