@@ -24,10 +24,9 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Generic, Hashable, Protocol, TypeVar, runtime_checkable
 
 from tam_core.errors import ConfigError
-from tam_core.model_slot import ModelSlot
 from tam_core.segmenters.auto import AUTO
 from tam_core.segmenters.registry import DEFAULT_FAMILY, get_family, parse_segmenter
 from tam_core.trackers.registry import DEFAULT_TRACKER, parse_tracker
@@ -236,6 +235,35 @@ def load_models(opts: ModelOptions | None = None) -> LoadedModels:
     return LoadedModels(segmenter=segmenter, tracker_factory=factory, refiner=Refiner(segmenter), device=device)
 
 
+T = TypeVar("T")
+
+
+class ModelSlot(Generic[T]):
+    """One loaded model kept in memory under a key (behind :func:`get_models` and
+    ``tam_core.concepts.load.get_concepts``). Thread-safe: concurrent callers
+    wait for the one load instead of loading twice; asking for another key
+    drops the held model before loading the next (two full model sets rarely
+    fit in memory)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: tuple[Hashable, Any] | None = None
+        self.loads = 0  # how many times a load really ran (tests)
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        with self._lock:
+            if self._held is None or self._held[0] != key:
+                self._held = None
+                value = load()
+                self.loads += 1
+                self._held = (key, value)
+            return self._held[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held = None
+
+
 _slot: ModelSlot[Models] = ModelSlot()
 _announce_lock = threading.Lock()
 _announced: set[tuple[str, str]] = set()  # (family:type, device) said once per process
@@ -300,5 +328,5 @@ def _provided(provider: str, opts: ModelOptions) -> Models:
 
 __all__ = [
     "AUTOCAST", "MACHINE_DEFAULT", "PROVIDER_ENV", "LoadedModels", "ModelOptions", "Models",
-    "check_device", "clear_models", "get_models", "load_count", "load_models", "same_file",
+    "ModelSlot", "check_device", "clear_models", "get_models", "load_count", "load_models", "same_file",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tam_core.errors import ConfigError
-from tam_core.model_slot import ModelSlot
+from tam_core.models import ModelSlot
 
 from .registry import DEFAULT_CONCEPT_MODEL, get_family, parse_concept_model
 
