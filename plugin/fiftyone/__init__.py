@@ -5,16 +5,21 @@ fiftyone is imported only when these modules are used.
 """
 
 
+def all_operators() -> tuple:
+    """Every operator class the plugin registers (``fiftyone.yml`` lists their names)."""
+    from .fo_operators import OPERATORS
+    from .preannotate_operator import PreannotateObjects
+
+    return (*OPERATORS, PreannotateObjects)
+
+
 def register(p):
     """Called by FiftyOne (through ``plugin/__init__.py``, the ``py_entry``)."""
     import logging
 
     import fiftyone.operators as foo
 
-    from .fo_operators import OPERATORS
-    from .preannotate_operator import PreannotateObjects
-
-    for op in (*OPERATORS, PreannotateObjects):
+    for op in all_operators():
         p.register(op)
     # The one case to tolerate: a FiftyOne without the panel API (panels came
     # after operators), where the operators still work. Any ImportError of the

@@ -19,11 +19,11 @@ class _Registry:
 
 def test_register_offers_the_operators_and_the_panel():
     from plugin import register
-    from plugin.fiftyone.fo_operators import OPERATORS
+    from plugin.fiftyone import all_operators
 
     reg = _Registry()
     register(reg)
-    assert reg.names == [op.__name__ for op in OPERATORS] + ["TrackAnythingPanel"]
+    assert reg.names == [op.__name__ for op in all_operators()] + ["TrackAnythingPanel"]
 
 
 def test_a_broken_panel_import_is_raised_not_swallowed(monkeypatch):
@@ -39,11 +39,11 @@ def test_a_fiftyone_without_panels_gets_the_operators_and_a_warning(monkeypatch,
     import fiftyone.operators as foo
 
     from plugin import register
-    from plugin.fiftyone.fo_operators import OPERATORS
+    from plugin.fiftyone import all_operators
 
     monkeypatch.delattr(foo, "Panel")
     reg = _Registry()
     with caplog.at_level(logging.WARNING, logger="plugin.fiftyone"):
         register(reg)
-    assert reg.names == [op.__name__ for op in OPERATORS]
+    assert reg.names == [op.__name__ for op in all_operators()]
     assert "no panel API" in caplog.text
